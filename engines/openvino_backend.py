@@ -1,0 +1,121 @@
+"""OpenVINO on the CPU: ONNX → IR, compiled per input shape, compiled blobs kept in the engine cache.
+
+Precision: bf16 where the CPU has it (AVX-512 BF16 / AMX), else fp32;
+``--precision`` overrides. CPU pinning is off so OpenVINO's threads share the
+cores with the decoder and encoder instead of fighting them.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+
+import numpy as np
+import torch
+
+from engines import cache
+from engines.base import BackendError, Runner
+from engines.onnx_export import cached_onnx, model_key
+
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _core():
+    try:
+        import openvino as ov
+    except ImportError:
+        raise BackendError("OpenVINO is not installed (pip install openvino)") from None
+    return ov, ov.Core()
+
+
+def best_precision(core) -> str:
+    caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if "BF16" in caps else "fp32"
+
+
+def supported_precisions(core) -> set[str]:
+    caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    out = {"fp32"}
+    if "BF16" in caps:
+        out.add("bf16")
+    if "FP16" in caps:
+        out.add("fp16")
+    return out
+
+
+class OpenVINORunner(Runner):
+    name = "openvino"
+
+    def __init__(self, model: torch.nn.Module, *, precision: str = "auto", weights_id: str = "",
+                 shape: tuple[int, int] | None = None, threads: int = 0, batch: int = 1):
+        super().__init__(model)
+        self.ov, self.core = _core()
+        if precision == "auto":
+            precision = best_precision(self.core)
+        if precision not in supported_precisions(self.core):
+            raise BackendError(f"{precision} is not supported by this CPU for OpenVINO; use --precision fp32")
+        self.precision = precision
+        self.model = model
+        self.weights_id = weights_id
+        self.threads = threads
+        self._compiled: dict[tuple[int, ...], object] = {}
+        self.last_build: tuple[str, bool] | None = None  # (entry path, came from cache)
+        if shape is not None:
+            self.prepare((batch, 3 * self.frames, *shape))
+
+    def key(self, shape: tuple[int, ...]) -> dict:
+        return {**model_key(self.model, self.weights_id), "name": getattr(self.model, "arch", "model"),
+                "runtime": f"openvino-{self.ov.__version__.split('-')[0]}", "precision": self.precision,
+                "shape": list(shape), "device": cpu_name()}
+
+    def _config(self) -> dict:
+        cfg = {
+            "INFERENCE_PRECISION_HINT": _OV_PRECISION[self.precision],
+            "PERFORMANCE_HINT": "LATENCY",
+            "ENABLE_CPU_PINNING": False,
+        }
+        if self.threads:
+            cfg["INFERENCE_NUM_THREADS"] = self.threads
+        return cfg
+
+    def prepare(self, shape: tuple[int, ...]):
+        """Compile (or load from the cache) the engine for an input shape."""
+        shape = tuple(int(s) for s in shape)
+        if shape in self._compiled:
+            return self._compiled[shape]
+
+        def build(folder):
+            onnx_path = cached_onnx(self.model, self.weights_id)
+            m = self.core.read_model(str(onnx_path))
+            m.reshape({m.inputs[0]: self.ov.PartialShape(list(shape))})
+            compiled = self.core.compile_model(m, "CPU", self._config())
+            (folder / "model.blob").write_bytes(compiled.export_model().getvalue())
+
+        try:
+            entry, hit = cache.get_or_build(self.key(shape), build)
+            blob = io.BytesIO((entry / "model.blob").read_bytes())
+            compiled = self.core.import_model(blob, "CPU", self._config())
+        except BackendError:
+            raise
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "unknown error"
+            raise BackendError(f"OpenVINO could not compile the model: {first}") from None
+        self.last_build = (str(entry), hit)
+        request = compiled.create_infer_request()
+        self._compiled[shape] = (compiled, request)
+        return self._compiled[shape]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        _, request = self.prepare(tuple(x.shape))
+        request.infer({0: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
+        return torch.from_numpy(request.get_output_tensor(0).data.copy())

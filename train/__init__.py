@@ -1,0 +1,1 @@
+"""vsr's trainers: ``python -m train CONFIG.toml`` (see train/loop.py)."""

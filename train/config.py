@@ -1,0 +1,211 @@
+"""Training configuration: a TOML file mapped onto typed dataclasses.
+
+``load_config(path, overrides)`` reads the file, applies ``--set key=value``
+overrides (``optim.lr=1e-4``, ``data.train=["a","b"]``) and checks every key:
+an unknown section or key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import VsrError
+
+
+class ConfigError(VsrError):
+    pass
+
+
+@dataclass
+class ModelConfig:
+    name: str = "edsr"  # a preset from vsr.models.MODELS
+    scale: int = 4
+    params: dict[str, Any] = field(default_factory=dict)  # overrides of the preset's hyperparameters
+    init: str = ""  # weights (.safetensors) or a run folder to start from; matching tensors are copied
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=list)  # image folders, DIV2K roots, video folders/files
+    kind: str = "auto"  # auto | image | video | pseudo-video
+    patch: int = 48  # LR patch size
+    batch: int = 16
+    frames: int = 0  # window length; 0 = the model's
+    degradation: str = "bicubic"  # bicubic | realistic
+    pseudo_video: float = 0.0  # share of video samples made from still images by camera motion
+    cache_dir: str = ""  # decoded-frame cache; default: <run>/cache
+    video_stride: int = 1  # keep every n-th frame of training videos (bigger motion)
+    max_video_frames: int = 0  # per video, 0 = all
+    exclude: list[str] = field(default_factory=list)  # substrings of paths to leave out (validation clips)
+
+
+@dataclass
+class ValConfig:
+    folders: list[str] = field(default_factory=list)  # HR image folders or videos
+    every: int = 1000
+    max_frames: int = 30  # per video
+    crop: int = 0  # centre-crop HR frames to this size (0 = whole frame)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    steps: int = 20000
+    warmup: int = 500
+    schedule: str = "cosine"  # cosine | multistep | constant
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.5
+    grad_clip: float = 0.0
+    ema: float = 0.999  # 0 disables
+    d_lr: float = 1e-4  # discriminator
+
+
+@dataclass
+class LossConfig:
+    pixel: str = "l1"  # l1 | charbonnier | mse
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    vgg_weights: str = ""  # a local VGG19 state dict; nothing is downloaded
+    adversarial_weight: float = 0.0
+    feature_match_weight: float = 0.0
+    temporal_weight: float = 0.0
+    flow_weight: float = 0.0  # photometric loss on the multi-frame model's alignment
+
+
+@dataclass
+class RunConfig:
+    name: str = ""
+    out: str = "runs"
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    threads: int = 0  # 0 = torch's default
+    checkpoint_every: int = 500
+    log_every: int = 50
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    try:
+        if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+            return value
+        if origin is list and isinstance(value, (list, tuple)):
+            (arg,) = typing.get_args(tp)
+            return [_coerce(v, arg, where) for v in value]
+        if origin is tuple and isinstance(value, (list, tuple)):
+            args = typing.get_args(tp)
+            if len(args) != len(value):
+                raise TypeError
+            return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+        if origin is dict and isinstance(value, dict):
+            return dict(value)
+    except ConfigError:
+        raise
+    except TypeError:
+        pass
+    raise ConfigError(f"config key {where!r}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _apply(section_obj: Any, values: dict[str, Any], prefix: str) -> None:
+    hints = typing.get_type_hints(type(section_obj))
+    for key, value in values.items():
+        where = f"{prefix}{key}"
+        if key not in hints:
+            raise ConfigError(f"unknown config key {where!r}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {where!r} must be a table")
+            _apply(getattr(section_obj, key), value, f"{where}.")
+        else:
+            setattr(section_obj, key, _coerce(value, tp, where))
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string
+    return key.strip().split("."), value
+
+
+def config_from_dict(data: dict[str, Any], overrides: list[str] = ()) -> TrainConfig:
+    cfg = TrainConfig()
+    _apply(cfg, data, "")
+    for item in overrides:
+        path, value = _parse_override(item)
+        nested: dict[str, Any] = {path[-1]: value}
+        for part in reversed(path[:-1]):
+            nested = {part: nested}
+        _apply(cfg, nested, "")
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    cfg = config_from_dict(data, overrides)
+    if not cfg.run.name and path is not None:
+        cfg.run.name = Path(path).stem
+    return cfg
+
+
+def _validate(cfg: TrainConfig) -> None:
+    from vsr.models import MODELS
+
+    choices = {
+        "loss.pixel": (cfg.loss.pixel, ("l1", "charbonnier", "mse")),
+        "optim.schedule": (cfg.optim.schedule, ("cosine", "multistep", "constant")),
+        "run.precision": (cfg.run.precision, ("auto", "fp32", "bf16", "fp16")),
+        "data.kind": (cfg.data.kind, ("auto", "image", "video", "pseudo-video")),
+        "data.degradation": (cfg.data.degradation, ("bicubic", "realistic")),
+        "run.device": (cfg.run.device, ("auto", "cpu", "cuda")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"config key {key!r}: {value!r} is not one of {', '.join(allowed)}")
+    if cfg.model.name not in MODELS:
+        raise ConfigError(f"config key 'model.name': unknown model {cfg.model.name!r}")
+    spec = MODELS[cfg.model.name]
+    if cfg.model.scale not in spec.scales:
+        raise ConfigError(f"model {cfg.model.name!r} does not support scale {cfg.model.scale}")
+    if cfg.data.patch < 4 or cfg.data.batch < 1 or cfg.optim.steps < 1:
+        raise ConfigError("data.patch, data.batch and optim.steps must be positive")
+
+
+def dumps(cfg: TrainConfig) -> str:
+    return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,325 @@
+"""Training data: images, frame sequences, videos and pseudo-video, as LR/HR patch windows.
+
+Every source yields ``(lr, hr)`` uint8 arrays shaped T×p×p×3 and
+T×(s·p)×(s·p)×3 for a window of T consecutive frames (T = 1 for images).
+HR frames are decoded once and kept with their bicubic (BI) LR counterparts
+in a cache folder as memory-mapped arrays, so a 2-core machine spends its time
+training, not decoding (``Frames``). Crops are aligned to the scale, so an LR
+crop is exactly the BI degradation of its HR crop away from the frame border.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsr.errors import VsrError
+from vsr.files import VIDEO_EXTS, list_images, natural_key
+from vsr.files import read_rgb8 as read_rgb
+from vsr.resize import imresize
+
+
+def bicubic_down(hr: np.ndarray, scale: int) -> np.ndarray:
+    """HR (modcropped) → LR with MATLAB's imresize, uint8."""
+    return imresize(hr, 1.0 / scale)
+
+
+# ---------------------------------------------------------------------------
+# Frame store: sequences of HR frames with their LR twins, memory-mapped
+
+
+@dataclass
+class Sequence:
+    name: str
+    hr: np.ndarray  # T×H×W×3 uint8 (memmap)
+    lr: np.ndarray  # T×h×w×3 uint8 (memmap)
+
+
+def _cache_key(parts: list[str]) -> str:
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _store(cache: Path, key: str, frames_fn, scale: int, lr_fn=None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode once into ``cache/key.{hr,lr}.npy``; later calls map the files."""
+    hr_path, lr_path = cache / f"{key}.hr.npy", cache / f"{key}.lr.npy"
+    if hr_path.exists() and lr_path.exists():
+        try:
+            return np.load(hr_path, mmap_mode="r"), np.load(lr_path, mmap_mode="r")
+        except (ValueError, OSError):
+            pass  # a broken cache entry is rebuilt
+    cache.mkdir(parents=True, exist_ok=True)
+    frames = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in frames_fn()]
+    if not frames:
+        raise DataError(f"no frames in {key}")
+    shape = frames[0].shape
+    frames = [f for f in frames if f.shape == shape]
+    hr = np.stack(frames)
+    lr = np.stack(lr_fn() if lr_fn else [bicubic_down(f, scale) for f in frames])
+    for path, arr in ((hr_path, hr), (lr_path, lr)):
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
+        np.save(tmp, arr)
+        os.replace(tmp, path)
+    return np.load(hr_path, mmap_mode="r"), np.load(lr_path, mmap_mode="r")
+
+
+def _file_sig(paths: list[Path]) -> list[str]:
+    return [f"{p.resolve()}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in paths]
+
+
+def decode_video(path: Path, stride: int = 1, limit: int = 0):
+    """RGB frames of a video file (PyAV), every ``stride``-th, at most ``limit``."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            n = 0
+            for i, frame in enumerate(container.decode(stream)):
+                if i % stride:
+                    continue
+                yield frame.to_ndarray(format="rgb24")
+                n += 1
+                if limit and n >= limit:
+                    break
+    except (av.FFmpegError, IndexError) as e:
+        raise DataError(f"cannot decode video {path}: {e}") from None
+
+
+def find_div2k(root: Path, scale: int) -> tuple[Path, Path] | None:
+    """(HR folder, LR folder) if ``root`` is laid out like DIV2K."""
+    subdirs = [d for d in root.iterdir() if d.is_dir()]
+    hr = [d for d in subdirs if d.name == "HR" or d.name.endswith("_HR")]
+    lr = [d for d in subdirs if "LR_bicubic" in d.name]
+    for h in hr:
+        for l in lr:
+            x = l / f"X{scale}"
+            if x.is_dir():
+                return h, x
+    return None
+
+
+def load_sources(cfg_paths: list[str], scale: int, cache: Path, *, kind: str = "auto", stride: int = 1,
+                 limit: int = 0, exclude: list[str] = ()) -> tuple[list[Sequence], list[Sequence]]:
+    """Resolve training paths into (still images, video sequences)."""
+    stills: list[Sequence] = []
+    videos: list[Sequence] = []
+    for raw in cfg_paths:
+        root = Path(raw).expanduser()
+        if not root.exists():
+            raise DataError(f"training data not found: {root}")
+        if any(e and e in str(root) for e in exclude):
+            continue
+        if root.is_file():
+            if root.suffix.lower() not in VIDEO_EXTS:
+                raise DataError(f"{root}: not a video file or folder")
+            videos.append(_video_file(root, scale, cache, stride, limit))
+            continue
+        div2k = find_div2k(root, scale)
+        if div2k is not None:
+            stills += _div2k(*div2k, scale, cache)
+            continue
+        files = [p for p in list_images(root) if not any(e and e in str(p) for e in exclude)]
+        vids = sorted((p for p in root.iterdir() if p.suffix.lower() in VIDEO_EXTS), key=natural_key)
+        vids = [p for p in vids if not any(e and e in str(p) for e in exclude)]
+        seq_dirs = _sequence_dirs(root)
+        if files and (kind == "video"):
+            videos.append(_frames_dir(root, files, scale, cache))
+        elif files:
+            stills += [_still(p, scale, cache) for p in files]
+        for v in vids:
+            videos.append(_video_file(v, scale, cache, stride, limit))
+        for d in seq_dirs:
+            videos.append(_frames_dir(d, list_images(d), scale, cache))
+        if not (files or vids or seq_dirs):
+            raise DataError(f"no images or videos in {root}")
+    return stills, videos
+
+
+def _sequence_dirs(root: Path) -> list[Path]:
+    """REDS (root/train_sharp/000/*.png) and Vimeo-90K (root/sequences/a/b/im*.png) frame folders."""
+    out: list[Path] = []
+    vimeo_list = next((p for p in (root / "sep_trainlist.txt", root / "tri_trainlist.txt") if p.exists()), None)
+    if vimeo_list is not None and (root / "sequences").is_dir():
+        for line in vimeo_list.read_text().split():
+            d = root / "sequences" / line.strip()
+            if d.is_dir():
+                out.append(d)
+        return out
+    for sub in sorted((d for d in root.iterdir() if d.is_dir()), key=natural_key):
+        if list_images(sub):
+            out.append(sub)
+        else:
+            out += [d for d in sorted(sub.iterdir(), key=natural_key) if d.is_dir() and list_images(d)]
+    return out
+
+
+def _still(path: Path, scale: int, cache: Path) -> Sequence:
+    key = _cache_key(["still", scale] + _file_sig([path]))
+    hr, lr = _store(cache, key, lambda: [read_rgb(path)], scale)
+    return Sequence(path.name, hr, lr)
+
+
+def _div2k(hr_dir: Path, lr_dir: Path, scale: int, cache: Path) -> list[Sequence]:
+    out = []
+    for hp in list_images(hr_dir):
+        candidates = [lr_dir / f"{hp.stem}x{scale}{hp.suffix}", lr_dir / hp.name]
+        lp = next((c for c in candidates if c.exists()), None)
+        if lp is None:
+            raise DataError(f"{hp}: no LR image for it in {lr_dir}")
+        hr_img, lr_img = read_rgb(hp), read_rgb(lp)
+        h, w = lr_img.shape[:2]
+        if hr_img.shape[0] < h * scale or hr_img.shape[1] < w * scale:
+            raise DataError(f"{hp} ({hr_img.shape[1]}×{hr_img.shape[0]}) and {lp} ({w}×{h}) are not ×{scale} apart")
+        key = _cache_key(["div2k", scale] + _file_sig([hp, lp]))
+        hr, lr = _store(cache, key, lambda: [hr_img[: h * scale, : w * scale]], scale, lambda: [lr_img])
+        out.append(Sequence(hp.name, hr, lr))
+    return out
+
+
+def _frames_dir(folder: Path, files: list[Path], scale: int, cache: Path) -> Sequence:
+    key = _cache_key(["frames", scale] + _file_sig(files))
+    hr, lr = _store(cache, key, lambda: (read_rgb(p) for p in files), scale)
+    return Sequence(str(folder), hr, lr)
+
+
+def _video_file(path: Path, scale: int, cache: Path, stride: int, limit: int) -> Sequence:
+    key = _cache_key(["video", scale, stride, limit] + _file_sig([path]))
+    hr, lr = _store(cache, key, lambda: decode_video(path, stride, limit), scale)
+    return Sequence(path.name, hr, lr)
+
+
+# ---------------------------------------------------------------------------
+# Sampling
+
+
+def augment(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator, temporal: bool = True):
+    """Random flips, 90° rotation and (for windows) temporal reversal, applied alike to LR and HR."""
+    if rng.random() < 0.5:
+        lr, hr = lr[:, :, ::-1], hr[:, :, ::-1]
+    if rng.random() < 0.5:
+        lr, hr = lr[:, ::-1], hr[:, ::-1]
+    if rng.random() < 0.5:
+        lr, hr = lr.transpose(0, 2, 1, 3), hr.transpose(0, 2, 1, 3)
+    if temporal and lr.shape[0] > 1 and rng.random() < 0.5:
+        lr, hr = lr[::-1], hr[::-1]
+    return lr, hr
+
+
+def crop_window(seq: Sequence, t: slice, patch: int, scale: int, rng: np.random.Generator):
+    """Frames ``t`` of ``seq``: an aligned LR/HR crop at a random place."""
+    _, h, w, _ = seq.lr.shape
+    y = int(rng.integers(0, h - patch + 1))
+    x = int(rng.integers(0, w - patch + 1))
+    lr = seq.lr[t, y : y + patch, x : x + patch]
+    hr = seq.hr[t, y * scale : (y + patch) * scale, x * scale : (x + patch) * scale]
+    return np.asarray(lr), np.asarray(hr)
+
+
+def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generator, max_shift: float) -> np.ndarray:
+    """A pseudo-video: ``frames`` views of a still image along a smooth random camera path.
+
+    The camera pans (up to ``max_shift`` HR pixels per frame), zooms (±1.5 %/frame)
+    and rotates (±0.5°/frame) about the centre of a random ``out``×``out`` crop.
+    """
+    import cv2
+
+    h, w = hr.shape[:2]
+    margin = int(math.ceil(max_shift * frames + out * 0.1)) + 2
+    side = out + 2 * margin
+    if h < side or w < side:
+        raise DataError("image too small for pseudo-video")
+    y0 = int(rng.integers(0, h - side + 1))
+    x0 = int(rng.integers(0, w - side + 1))
+    region = np.ascontiguousarray(hr[y0 : y0 + side, x0 : x0 + side])
+    velocity = rng.uniform(-max_shift, max_shift, size=2)
+    accel = rng.uniform(-0.1, 0.1, size=2) * max_shift
+    zoom = rng.uniform(-0.015, 0.015)
+    rot = rng.uniform(-0.5, 0.5)
+    c = side / 2.0
+    views = []
+    for k in range(frames):
+        j = k - frames // 2
+        m = cv2.getRotationMatrix2D((c, c), rot * j, 1.0 + zoom * j)
+        m[:, 2] += velocity * j + 0.5 * accel * j * j - margin  # pan, and show the region's centre
+        views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
+    return np.stack(views)
+
+
+class TrainData:
+    """Draws batches of windows from the sources; all randomness from one Generator."""
+
+    def __init__(self, stills: list[Sequence], videos: list[Sequence], *, scale: int, patch: int, frames: int,
+                 pseudo_video: float = 0.0, degrade=None):
+        if not stills and not videos:
+            raise DataError("the training set is empty")
+        self.stills, self.videos = stills, videos
+        self.scale, self.patch, self.frames = scale, patch, frames
+        self.pseudo_video = pseudo_video if stills else 0.0
+        if frames > 1 and not videos and not self.pseudo_video:
+            self.pseudo_video = 1.0  # only stills: make them move
+        self.degrade = degrade
+        ok = [s for s in stills if min(s.lr.shape[1:3]) >= patch]
+        if stills and not ok:
+            raise DataError(f"every training image is smaller than the LR patch ({patch} px)")
+        self.stills = ok
+        vids = [v for v in videos if min(v.lr.shape[1:3]) >= patch and v.lr.shape[0] >= frames]
+        if videos and not vids and not self.stills:
+            raise DataError(f"no training video has {frames} frames of at least {patch} px")
+        self.videos = vids
+        # weight sources by pixel count so big images are sampled more
+        self._still_w = self._weights(self.stills)
+        self._video_w = self._weights(self.videos)
+
+    @staticmethod
+    def _weights(seqs: list[Sequence]) -> np.ndarray | None:
+        if not seqs:
+            return None
+        w = np.array([s.lr.shape[0] * s.lr.shape[1] * s.lr.shape[2] for s in seqs], dtype=np.float64)
+        return w / w.sum()
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s, p, T = self.scale, self.patch, self.frames
+        use_video = T > 1 and self.videos and (not self.stills or rng.random() >= self.pseudo_video)
+        if T == 1 and (not self.stills or (self.videos and rng.random() < 0.5)):
+            use_video = True
+        if use_video:
+            seq = self.videos[int(rng.choice(len(self.videos), p=self._video_w))]
+            t0 = int(rng.integers(0, seq.lr.shape[0] - T + 1))
+            lr, hr = crop_window(seq, slice(t0, t0 + T), p, s, rng)
+        elif T == 1:
+            seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
+            lr, hr = crop_window(seq, slice(0, 1), p, s, rng)
+        else:
+            lr, hr = self._pseudo(rng)
+        if self.degrade is not None:
+            lr = self.degrade(hr, rng)
+        return augment(lr, hr, rng)
+
+    def _pseudo(self, rng: np.random.Generator):
+        s, p, T = self.scale, self.patch, self.frames
+        pad = 2  # LR pixels of context so the BI kernel never sees the crop border
+        for _ in range(20):
+            seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
+            try:
+                hr = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=1.5 * s)
+            except DataError:
+                continue
+            lr = np.stack([bicubic_down(f, s)[pad:-pad, pad:-pad] for f in hr])
+            return lr, hr[:, pad * s : -pad * s, pad * s : -pad * s]
+        raise DataError("no training image is large enough for pseudo-video patches")
+
+    def batch(self, rng: np.random.Generator, size: int):
+        """(lr N×T×3×p×p, hr N×T×3×sp×sp) float32 tensors in [0, 1]."""
+        import torch
+
+        lrs, hrs = zip(*(self.sample(rng) for _ in range(size)))
+        lr = torch.from_numpy(np.ascontiguousarray(np.stack(lrs))).permute(0, 1, 4, 2, 3).float().div_(255)
+        hr = torch.from_numpy(np.ascontiguousarray(np.stack(hrs))).permute(0, 1, 4, 2, 3).float().div_(255)
+        return lr, hr

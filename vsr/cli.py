@@ -1,0 +1,302 @@
+"""The ``vsr`` command line.
+
+Every user-facing failure is a ``VsrError``: printed as one ``error: …`` line
+on stderr with a non-zero exit code, never a traceback. Heavy modules (torch,
+PyAV, engines) load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vsr.errors import VsrError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="vsr: learned super-resolution for video and images.\n\nExample: vsr upscale in.mp4 out.mp4 -s 2",
+)
+
+ScaleOpt = Annotated[int, typer.Option("--scale", "-s", help="upscaling factor: 2, 3 or 4")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="model name or .safetensors path (see `vsr models`)")]
+BackendOpt = Annotated[str, typer.Option(help="auto | torch | openvino | tensorrt")]
+PrecisionOpt = Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _load_runner(model_ref: str | None, scale: int, job: str, backend: str, precision: str, quiet: bool,
+                 shape: tuple[int, int] | None = None):
+    from engines import create_runner
+    from vsr.weights import default_model, load_model, weights_id
+
+    ref = model_ref or default_model(job, scale)
+    model, info = load_model(ref, scale if not (model_ref and model_ref.endswith(".safetensors")) else None)
+    runner = create_runner(model, backend=backend, precision=precision, weights_id=weights_id(info),
+                           warn=_say, shape=shape)
+    if not quiet:
+        _say(f"model {info.name} ×{info.scale} ({info.frames} frame{'s' if info.frames > 1 else ''}) "
+             f"on {runner.describe()}")
+    return runner, info
+
+
+# ---------------------------------------------------------------------------
+# vsr image
+
+
+@app.command()
+def image(
+    input: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
+    output: Annotated[Optional[Path], typer.Argument(help="output file (or folder); default <stem>_x<scale>.png")] = None,
+    scale: ScaleOpt = 2,
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    tile: Annotated[int, typer.Option(help="tile size in input pixels (0 = whole image)")] = 384,
+    overwrite: Annotated[bool, typer.Option(help="replace existing outputs")] = False,
+    max_pixels: Annotated[int, typer.Option(help="refuse inputs with more pixels (decompression bombs)")] = 200_000_000,
+    quiet: QuietOpt = False,
+) -> None:
+    """Upscale an image or every image in a folder.
+
+    Example: vsr image photo.jpg -s 4   (writes photo_x4.png)
+    """
+    from vsr.files import IMAGE_EXTS, natural_key
+    from vsr.images import output_format
+
+    if not input.exists():
+        raise VsrError(f"{input}: no such file or folder")
+    if input.is_dir():
+        files = sorted((p for p in input.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_key)
+        if not files:
+            raise VsrError(f"{input}: the folder is empty")
+        out_dir = output or input.with_name(f"{input.name}_x{scale}")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise VsrError(f"{out_dir}: exists and is not a folder")
+        jobs = []
+        for f in files:
+            ext = f.suffix.lower() if f.suffix.lower() in (".png", ".tif", ".tiff", ".webp", ".jpg", ".jpeg") else ".png"
+            jobs.append((f, out_dir / (f.stem + ext)))
+    else:
+        out = output or input.with_name(f"{input.stem}_x{scale}.png")
+        if out.is_dir():
+            out = out / f"{input.stem}_x{scale}.png"
+        output_format(out)
+        jobs = [(input, out)]
+    if not overwrite:
+        existing = [o for _, o in jobs if o.exists()]
+        if existing and not input.is_dir():
+            raise VsrError(f"{existing[0]} exists; pass --overwrite to replace it")
+        if existing:
+            jobs = [(i, o) for i, o in jobs if not o.exists()]
+            _say(f"skipping {len(existing)} file(s) that already exist in {existing[0].parent} (--overwrite replaces them)")
+    if not input.is_dir():  # one file: read it first, so a bad input fails before any model loads
+        from vsr.images import read_picture
+
+        pic = read_picture(input, max_pixels)
+        runner, _ = _load_runner(model, scale, "image", backend, precision, quiet)
+        _run_images([(input, jobs[0][1], pic)], runner, tile, max_pixels, quiet)
+        return
+    runner, _ = _load_runner(model, scale, "image", backend, precision, quiet)
+    if jobs:
+        jobs[0][1].parent.mkdir(parents=True, exist_ok=True)
+    failed = _run_images([(i, o, None) for i, o in jobs], runner, tile, max_pixels, quiet)
+    if failed:
+        raise VsrError(f"{failed} of {len(jobs)} image(s) failed")
+
+
+def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
+    """Upscale (input, output, already-read picture or None) jobs; a folder's bad files are reported and skipped."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from vsr.image import upscale_picture
+    from vsr.images import read_picture, write_picture
+
+    failed = 0
+    single = len(jobs) == 1 and jobs[0][2] is not None
+    console = _stderr()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn()]
+    t0 = time.perf_counter()
+    with Progress(*columns, console=console, disable=quiet, transient=True) as progress:
+        task = progress.add_task("images", total=len(jobs), visible=not single)
+        for src, dst, pic in jobs:
+            progress.update(task, description=src.name)
+            tiles = progress.add_task(f"{src.name} tiles", total=None)
+            try:
+                pic = pic if pic is not None else read_picture(src, max_pixels)
+                result = upscale_picture(pic, runner, tile=tile,
+                                         on_tile=lambda d, t: progress.update(tiles, completed=d, total=t))
+                write_picture(dst, result)
+            except VsrError as e:
+                if single:
+                    raise
+                failed += 1
+                console.print(f"error: {e}", markup=False, soft_wrap=True)
+            progress.remove_task(tiles)
+            progress.advance(task)
+    if not quiet:
+        n = len(jobs) - failed
+        where = jobs[0][1] if single else (jobs[0][1].parent if jobs else "")
+        console.print(f"{n} image(s) written in {time.perf_counter() - t0:.1f}s → {where}", markup=False)
+    return failed
+
+
+# ---------------------------------------------------------------------------
+# vsr models
+
+
+@app.command()
+def models() -> None:
+    """List the models: scales with trained weights, frames, parameters and validation PSNR-Y.
+
+    Example: vsr models
+    """
+    from rich.table import Table
+
+    from vsr.models import MODELS
+    from vsr.weights import bundled, read_info
+
+    have = bundled()
+    table = Table(title="vsr models")
+    for col in ("name", "description", "frames", "params", "weights (scale: PSNR-Y on validation)"):
+        table.add_column(col)
+    names = list(MODELS) + sorted({n for n, _ in have if n not in MODELS})
+    for name in names:
+        spec = MODELS.get(name)
+        entries = []
+        params = "-"
+        frames = str(spec.frames) if spec else "?"
+        for (n, s), path in sorted(have.items()):
+            if n != name:
+                continue
+            info = read_info(path)
+            frames = str(info.frames)
+            v = info.validation
+            score = v.get("psnr")
+            entries.append(f"×{s}: {score:.2f} dB" if isinstance(score, (int, float)) else f"×{s}")
+            if params == "-":
+                params = _count_params(path)
+        if spec and spec.arch == "bicubic":
+            weights = "none needed (×2 ×3 ×4)"
+            params = "0"
+        else:
+            weights = ", ".join(entries) if entries else "no weights yet"
+        if spec:
+            desc = spec.description
+        else:
+            info = read_info(next(p for (n, _), p in have.items() if n == name))
+            desc = info.training.get("description", f"trained variant of {info.arch}")
+        table.add_row(name, desc, frames, params, weights)
+    from rich.console import Console
+
+    Console().print(table)
+
+
+def _count_params(path: Path) -> str:
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        n = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
+# ---------------------------------------------------------------------------
+# vsr eval
+
+
+@app.command("eval")
+def eval_(
+    hr: Annotated[Path, typer.Argument(help="folder of HR images, a paired HR/ LR/ folder, or a video")],
+    scale: ScaleOpt = 4,
+    model: ModelOpt = None,
+    backend: BackendOpt = "torch",
+    precision: PrecisionOpt = "fp32",
+    max_frames: Annotated[int, typer.Option(help="frames to score for a video")] = 30,
+) -> None:
+    """PSNR/SSIM (Y, SR protocol) of a model and of bicubic, per image and mean.
+
+    Example: vsr eval Set5/ --scale 4 --model edsr
+    """
+    from rich.table import Table
+
+    from vsr.evaluate import evaluate, load_source, mean
+    from vsr.files import VIDEO_EXTS
+
+    is_video = hr.is_file() and hr.suffix.lower() in VIDEO_EXTS
+    src = load_source(hr, scale, max_frames=max_frames if is_video else 0)
+    from engines import create_runner
+    from vsr.weights import load_model
+
+    bic_model, _ = load_model("bicubic", scale)
+    bic = create_runner(bic_model, backend="torch", precision="fp32")
+    columns = [("bicubic", bic)]
+    if model != "bicubic":
+        runner, info = _load_runner(model, scale, "video" if is_video else "image", backend, precision, quiet=False)
+        columns.append((info.name, runner))
+    results = [(name, evaluate(r, src, scale=scale, frames=r.frames, multiple=r.size_multiple)) for name, r in columns]
+    table = Table(title=f"{hr} ×{scale}: PSNR / SSIM on Y")
+    table.add_column("image")
+    for name, _ in results:
+        table.add_column(name, justify="right")
+    for i, item in enumerate(src.items):
+        table.add_row(item.name, *[f"{s[i].psnr:.2f} / {s[i].ssim:.4f}" for _, s in results])
+    table.add_row("mean", *[f"{mean(s)[0]:.2f} / {mean(s)[1]:.4f}" for _, s in results], style="bold")
+    from rich.console import Console
+
+    Console().print(table)
+
+
+# ---------------------------------------------------------------------------
+
+
+def _format_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _format_warning  # one plain line per warning
+    try:
+        rc = app(args=argv, prog_name="vsr", standalone_mode=False)
+    except VsrError as e:
+        _say(f"error: {e}")
+        return 1
+    except (KeyboardInterrupt, typer.Abort):
+        _say("interrupted")
+        return 130
+    except typer.TyperException as e:  # usage errors: one line too
+        if type(e).__name__ == "NoArgsIsHelpError":
+            print(e.format_message())
+            return 0
+        _say(f"error: {e.format_message()}")
+        return getattr(e, "exit_code", 2)
+    except Exception as e:  # a bug: still one line, with a way to see the traceback
+        if os.environ.get("VSR_DEBUG"):
+            raise
+        _say(f"error: unexpected {type(e).__name__}: {e} (set VSR_DEBUG=1 for the traceback)")
+        return 1
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

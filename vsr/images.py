@@ -1,0 +1,256 @@
+"""Reading and writing images without losing what they are.
+
+Kept: 8/16-bit depth, grayscale, alpha (separate plane), palette images
+(expanded to RGB/RGBA), EXIF orientation (applied, then reset in the written
+EXIF), the ICC profile. Pillow reads and writes; 16-bit colour, which Pillow
+cannot hold, goes through OpenCV (PNG) and tifffile (TIFF). Writes go to a
+temporary file beside the target and are renamed on success.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsr.errors import VsrError
+
+DEFAULT_MAX_PIXELS = 200_000_000  # decompression-bomb guard for inputs (--max-pixels)
+WRITE_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_EIGHT_BIT_ONLY = {"WEBP", "JPEG"}
+
+
+@dataclass
+class Picture:
+    color: np.ndarray  # H×W×3 (RGB) or H×W×1 (gray), uint8 or uint16
+    alpha: np.ndarray | None = None  # H×W, same dtype
+    icc: bytes | None = None
+    exif: bytes | None = None
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.color.dtype == np.uint16 else 8
+
+    @property
+    def gray(self) -> bool:
+        return self.color.shape[2] == 1
+
+    @property
+    def size(self) -> tuple[int, int]:  # (width, height)
+        return self.color.shape[1], self.color.shape[0]
+
+
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an H×W(×C) array."""
+    ops = {
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.swapaxes(0, 1),
+        6: lambda x: x.swapaxes(0, 1)[:, ::-1],
+        7: lambda x: x.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda x: x.swapaxes(0, 1)[::-1],
+    }
+    return np.ascontiguousarray(ops[orientation](a)) if orientation in ops else a
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else 8
+
+
+def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise VsrError(f"{path}: no such file")
+    if path.is_dir():
+        raise VsrError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise VsrError(f"{path}: empty file")
+    Image.MAX_IMAGE_PIXELS = None  # the limit below is ours, with a clearer message
+    try:
+        im = Image.open(path)
+    except UnidentifiedImageError:
+        raise VsrError(f"{path}: not an image (or a format vsr cannot read)") from None
+    except OSError as e:
+        raise VsrError(f"{path}: cannot open ({e})") from None
+    with im:
+        w, h = im.size
+        if max_pixels and w * h > max_pixels:
+            raise VsrError(f"{path}: {w}×{h} is {w * h:,} pixels, over the limit of {max_pixels:,} (see --max-pixels)")
+        icc = im.info.get("icc_profile") or None
+        try:
+            exif = im.getexif()
+        except Exception:  # noqa: BLE001 - a broken EXIF block is not worth failing for
+            exif = None
+        orientation = int(exif.get(0x0112, 1)) if exif else 1
+        color, alpha = _pixels(im, path)
+    if exif is not None and 0x0112 in exif:
+        exif[0x0112] = 1
+    exif_bytes = exif.tobytes() if exif else None
+    if im.mode == "CMYK" and icc is not None:
+        warnings.warn(f"{path}: CMYK image converted to RGB; its CMYK ICC profile is not carried over")
+        icc = None
+    color = _orient(color, orientation)
+    alpha = _orient(alpha, orientation) if alpha is not None else None
+    return Picture(color=color, alpha=alpha, icc=icc, exif=exif_bytes)
+
+
+def _pixels(im, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode to (H×W×C colour, alpha or None) keeping bit depth."""
+    fmt = im.format
+    mode = im.mode
+    sixteen = False
+    if fmt == "PNG" and mode in ("RGB", "RGBA"):
+        sixteen = _png_bit_depth(path) == 16
+    elif fmt == "TIFF" and mode in ("RGB", "RGBA"):
+        bps = im.tag_v2.get(258, (8,))
+        sixteen = max(bps if isinstance(bps, tuple) else (bps,)) == 16
+    try:
+        if sixteen:
+            import cv2
+
+            a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if a is None or a.dtype != np.uint16:
+                raise OSError("16-bit decode failed")
+            if a.ndim == 2:
+                a = a[..., None]
+            a = a[..., [2, 1, 0, 3][: a.shape[2]]] if a.shape[2] >= 3 else a
+            return (np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])) if a.shape[2] == 4 else (a, None)
+        im.load()
+    except OSError as e:
+        raise VsrError(f"{path}: truncated or corrupt image ({e})") from None
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)[..., None].copy(), None
+    if mode == "I":
+        a = np.asarray(im)
+        if a.min() < 0 or a.max() > 65535:
+            raise VsrError(f"{path}: 32-bit integer images are not supported")
+        return a.astype(np.uint16)[..., None], None
+    if mode == "F":
+        raise VsrError(f"{path}: floating-point images are not supported")
+    if mode == "1":
+        im = im.convert("L")
+        mode = "L"
+    if mode == "P" or mode == "PA":
+        im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+        mode = im.mode
+    if mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGB")
+        mode = "RGB"
+    a = np.asarray(im)
+    if mode == "L":
+        return a[..., None].copy(), None
+    if mode == "LA":
+        return a[..., :1].copy(), a[..., 1].copy()
+    if mode == "RGBA":
+        return a[..., :3].copy(), a[..., 3].copy()
+    return a.copy(), None
+
+
+def output_format(path: str | os.PathLike) -> str:
+    ext = Path(path).suffix.lower()
+    if ext not in WRITE_FORMATS:
+        raise VsrError(f"{path}: unsupported output format {ext or '(none)'}; use .png, .tif, .webp or .jpg")
+    return WRITE_FORMATS[ext]
+
+
+def write_picture(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -> Path:
+    """Write atomically; warns (never silently) about what the format can't hold."""
+    path = Path(path)
+    fmt = output_format(path)
+    color, alpha = pic.color, pic.alpha
+    if fmt == "JPEG" and alpha is not None:
+        warnings.warn(f"{path.name}: JPEG has no alpha channel; alpha dropped (use .png, .tif or .webp to keep it)")
+        alpha = None
+    if fmt in _EIGHT_BIT_ONLY and color.dtype == np.uint16:
+        warnings.warn(f"{path.name}: {fmt} holds 8 bits per channel; 16-bit image written as 8-bit (use .png or .tif)")
+        color = _to8(color)
+        alpha = _to8(alpha) if alpha is not None else None
+    tmp = path.with_name(f".{path.stem}.vsr-tmp-{os.getpid()}{path.suffix}")
+    try:
+        if color.dtype == np.uint16 and fmt == "PNG":
+            _write_png16(tmp, color, alpha, pic.icc)
+        elif color.dtype == np.uint16:
+            _write_tiff16(tmp, color, alpha, pic.icc)
+        else:
+            _write_pillow(tmp, fmt, color, alpha, pic.icc, pic.exif, quality)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise VsrError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _to8(a: np.ndarray) -> np.ndarray:
+    return np.round(a.astype(np.float32) / 257.0).astype(np.uint8)
+
+
+def _stack(color: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    a = color if color.shape[2] == 3 else color[..., :1]
+    if alpha is not None:
+        a = np.concatenate([a, alpha[..., None]], axis=2)
+    return a[..., 0] if a.shape[2] == 1 else a
+
+
+def _write_pillow(path: Path, fmt: str, color, alpha, icc, exif, quality: int) -> None:
+    from PIL import Image
+
+    im = Image.fromarray(_stack(color, alpha))
+    kwargs: dict = {}
+    if icc:
+        kwargs["icc_profile"] = icc
+    if exif and fmt in ("JPEG", "WEBP", "PNG"):
+        kwargs["exif"] = exif
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = quality
+    if fmt == "TIFF":
+        kwargs["compression"] = "tiff_deflate"
+    im.save(path, format=fmt, **kwargs)
+
+
+def _write_png16(path: Path, color, alpha, icc) -> None:
+    import cv2
+
+    a = _stack(color, alpha)
+    if a.ndim == 3:
+        a = a[..., [2, 1, 0, 3][: a.shape[2]]]  # OpenCV wants BGR(A)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(a))
+    if not ok:
+        raise OSError("PNG encoding failed")
+    data = buf.tobytes()
+    if icc:
+        data = _png_insert_iccp(data, icc)
+    path.write_bytes(data)
+
+
+def _png_insert_iccp(png: bytes, icc: bytes) -> bytes:
+    """Add an iCCP chunk right after IHDR (OpenCV's PNG writer has no ICC option)."""
+    body = b"icc\x00\x00" + zlib.compress(icc)  # name, NUL, compression method 0
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    ihdr_end = 8 + 8 + 13 + 4
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def _write_tiff16(path: Path, color, alpha, icc) -> None:
+    import tifffile
+
+    a = _stack(color, alpha)
+    extras = {"extrasamples": [2]} if alpha is not None else {}  # 2 = unassociated alpha
+    tifffile.imwrite(
+        path,
+        a,
+        photometric="minisblack" if color.shape[2] == 1 else "rgb",
+        compression="zlib",
+        iccprofile=icc,
+        **extras,
+    )

@@ -1,0 +1,202 @@
+"""vsr's weight format: safetensors with the architecture in the metadata.
+
+Metadata keys (all strings, JSON where structured): ``format`` = "vsr",
+``name``, ``arch``, ``hparams`` (JSON), ``scale``, ``frames``, ``training``
+(JSON: data, config), ``validation`` (JSON: metric → value). Loading needs
+nothing else. Bundled weights live in ``vsr/weights/`` as
+``<name>_x<scale>.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import VsrError
+
+BUNDLED_DIR = Path(__file__).with_name("weights")
+FORMAT = "vsr"
+
+
+class WeightsError(VsrError):
+    pass
+
+
+@dataclass
+class WeightInfo:
+    """What a weight file (or a weightless model like bicubic) is."""
+
+    name: str
+    arch: str
+    hparams: dict[str, Any]
+    scale: int
+    frames: int
+    path: Path | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, str]:
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "arch": self.arch,
+            "hparams": json.dumps(self.hparams, sort_keys=True),
+            "scale": str(self.scale),
+            "frames": str(self.frames),
+            "training": json.dumps(self.training, sort_keys=True),
+            "validation": json.dumps(self.validation, sort_keys=True),
+        }
+
+
+def save_weights(path: str | os.PathLike, model, info: WeightInfo) -> Path:
+    """Write ``model``'s state dict and ``info`` atomically (temp file, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    try:
+        save_file(state, str(tmp), metadata=info.to_metadata())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_info(path: str | os.PathLike) -> WeightInfo:
+    """Read only the header of a weight file: cheap, no tensors loaded."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise WeightsError(f"{path}: not a weight file (too short)")
+            (n,) = struct.unpack("<Q", head)
+            if n > 100_000_000 or n > path.stat().st_size - 8:
+                raise WeightsError(f"{path}: not a safetensors weight file (bad header)")
+            header = json.loads(f.read(n))
+    except OSError as e:
+        raise WeightsError(f"cannot read weights {path}: {e.strerror or e}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise WeightsError(f"{path}: not a safetensors weight file (unreadable header)") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: safetensors file without vsr metadata (not a vsr weight file)")
+    try:
+        return WeightInfo(
+            name=meta.get("name") or path.stem,
+            arch=meta["arch"],
+            hparams=json.loads(meta["hparams"]),
+            scale=int(meta["scale"]),
+            frames=int(meta.get("frames", "1")),
+            path=path,
+            training=json.loads(meta.get("training", "{}")),
+            validation=json.loads(meta.get("validation", "{}")),
+        )
+    except (KeyError, ValueError) as e:
+        raise WeightsError(f"{path}: vsr metadata is incomplete or malformed ({e})") from None
+
+
+def load_weights(path: str | os.PathLike):
+    """Build the model a weight file describes and load its tensors; returns (model, info)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from vsr.models import build
+
+    info = read_info(path)
+    try:
+        model = build(info.arch, **info.hparams)
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"{path}: cannot build {info.arch!r} from its metadata ({e})") from None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path}: corrupt or truncated weight file ({e})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise WeightsError(f"{path}: tensors do not match {info.arch!r} ({first})") from None
+    model.eval()
+    return model, info
+
+
+def bundled() -> dict[tuple[str, int], Path]:
+    """(name, scale) → path of every weight file shipped in the package."""
+    out: dict[tuple[str, int], Path] = {}
+    if BUNDLED_DIR.is_dir():
+        for p in sorted(BUNDLED_DIR.glob("*_x[0-9].safetensors")):
+            name, _, scale = p.stem.rpartition("_x")
+            out[(name, int(scale))] = p
+    return out
+
+
+# preference order of the bundled defaults, by job
+DEFAULTS = {
+    "image": ["edsr", "rrdb", "srresnet", "vdsr", "fsrcnn", "espcn", "srcnn"],
+    "video": ["mf-fast", "mf-fast-gan", "mf-quality", "mf-quality-gan"],
+}
+
+
+def default_model(job: str, scale: int) -> str:
+    """The model ``vsr image``/``vsr upscale`` use without ``-m``: the first with bundled weights for ``scale``.
+
+    Video falls back to the image default (single-frame models work on video), then to bicubic.
+    """
+    have = bundled()
+    order = DEFAULTS[job] + (DEFAULTS["image"] if job == "video" else [])
+    return next((name for name in order if (name, scale) in have), "bicubic")
+
+
+def looks_like_path(ref: str) -> bool:
+    return ref.endswith(".safetensors") or os.sep in ref or "/" in ref or Path(ref).is_file()
+
+
+def load_model(ref: str, scale: int | None):
+    """A model by bundled name, registry name (weightless ones only) or weight-file path: (model, info)."""
+    from vsr.models import MODELS
+
+    if looks_like_path(ref):
+        model, info = load_weights(ref)
+        if scale is not None and info.scale != scale:
+            raise WeightsError(f"{ref} is a ×{info.scale} model; drop --scale or pass --scale {info.scale}")
+        return model, info
+    if scale is None:
+        raise WeightsError("a scale is needed (--scale)")
+    path = bundled().get((ref, scale))
+    if path is not None:
+        return load_weights(path)
+    spec = MODELS.get(ref)
+    if spec is None:
+        names = sorted(set(MODELS) | {n for n, _ in bundled()})
+        raise WeightsError(f"unknown model {ref!r}; known: {', '.join(names)} (or a .safetensors path)")
+    if scale not in spec.scales:
+        raise WeightsError(f"model {ref!r} supports scales {', '.join(map(str, spec.scales))}, not {scale}")
+    if spec.arch != "bicubic":
+        have = sorted({f"{n} ×{s}" for n, s in bundled()})
+        raise WeightsError(
+            f"model {ref!r} has no trained weights for ×{scale} in this vsr"
+            + (f" (bundled: {', '.join(have)})" if have else "")
+            + "; train one with `python -m train` and pass its .safetensors"
+        )
+    model = spec.build(scale).eval()
+    return model, WeightInfo(name=ref, arch=spec.arch, hparams={"scale": scale}, scale=scale, frames=1)
+
+
+def weights_id(info: WeightInfo) -> str:
+    """Content hash of the weight file (engine cache keys); weightless models hash their hyperparameters."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if info.path is not None:
+        with open(info.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        h.update(json.dumps([info.arch, info.hparams], sort_keys=True).encode())
+    return h.hexdigest()[:16]
