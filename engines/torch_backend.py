@@ -32,7 +32,7 @@ class TorchRunner(Runner):
         if self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: callers may modify the result in place
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         if self.device.type == "cpu":

@@ -44,8 +44,11 @@ def run_tiled(fn: Model, x: torch.Tensor, scale: int, tile: int = 0, overlap: in
         if on_tile:
             on_tile(1, 1)
         return out
-    tile = max(tile, multiple)
-    win_h, win_w = min(h, tile + 2 * overlap), min(w, tile + 2 * overlap)
+    m = multiple
+    tile = max(tile, m)
+    # fixed window, aligned to the model's size multiple (so e.g. space-to-depth grids match the untiled run)
+    span = -(-(tile + 2 * overlap + m) // m) * m
+    win_h, win_w = min(h, span), min(w, span)
     ys, xs = range(0, h, tile), range(0, w, tile)
     out: torch.Tensor | None = None
     total, done = len(ys) * len(xs), 0
@@ -54,7 +57,10 @@ def run_tiled(fn: Model, x: torch.Tensor, scale: int, tile: int = 0, overlap: in
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             cy0 = min(max(y0 - overlap, 0), h - win_h)
             cx0 = min(max(x0 - overlap, 0), w - win_w)
-            patch = run_padded(fn, x[..., cy0 : cy0 + win_h, cx0 : cx0 + win_w], scale, multiple)
+            cy0, cx0 = cy0 - cy0 % m, cx0 - cx0 % m
+            cy1 = min(max(cy0 + win_h, y1 + overlap), h)  # at the far edge, rounding may need a few more pixels
+            cx1 = min(max(cx0 + win_w, x1 + overlap), w)
+            patch = run_padded(fn, x[..., cy0:cy1, cx0:cx1], scale, multiple)
             if out is None:
                 out = torch.empty((n, patch.shape[1], h * scale, w * scale), dtype=patch.dtype, device=patch.device)
             oy, ox = (y0 - cy0) * scale, (x0 - cx0) * scale

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from vsr.models import MODELS, build
+from vsr.weights import WeightInfo, load_weights, save_weights
+
+CASES = [(name, s) for name, spec in MODELS.items() for s in spec.scales]
+
+
+@pytest.mark.parametrize("name,scale", CASES, ids=[f"{n}-x{s}" for n, s in CASES])
+def test_every_registered_model(name, scale, tmp_path):
+    spec = MODELS[name]
+    torch.manual_seed(0)
+    model = spec.build(scale).eval()
+    assert model.scale == scale and getattr(model, "frames", 1) == spec.frames
+    assert getattr(model, "size_multiple", 1) == spec.size_multiple
+    h, w = 2 * max(spec.size_multiple, 4), 3 * max(spec.size_multiple, 4)
+    x = torch.rand(1, 3 * spec.frames, h, w)
+    with torch.no_grad():
+        y1, y2 = model(x), model(x)
+    assert y1.shape == (1, 3, h * scale, w * scale)
+    assert torch.isfinite(y1).all()
+    assert torch.equal(y1, y2)  # deterministic
+    path = save_weights(tmp_path / "m.safetensors", model, WeightInfo(name, model.arch, model.hparams, scale, spec.frames))
+    loaded, info = load_weights(path)
+    assert (info.arch, info.scale, info.frames) == (model.arch, scale, spec.frames)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), y1)
+
+
+def test_unsupported_scale_and_arch():
+    with pytest.raises(ValueError, match="scales"):
+        MODELS["edsr"].build(5)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build("nope", scale=2)
+
+
+def test_bicubic_model_is_matlab_bicubic(natural_rgb):
+    import numpy as np
+
+    from vsr.resize import imresize
+
+    x = torch.from_numpy(natural_rgb).permute(2, 0, 1)[None].double() / 255
+    y = MODELS["bicubic"].build(3).double()(x)[0].permute(1, 2, 0).numpy()
+    ref = imresize(natural_rgb.astype(np.float64) / 255, 3.0)
+    assert np.abs(y - ref).max() < 1e-6
+
+
+def test_multiframe_model_uses_its_neighbours():
+    """Changing t-1 changes the output (alignment + fusion are wired in)."""
+    torch.manual_seed(0)
+    model = MODELS["mf-fast"].build(2).eval()
+    for p in model.flow_head[-1].parameters():  # give the zero-initialised flow head a non-zero output
+        torch.nn.init.normal_(p, std=0.1)
+    x = torch.rand(1, 9, 16, 16)
+    x2 = x.clone()
+    x2[:, :3] = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(x2))

@@ -1,0 +1,309 @@
+import fractions
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from engines.torch_backend import TorchRunner
+from vsr.errors import VsrError
+from vsr.models import MODELS
+from vsr.models.bicubic import Bicubic
+from vsr.testclips import make_clip, scene
+from vsr.video.io import EncodeOptions
+from vsr.video.pipeline import upscale_video
+
+
+def bicubic(scale=2):
+    return TorchRunner(Bicubic(scale=scale))
+
+
+def frames_of(path, index=None):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0] if index is None else c.streams[index]
+        return [(f.pts, f.time_base, f.width, f.height, f.format.name) for f in c.decode(v)]
+
+
+def run(src, dst, runner=None, **kw):
+    warnings = []
+    res = upscale_video(Path(src), Path(dst), runner or bicubic(), warn=warnings.append, **kw)
+    return res, warnings
+
+
+# ---------------------------------------------------------------------------
+# nothing lost
+
+
+def test_mp4_streams_metadata_chapters_and_timing_survive(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=15, subtitles=True, chapters=True, metadata={"title": "My film"})
+    res, warnings = run(src, tmp_path / "out.mp4")
+    assert warnings == [] and res.frames == 15
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        kinds = lambda c: [(s.type, s.codec_context.name if s.codec_context else None, s.metadata.get("language"))  # noqa: E731
+                           for s in c.streams if s.type != "data"]
+        assert kinds(a) == kinds(b)
+        assert b.metadata.get("title") == "My film"
+        assert [c["metadata"]["title"] for c in b.chapters()] == ["One", "Two"]
+        assert abs(a.duration - b.duration) <= 40_000  # µs: within a frame
+        audio_packets = lambda c: sum(1 for p in c.demux(c.streams.audio[0]) if p.size)  # noqa: E731
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        assert audio_packets(a) == audio_packets(b)  # copied, not re-encoded
+        assert b.streams.audio[0].codec_context.name == "aac"
+    fa, fb = frames_of(src), frames_of(tmp_path / "out.mp4")
+    assert [p * tb for p, tb, *_ in fa] == [p * tb for p, tb, *_ in fb]
+    assert fb[0][2:4] == (320, 192)
+
+
+def test_variable_frame_rate_keeps_every_timestamp(tmp_path):
+    src = make_clip(tmp_path / "vfr.mkv", frames=20, vfr=True, subtitles=True)
+    run(src, tmp_path / "out.mkv")
+    t_in = [float(p * tb) for p, tb, *_ in frames_of(src)]
+    t_out = [float(p * tb) for p, tb, *_ in frames_of(tmp_path / "out.mkv")]
+    assert len(set(np.round(np.diff(t_in), 3))) > 3  # the input really is irregular
+    assert t_out == pytest.approx(t_in, abs=1e-3)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [s.type for s in c.streams] == ["video", "audio", "subtitle"]
+
+
+def _patches() -> np.ndarray:
+    img = np.full((96, 160, 3), 128, np.uint8)  # mid-grey
+    colours = [(235, 20, 20), (20, 235, 20), (20, 20, 235), (230, 230, 20), (20, 230, 230)]
+    for i, c in enumerate(colours):
+        img[32:64, 8 + 30 * i : 32 + 30 * i] = c
+    return img
+
+
+def _yuv_planes(path):
+    with av.open(str(path)) as c:
+        f = next(c.decode(video=0))
+        planes = []
+        for pl in f.planes[:3]:
+            dtype = np.uint16 if f.format.name.endswith(("10le", "12le", "16le")) else np.uint8
+            buf = np.frombuffer(bytes(pl), dtype=dtype).reshape(pl.height, -1)
+            planes.append(buf[:, : pl.width].astype(int))
+        return f, planes, f.format.name
+
+
+@pytest.mark.parametrize("colorspace,color_range", [("itu601", "MPEG"), ("itu709", "JPEG")])
+def test_colour_survives_an_identity_model(tmp_path, colorspace, color_range):
+    src = make_clip(tmp_path / "in.mp4", rgb=_patches(), frames=3, colorspace=colorspace, color_range=color_range,
+                    crf=0, audio=False, pix_fmt="yuv444p")
+    res, _ = run(src, tmp_path / "out.mp4", TorchRunner(Bicubic(scale=1)), opts=EncodeOptions(crf=0))
+    fa, pa, fmt_a = _yuv_planes(src)
+    fb, pb, fmt_b = _yuv_planes(tmp_path / "out.mp4")
+    assert (fb.colorspace, fb.color_range, fb.color_primaries, fb.color_trc) == (
+        fa.colorspace, fa.color_range, fa.color_primaries, fa.color_trc)
+    regions = [(slice(4, 24), slice(4, 150))] + [(slice(38, 58), slice(12 + 30 * i, 28 + 30 * i)) for i in range(5)]
+    for ys, xs in regions:
+        for a, b in zip(pa, pb):
+            assert np.abs(a[ys, xs] - b[ys, xs]).max() <= 2, (ys, xs)
+
+
+def test_ten_bit_stays_ten_bit(tmp_path):
+    src = make_clip(tmp_path / "in10.mkv", frames=4, pix_fmt="yuv420p10le", colorspace="bt2020", audio=False)
+    run(src, tmp_path / "out.mkv")
+    f, planes, fmt = _yuv_planes(tmp_path / "out.mkv")
+    assert fmt == "yuv420p10le" and f.colorspace == 9 and planes[0].max() > 255
+
+
+def test_odd_output_size_is_padded_with_a_warning(tmp_path):
+    src = make_clip(tmp_path / "odd.mp4", width=161, height=97, pix_fmt="yuv444p", frames=3, audio=False)
+    res, warnings = run(src, tmp_path / "out.mp4", bicubic(3), opts=EncodeOptions(pix_fmt="yuv420p"))
+    assert any("even" in w for w in warnings)
+    assert frames_of(tmp_path / "out.mp4")[0][2:4] == (484, 292)
+
+
+# ---------------------------------------------------------------------------
+# windows, counts, streams
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_short_videos_and_multiframe_windows(tmp_path, n):
+    src = make_clip(tmp_path / "short.mp4", frames=n, audio=False)
+    runner = TorchRunner(MODELS["mf-fast"].build(2).eval())
+    res, _ = run(src, tmp_path / "out.mp4", runner)
+    assert res.frames == n == len(frames_of(tmp_path / "out.mp4"))
+
+
+def test_window_is_t_minus_1_t_t_plus_1_with_repeated_edges(tmp_path):
+    """A probe model that outputs the mean of its window reveals which frames it saw."""
+    import torch
+
+    class Probe(torch.nn.Module):
+        scale, frames, size_multiple = 1, 3, 1
+
+        def forward(self, x):
+            return torch.stack([x[:, 0], x[:, 3], x[:, 6]], 1).mean(1, keepdim=True).repeat(1, 3, 1, 1)
+
+    levels = [40, 90, 140, 190]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, v in enumerate(levels):
+        Image.fromarray(np.full((8, 8, 3), v, np.uint8)).save(folder / f"f{i}.png")
+    run(folder, tmp_path / "out", TorchRunner(Probe()))
+    got = [int(np.asarray(Image.open(tmp_path / "out" / f"f{i}.png"))[0, 0, 0]) for i in range(4)]
+    expect = [round((a + b + c) / 3) for a, b, c in [(40, 40, 90), (40, 90, 140), (90, 140, 190), (140, 190, 190)]]
+    assert got == expect
+
+
+def _two_video_streams(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        small = out.add_stream("libx264", rate=25)
+        small.width, small.height, small.pix_fmt = 64, 48, "yuv420p"
+        big = out.add_stream("libx264", rate=25)
+        big.width, big.height, big.pix_fmt = 96, 64, "yuv420p"
+        for i in range(5):
+            for s in (small, big):
+                f = av.VideoFrame.from_ndarray(scene(s.height, s.width, i), format="rgb24").reformat(format="yuv420p")
+                f.pts = i
+                for p in s.encode(f):
+                    out.mux(p)
+        for s in (small, big):
+            for p in s.encode():
+                out.mux(p)
+    return path
+
+
+def test_several_video_streams_and_stream_choice(tmp_path):
+    src = _two_video_streams(tmp_path / "two.mkv")
+    run(src, tmp_path / "a.mkv")
+    run(src, tmp_path / "b.mkv", stream=1)
+    assert frames_of(tmp_path / "a.mkv", 0)[0][2:4] == (128, 96)
+    assert frames_of(tmp_path / "b.mkv", 0)[0][2:4] == (192, 128)
+    with pytest.raises(VsrError, match="not a video stream"):
+        run(src, tmp_path / "c.mkv", stream=7)
+
+
+def test_cover_art_is_not_the_video(tmp_path):
+    src = tmp_path / "cover.mkv"
+    jpeg = tmp_path / "c.jpg"
+    Image.fromarray(scene(32, 32, 0)).save(jpeg)
+    with av.open(str(src), "w") as out:
+        out.add_attachment("cover.jpg", "image/jpeg", jpeg.read_bytes())
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(scene(48, 64, i), format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    res, _ = run(src, tmp_path / "out.mkv")
+    assert res.frames == 3 and frames_of(tmp_path / "out.mkv", 0)[0][2:4] == (128, 96)
+
+
+# ---------------------------------------------------------------------------
+# bad input
+
+
+def test_bad_inputs_are_clear_errors(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    audio = tmp_path / "audio.m4a"
+    with av.open(str(audio), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        for p in list(a.encode(frame)) + list(a.encode()):
+            out.mux(p)
+    for path, needle in [(empty, "empty"), (text, "not a video"), (audio, "audio only"), (tmp_path / "none.mp4", "no such")]:
+        with pytest.raises(VsrError, match=needle):
+            run(path, tmp_path / "out.mp4")
+        assert not (tmp_path / "out.mp4").exists()
+
+
+def test_truncated_file_is_upscaled_up_to_the_damage(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=30, audio=False)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    res, _ = run(cut, tmp_path / "out.mkv")
+    assert 0 < res.frames < 30 and len(frames_of(tmp_path / "out.mkv")) == res.frames
+
+
+@pytest.mark.parametrize("ext", [".ts", ".mkv"])
+def test_garbage_in_the_middle_is_survived_or_reported(tmp_path, ext):
+    src = make_clip(tmp_path / f"in{ext}", frames=30, audio=False)
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 400] = np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes()
+    bad = tmp_path / f"bad{ext}"
+    bad.write_bytes(bytes(data))
+    res, _ = run(bad, tmp_path / f"out{ext}")
+    assert len(frames_of(tmp_path / f"out{ext}")) == res.frames > 0
+    if ext == ".ts":  # MPEG-TS resynchronises after damage
+        assert res.frames >= 25
+    else:  # Matroska may stop at the damage: then the run says so, never silently
+        assert res.frames >= 25 or res.truncated
+
+
+# ---------------------------------------------------------------------------
+# image sequences
+
+
+def test_frame_folder_in_and_out_keeps_names_and_depth(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in (1, 2, 10):  # natural order: 1, 2, 10
+        img = (scene(24, 32, i).astype(np.uint16) * 257)
+        import cv2
+
+        cv2.imwrite(str(folder / f"frame{i}.png"), img[..., ::-1])
+    res, _ = run(folder, tmp_path / "up")
+    assert res.frames == 3
+    names = sorted(p.name for p in (tmp_path / "up").iterdir())
+    assert names == ["frame1.png", "frame10.png", "frame2.png"]
+    from vsr.images import read_picture
+
+    pic = read_picture(tmp_path / "up" / "frame10.png")
+    assert pic.bits == 16 and pic.size == (64, 48)
+    res, _ = run(folder, tmp_path / "seq.mp4", fps=12)
+    fr = frames_of(tmp_path / "seq.mp4")
+    assert len(fr) == 3 and float(fr[1][0] * fr[1][1]) == pytest.approx(1 / 12, abs=1e-3)
+
+
+# ---------------------------------------------------------------------------
+# interruption (a real process, a real signal)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_leaves_nothing_behind(tmp_path, sig, code):
+    src = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=192, audio=True)
+    out = tmp_path / "out.mp4"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", str(src), str(out), "--backend", "torch",
+                             "-m", "bicubic", "-s", "4", "--preset", "medium"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+    deadline = time.time() + 120
+    line = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("input:") or not line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["long.mp4"]  # no temporary file either
+
+
+def test_cli_upscale_end_to_end(tmp_path, cli):
+    src = make_clip(tmp_path / "in.mp4", frames=6)
+    rc, _, err = cli("upscale", src, tmp_path / "out.mkv", "-s", "2", "--backend", "torch", "--codec", "ffv1", "-q")
+    assert rc == 0, err
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[0].codec_context.name == "ffv1" and c.streams.audio
+    rc, _, err = cli("upscale", src, tmp_path / "out.mkv", "--backend", "torch")
+    assert rc == 1 and "exists" in err
+    rc, _, err = cli("upscale", src, tmp_path / "x.mp4", "--codec", "nope", "--backend", "torch")
+    assert rc == 1 and err.strip().splitlines()[-1].startswith("error: ") and not (tmp_path / "x.mp4").exists()

@@ -1,0 +1,156 @@
+"""Synthetic clips made with PyAV: for tests, ``vsr bench`` and the bundled sample.
+
+A clip is a procedurally textured scene that pans (so encoders and
+multi-frame models see real motion), with optional audio (a tone), subtitles,
+chapters, metadata, variable frame rate and any pixel format and colour tags.
+"""
+
+from __future__ import annotations
+
+import fractions
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def scene(height: int, width: int, t: int, seed: int = 0, speed: float = 1.5) -> np.ndarray:
+    """Frame ``t`` of a panning scene: smooth gradients, edges and fine texture (uint8 RGB)."""
+    rng = np.random.default_rng(seed)
+    big_h, big_w = height + 64, width + int(abs(speed) * 4096 / 8) + 64
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    ox = (t * speed) % (big_w - width)
+    oy = 8 * np.sin(t / 15.0)
+    x, y = xx + ox, yy + oy
+    phase = rng.uniform(0, 2 * np.pi, size=6)
+    r = 128 + 60 * np.sin(x / 37.0 + phase[0]) + 40 * np.sin((x + y) / 11.0 + phase[1])
+    g = 128 + 60 * np.sin(y / 29.0 + phase[2]) + 35 * np.sin((x - y) / 7.0 + phase[3])
+    b = 128 + 50 * np.sin((x * 0.7 + y) / 19.0 + phase[4]) + 30 * np.sin(x / 3.1 + phase[5]) * np.cos(y / 4.3)
+    # a few hard-edged discs
+    for k in range(5):
+        cx, cy, rad = rng.uniform(0, big_w), rng.uniform(0, big_h), rng.uniform(10, 40)
+        mask = (x - cx) ** 2 + (y - cy) ** 2 < rad**2
+        col = rng.uniform(0, 255, 3)
+        r, g, b = np.where(mask, col[0], r), np.where(mask, col[1], g), np.where(mask, col[2], b)
+    return np.clip(np.stack([r, g, b], axis=2), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class ClipSpec:
+    width: int = 160
+    height: int = 96
+    frames: int = 12
+    fps: int = 25
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
+    colorspace: str | None = "itu709"  # swscale name, or None for untagged
+    color_range: str = "MPEG"  # MPEG (limited) or JPEG (full)
+    audio: bool = True
+    subtitles: bool = False
+    chapters: bool = False
+    vfr: bool = False  # irregular timestamps
+    metadata: dict[str, str] = field(default_factory=dict)
+    crf: int = 18
+    seed: int = 0
+    rgb: np.ndarray | None = None  # a fixed frame (H×W×3 uint8) instead of the scene
+
+
+_MATRIX = {"itu709": 1, "itu601": 6, "smpte170m": 6, "bt2020": 9}
+
+
+def make_clip(path: str | Path, spec: ClipSpec | None = None, **kw) -> Path:
+    """Write a clip; returns its path. Keyword arguments override ``spec``'s fields."""
+    spec = spec or ClipSpec()
+    for k, v in kw.items():
+        setattr(spec, k, v)
+    path = Path(path)
+    tb = fractions.Fraction(1, spec.fps * 100)
+    with av.open(str(path), "w") as out:
+        out.metadata.update(spec.metadata)
+        v = out.add_stream(spec.codec, rate=spec.fps)
+        v.width, v.height, v.pix_fmt = spec.width, spec.height, spec.pix_fmt
+        v.time_base = tb
+        v.codec_context.time_base = tb
+        if spec.codec in ("libx264", "libx265"):
+            v.options = {"crf": str(spec.crf), "preset": "ultrafast"}
+        if spec.colorspace:
+            v.codec_context.colorspace = _MATRIX[spec.colorspace]
+            v.codec_context.color_primaries = 9 if spec.colorspace == "bt2020" else (1 if spec.colorspace == "itu709" else 6)
+            v.codec_context.color_trc = 14 if spec.colorspace == "bt2020" else (1 if spec.colorspace == "itu709" else 6)
+        v.codec_context.color_range = 2 if spec.color_range == "JPEG" else 1
+        a = None
+        if spec.audio:
+            a = out.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+            a.metadata["language"] = "eng"
+        s = None
+        if spec.subtitles:
+            s = out.add_mux_stream("mov_text" if path.suffix in (".mp4", ".mov") else "subrip")
+            s.time_base = fractions.Fraction(1, 1000)
+            s.metadata["language"] = "fra"
+        pts = 0
+        pts_list = []
+        for i in range(spec.frames):
+            step = int(tb.denominator / spec.fps)
+            if spec.vfr:
+                step = int(step * (0.5 + (i * 7919 % 10) / 10.0))  # irregular but monotonic
+            pts_list.append(pts)
+            rgb = spec.rgb if spec.rgb is not None else scene(spec.height, spec.width, i, spec.seed)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            kwargs = {}
+            if spec.colorspace:
+                kwargs = {"dst_colorspace": spec.colorspace}
+            frame = frame.reformat(format=spec.pix_fmt, dst_color_range=spec.color_range, **kwargs)
+            frame.pts, frame.time_base = pts, tb
+            for p in v.encode(frame):
+                out.mux(p)
+            pts += step
+        for p in v.encode():
+            out.mux(p)
+        duration_s = pts * tb
+        if a is not None:
+            _write_tone(out, a, float(duration_s))
+        if s is not None:
+            _write_subtitles(out, s, float(duration_s), path.suffix in (".mp4", ".mov"))
+        if spec.chapters:
+            half = int(duration_s * 1000 / 2)
+            out.set_chapters([
+                {"id": 1, "start": 0, "end": half, "time_base": fractions.Fraction(1, 1000), "metadata": {"title": "One"}},
+                {"id": 2, "start": half, "end": int(duration_s * 1000), "time_base": fractions.Fraction(1, 1000),
+                 "metadata": {"title": "Two"}},
+            ])
+    return path
+
+
+def _write_tone(out, stream, seconds: float) -> None:
+    rate, n = 48000, 1024
+    total = int(seconds * rate)
+    t0 = 0
+    while t0 < total:
+        k = min(n, total - t0)
+        t = (np.arange(t0, t0 + k) / rate).astype(np.float32)
+        wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = rate, t0
+        for p in stream.encode(frame):
+            out.mux(p)
+        t0 += k
+    for p in stream.encode():
+        out.mux(p)
+
+
+def _write_subtitles(out, stream, seconds: float, mov_text: bool) -> None:
+    """Two cues, muxed as packets in the stream's time base (PyAV cannot encode subtitles)."""
+    tb = stream.time_base or fractions.Fraction(1, 1000)
+    cues = [(0.0, seconds / 2, "Bonjour"), (seconds / 2, seconds, "Au revoir")]
+    for start, end, text in cues:
+        payload = text.encode()
+        if mov_text:
+            payload = len(payload).to_bytes(2, "big") + payload
+        pkt = av.Packet(payload)
+        pkt.stream = stream
+        pkt.time_base = tb
+        pkt.pts = pkt.dts = int(start / tb)
+        pkt.duration = int((end - start) / tb)
+        out.mux(pkt)

@@ -1,0 +1,108 @@
+"""Colour: which matrix and range a video uses, and RGB conversions that honour them.
+
+FFmpeg's swscale (through PyAV's ``reformat``) does the conversion, with the
+input's tagged matrix and range passed explicitly on both sides, and the
+output frames carry the same tags (matrix, range, primaries, transfer).
+Untagged input is read as BT.709 for HD and BT.601 for SD, limited range, as
+players do; the output is then tagged with what was assumed, so a 480p → 960p
+upscale does not change colour when a player re-guesses for the larger size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from av.video.reformatter import Interpolation
+
+# AVColorSpace values → swscale's colourspace names
+_MATRIX_NAMES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+_INTERP = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
+MPEG, JPEG = 1, 2  # AVColorRange: limited, full
+UNSPECIFIED = 2  # AVColorSpace/primaries/trc "unspecified"
+
+
+@dataclass(frozen=True)
+class Colour:
+    matrix: int  # AVColorSpace
+    range: int  # AVColorRange (1 limited, 2 full)
+    primaries: int  # AVColorPrimaries
+    trc: int  # AVColorTransferCharacteristic
+    bits: int  # bits per component of the source
+    assumed: bool = False  # some tag was missing and guessed
+
+    @property
+    def sws_matrix(self) -> str:
+        return _MATRIX_NAMES.get(self.matrix, "itu709")
+
+    @property
+    def sws_range(self) -> str:
+        return "JPEG" if self.range == JPEG else "MPEG"
+
+    def describe(self) -> str:
+        names = {1: "BT.709", 5: "BT.601", 6: "BT.601", 9: "BT.2020", 10: "BT.2020", 7: "SMPTE-240M", 4: "FCC"}
+        return f"{names.get(self.matrix, self.matrix)} {'full' if self.range == JPEG else 'limited'} range, {self.bits}-bit" + (
+            " (assumed: input untagged)" if self.assumed else "")
+
+
+def _bits(fmt: av.VideoFormat) -> int:
+    return max(c.bits for c in fmt.components) if fmt.components else 8
+
+
+def is_rgb_format(fmt: av.VideoFormat) -> bool:
+    return fmt.is_rgb or fmt.name.startswith(("gbr", "rgb", "bgr", "argb", "abgr", "rgba", "bgra", "pal8"))
+
+
+def colour_of(frame: av.VideoFrame) -> Colour:
+    """The colour description of a decoded frame, with missing tags filled in as players do."""
+    fmt = frame.format
+    matrix, rng = int(frame.colorspace), int(frame.color_range)
+    assumed = False
+    if matrix not in _MATRIX_NAMES:
+        matrix = 1 if (frame.width >= 1280 or frame.height > 576) else 6
+        assumed = True
+    if rng not in (MPEG, JPEG):
+        rng = JPEG if fmt.name.startswith("yuvj") or is_rgb_format(fmt) else MPEG
+        assumed = True
+    prim, trc = int(frame.color_primaries), int(frame.color_trc)
+    if prim in (0, UNSPECIFIED):
+        prim = {1: 1, 9: 9, 10: 9}.get(matrix, 6)
+    if trc in (0, UNSPECIFIED):
+        trc = {9: 14, 10: 14}.get(matrix, 1 if matrix == 1 else 6)
+    return Colour(matrix, rng, prim, trc, _bits(fmt), assumed)
+
+
+def to_rgb(frame: av.VideoFrame, colour: Colour, threads: int = 1) -> np.ndarray:
+    """H×W×3 RGB: uint8 for 8-bit sources, uint16 for deeper ones."""
+    fmt = "rgb48le" if colour.bits > 8 else "rgb24"
+    if is_rgb_format(frame.format):
+        return frame.reformat(format=fmt, threads=threads).to_ndarray()
+    return frame.reformat(
+        format=fmt, src_colorspace=colour.sws_matrix, src_color_range=colour.sws_range,
+        dst_color_range="JPEG", interpolation=_INTERP, threads=threads,
+    ).to_ndarray()
+
+
+def from_rgb(rgb: np.ndarray, colour: Colour, pix_fmt: str, threads: int = 1) -> av.VideoFrame:
+    """An RGB array (uint8 or uint16) as a frame in ``pix_fmt``, converted and tagged with ``colour``."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+    target = av.VideoFormat(pix_fmt)
+    if is_rgb_format(target):
+        out = frame.reformat(format=pix_fmt, threads=threads)
+    else:
+        out = frame.reformat(
+            format=pix_fmt, src_colorspace=colour.sws_matrix, dst_colorspace=colour.sws_matrix,
+            src_color_range="JPEG", dst_color_range=colour.sws_range, dst_color_trc=colour.trc,
+            dst_color_primaries=colour.primaries, interpolation=_INTERP, threads=threads,
+        )
+        out.colorspace = colour.matrix
+    return out
+
+
+def tag_encoder(ctx, colour: Colour) -> None:
+    """Write the colour description into an encoder's context (so the bitstream carries it)."""
+    ctx.colorspace = colour.matrix
+    ctx.color_range = colour.range
+    ctx.color_primaries = colour.primaries
+    ctx.color_trc = colour.trc
