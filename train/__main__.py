@@ -62,13 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        raise
+    except typer.TyperException as e:  # usage errors
+        print(f"error: {e.format_message()}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
     return 0
 
 

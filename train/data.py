@@ -25,6 +25,10 @@ from vsr.files import read_rgb8 as read_rgb
 from vsr.resize import imresize
 
 
+class DataError(VsrError):
+    pass
+
+
 def bicubic_down(hr: np.ndarray, scale: int) -> np.ndarray:
     """HR (modcropped) → LR with MATLAB's imresize, uint8."""
     return imresize(hr, 1.0 / scale)

@@ -167,8 +167,8 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
                             weight_decay=cfg.optim.weight_decay)
     use_flows = bool(cfg.loss.flow_weight) and frames > 1
     net = _WithFlows(model) if use_flows else model  # forward returns (image, flows)
-    if dist:
-        net = torch.nn.parallel.DistributedDataParallel(net)
+    if dist:  # buffers are constants (or BatchNorm statistics, kept per process)
+        net = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
 
     # GAN parts
     disc = d_opt = None
@@ -177,7 +177,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
         disc = losses.Discriminator(in_channels=3 * video_outputs).to(device)
         d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.optim.d_lr, betas=(0.9, 0.99))
         if dist:
-            disc = torch.nn.parallel.DistributedDataParallel(disc)
+            disc = torch.nn.parallel.DistributedDataParallel(disc, broadcast_buffers=False)
     vgg = losses.VGGFeatures(cfg.loss.vgg_weights).to(device) if cfg.loss.perceptual_weight else None
     if cfg.loss.perceptual_weight and not cfg.loss.vgg_weights:
         raise TrainError("loss.perceptual_weight needs loss.vgg_weights: a local VGG19 file (nothing is downloaded)")
@@ -315,7 +315,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
                 history.append(rec)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                progress.update(step, float(loss), rate)
+                progress.update(step, float(loss.detach()), rate)
             if validator and (step % cfg.val.every == 0 or step == cfg.optim.steps):
                 result = validator.run((ema.model if ema else model))
                 rec = {"step": step, "val": result}

@@ -77,7 +77,7 @@ def imresize(
     is_numpy = isinstance(img, np.ndarray)
     if is_numpy:
         dtype = img.dtype
-        t = torch.from_numpy(np.ascontiguousarray(img)).to(torch.float64)
+        t = torch.from_numpy(np.array(img, dtype=np.float64))
         hdim, wdim = 0, 1
     else:
         t = img if img.is_floating_point() else img.to(torch.float32)

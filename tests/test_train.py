@@ -1,0 +1,254 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from train.config import ConfigError, config_from_dict, load_config
+from train.data import DataError, TrainData, load_sources
+from train.export import export
+from train.loop import TrainError, load_checkpoint, train
+from vsr.testclips import make_clip, scene
+from vsr.weights import load_weights
+
+
+def _images(folder: Path, n=4, size=(64, 80)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(scene(*size, i, seed=i)).save(folder / f"img{i}.png")
+    return folder
+
+
+def _cfg(tmp_path, folders, **sections):
+    base = {
+        "model": {"name": "edsr", "scale": 2, "params": {"blocks": 2, "features": 16}},
+        "data": {"train": [str(d) for d in folders], "patch": 16, "batch": 4, "cache_dir": str(tmp_path / "cache")},
+        "optim": {"steps": 4, "warmup": 1, "lr": 1e-3},
+        "run": {"out": str(tmp_path / "runs"), "name": "t", "precision": "fp32", "checkpoint_every": 2, "log_every": 1},
+    }
+    for k, v in sections.items():
+        base[k] = {**base.get(k, {}), **v}
+    return config_from_dict(base)
+
+
+# -- config --------------------------------------------------------------------------------
+
+
+def test_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text('[optim]\nlrr = 1\n')
+    with pytest.raises(ConfigError, match="'optim.lrr'"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="'nosuch'"):
+        load_config(None, ["nosuch.key=1"])
+    with pytest.raises(ConfigError, match="'optim.steps'"):
+        load_config(None, ["optim.steps='many'"])
+    with pytest.raises(ConfigError, match="scale"):
+        load_config(None, ["model.name='mf-fast'", "model.scale=5"])
+
+
+def test_config_file_and_overrides(tmp_path):
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('[model]\nname = "espcn"\nscale = 3\n[optim]\nlr = 0.001\n')
+    cfg = load_config(cfg_file, ["optim.lr=5e-4", 'data.train=["a", "b"]', "optim.betas=[0.8, 0.9]"])
+    assert cfg.model.name == "espcn" and cfg.optim.lr == 5e-4 and cfg.data.train == ["a", "b"]
+    assert cfg.optim.betas == (0.8, 0.9) and cfg.run.name == "c"
+
+
+def test_shipped_configs_parse():
+    for path in sorted((Path(__file__).resolve().parents[1] / "train" / "configs").glob("*.toml")):
+        load_config(path)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def test_plain_folder_and_div2k_layout(tmp_path):
+    plain = _images(tmp_path / "plain")
+    div2k = tmp_path / "DIV2K"
+    hr_dir, lr_dir = div2k / "DIV2K_train_HR", div2k / "DIV2K_train_LR_bicubic" / "X2"
+    hr_dir.mkdir(parents=True)
+    lr_dir.mkdir(parents=True)
+    for i in range(2):
+        img = scene(64, 80, i)
+        Image.fromarray(img).save(hr_dir / f"{i + 1:04d}.png")
+        Image.fromarray(img[::2, ::2]).save(lr_dir / f"{i + 1:04d}x2.png")
+    stills, videos = load_sources([str(plain), str(div2k)], 2, tmp_path / "cache")
+    assert len(stills) == 6 and not videos
+    data = TrainData(stills, videos, scale=2, patch=12, frames=1)
+    lr, hr = data.batch(np.random.default_rng(0), 3)
+    assert lr.shape == (3, 1, 3, 12, 12) and hr.shape == (3, 1, 3, 24, 24)
+    # the LR of a plain folder is MATLAB-bicubic of the HR, crop for crop
+    from vsr.resize import imresize
+
+    seq = stills[0]
+    assert np.array_equal(np.asarray(seq.lr[0]), imresize(np.asarray(seq.hr[0]), 0.5))
+
+
+def test_mismatched_div2k_pairs_and_empty_folders(tmp_path):
+    div2k = tmp_path / "D"
+    (div2k / "HR").mkdir(parents=True)
+    (div2k / "LR_bicubic" / "X2").mkdir(parents=True)
+    Image.fromarray(scene(40, 40, 0)).save(div2k / "HR" / "0001.png")
+    Image.fromarray(scene(30, 30, 0)).save(div2k / "LR_bicubic" / "X2" / "0001x2.png")
+    with pytest.raises(DataError, match="not ×2 apart"):
+        load_sources([str(div2k)], 2, tmp_path / "c")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images or videos"):
+        load_sources([str(tmp_path / "empty")], 2, tmp_path / "c")
+    with pytest.raises(DataError, match="not found"):
+        load_sources([str(tmp_path / "missing")], 2, tmp_path / "c")
+
+
+def test_video_layouts_reds_vimeo_files_and_pseudo(tmp_path):
+    reds = tmp_path / "REDS" / "train_sharp"
+    for seq in ("000", "001"):
+        (reds / seq).mkdir(parents=True)
+        for t in range(5):
+            Image.fromarray(scene(48, 64, t, seed=int(seq))).save(reds / seq / f"{t:08d}.png")
+    vimeo = tmp_path / "vimeo"
+    d = vimeo / "sequences" / "00001" / "0001"
+    d.mkdir(parents=True)
+    for t in range(1, 8):
+        Image.fromarray(scene(48, 64, t)).save(d / f"im{t}.png")
+    (vimeo / "sep_trainlist.txt").write_text("00001/0001\n")
+    vids = tmp_path / "videos"
+    vids.mkdir()
+    make_clip(vids / "a.mp4", width=64, height=48, frames=6, audio=False)
+    stills, videos = load_sources([str(tmp_path / "REDS"), str(vimeo), str(vids)], 2, tmp_path / "cache")
+    assert len(videos) == 4 and [v.hr.shape[0] for v in videos] == [5, 5, 7, 6]
+    data = TrainData(stills, videos, scale=2, patch=8, frames=3)
+    lr, hr = data.batch(np.random.default_rng(0), 4)
+    assert lr.shape == (4, 3, 3, 8, 8) and hr.shape == (4, 3, 3, 16, 16)
+    # still images become pseudo-video with real motion between frames
+    stills, _ = load_sources([str(_images(tmp_path / "stills", size=(96, 96)))], 2, tmp_path / "cache")
+    pseudo = TrainData(stills, [], scale=2, patch=12, frames=3)
+    lr, hr = pseudo.batch(np.random.default_rng(1), 4)
+    assert lr.shape == (4, 3, 3, 12, 12)
+    assert (lr[:, 0] - lr[:, 1]).abs().mean() > 1e-3  # the camera moved
+
+
+def test_realistic_degradation_is_reproducible():
+    from train.degrade import RealisticDegradation
+
+    hr = np.stack([scene(64, 64, t) for t in range(3)])
+    deg = RealisticDegradation(4, video_codec_prob=0.5)
+    a = deg(hr, np.random.default_rng(7))
+    b = deg(hr, np.random.default_rng(7))
+    assert a.shape == (3, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+
+
+# -- training ------------------------------------------------------------------------------
+
+FAMILIES = {
+    "srcnn": {}, "vdsr": {"depth": 4}, "espcn": {}, "fsrcnn": {"m": 2}, "srresnet": {"blocks": 1, "features": 8},
+    "edsr": {"blocks": 1, "features": 8}, "rrdb": {"blocks": 1, "features": 8, "growth": 4},
+    "mf-fast": {"features": 8, "blocks": 1, "flow_features": 8},
+}
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_each_family_trains(tmp_path, name):
+    data = _images(tmp_path / "imgs", size=(96, 96))
+    extra = {"loss": {"flow_weight": 0.1}} if name.startswith("mf") else {}
+    cfg = _cfg(tmp_path, [data], model={"name": name, "params": FAMILIES[name]}, data={"patch": 16}, **extra)
+    run = train(cfg, quiet=True)
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    data = _images(tmp_path / "imgs")
+    straight = train(_cfg(tmp_path / "a", [data], run={"name": "a", "out": str(tmp_path / "runs")}), quiet=True)
+    cfg = _cfg(tmp_path / "b", [data], run={"name": "b", "out": str(tmp_path / "runs")})
+    part = train(cfg, quiet=True, stop_after=2)
+    assert load_checkpoint(part / "checkpoint.pt")["step"] == 2
+    resumed = train(None, str(part), quiet=True)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    assert a["step"] == b["step"] == 4
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["ema"]:
+        assert torch.equal(a["ema"][k], b["ema"][k]), k
+
+
+def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
+    data = _images(tmp_path / "imgs")
+    val = _images(tmp_path / "val", n=2)
+    cfg = _cfg(tmp_path, [data], val={"folders": [str(val)], "every": 2})
+    run = train(cfg, quiet=True)
+    assert (run / "best.pt").exists() and (run / "curves.png").exists() and (run / "log.jsonl").exists()
+    out = export(run, tmp_path / "mine.safetensors", name="mine")
+    model, info = load_weights(out)
+    assert info.name == "mine" and info.scale == 2 and "psnr" in info.validation
+    assert info.training["config"]["model"]["name"] == "edsr"
+    Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
+    rc, _, err = cli("image", tmp_path / "p.png", "-m", out, "--backend", "torch", "-q")
+    assert rc == 0, err
+
+
+def test_gan_fine_tuning_image_and_video(tmp_path):
+    data = _images(tmp_path / "imgs", size=(96, 96))
+    base = train(_cfg(tmp_path, [data], run={"name": "base"}), quiet=True)
+    gan = _cfg(tmp_path, [data], model={"init": str(base)}, run={"name": "gan"},
+               loss={"adversarial_weight": 0.01, "feature_match_weight": 0.1})
+    ck = load_checkpoint(train(gan, quiet=True) / "checkpoint.pt")
+    assert ck["disc"] is not None and "adversarial" in ck["history"][-1]
+    video = _cfg(tmp_path, [data], run={"name": "vgan"},
+                 model={"name": "mf-fast", "params": {"features": 8, "blocks": 1, "flow_features": 8}},
+                 loss={"adversarial_weight": 0.01, "temporal_weight": 0.5, "flow_weight": 0.1})
+    ck = load_checkpoint(train(video, quiet=True) / "checkpoint.pt")
+    first_conv = next(v for k, v in ck["disc"].items() if k.endswith("weight.original") or k.endswith("weight"))
+    assert first_conv.shape[1] == 9  # the discriminator sees three consecutive frames
+    assert "temporal" in ck["history"][-1]
+
+
+def test_errors_are_clear(tmp_path):
+    data = _images(tmp_path / "imgs")
+    run = train(_cfg(tmp_path, [data]), quiet=True)
+    good = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(good[:100])
+    with pytest.raises(TrainError, match="corrupt checkpoint"):
+        train(None, str(run), quiet=True)
+    (run / "checkpoint.pt").write_bytes(good)
+    import train.loop as loop
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    saved = torch.save
+    torch.save = full_disk
+    try:
+        with pytest.raises(TrainError, match="No space left"):
+            train(_cfg(tmp_path, [data], optim={"steps": 6}), str(run), quiet=True)
+    finally:
+        torch.save = saved
+    assert (run / "checkpoint.pt").read_bytes() == good  # the last good checkpoint survives
+    assert not [p for p in run.iterdir() if "tmp" in p.name]
+    del loop
+
+
+def test_cli_one_line_errors(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "train", str(tmp_path / "nope.toml")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"error: cannot read config {tmp_path / 'nope.toml'}: No such file or directory"]
+
+
+def test_distributed_two_cpu_processes(tmp_path):
+    data = _images(tmp_path / "imgs")
+    cfg = tmp_path / "ddp.toml"
+    cfg.write_text(
+        f'[model]\nname = "edsr"\nscale = 2\nparams = {{ blocks = 1, features = 8 }}\n'
+        f'[data]\ntrain = ["{data}"]\npatch = 12\nbatch = 4\ncache_dir = "{tmp_path / "cache"}"\n'
+        f'[optim]\nsteps = 3\nwarmup = 1\n[run]\nout = "{tmp_path / "runs"}"\nname = "ddp"\nprecision = "fp32"\n'
+        f'checkpoint_every = 3\nthreads = 1\n'
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                        "-m", "train", str(cfg), "-q"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ck = load_checkpoint(tmp_path / "runs" / "ddp" / "checkpoint.pt")
+    assert ck["step"] == 3 and len(ck["rng"]) == 2  # both ranks' random state
