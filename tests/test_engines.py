@@ -169,3 +169,17 @@ def test_tensorrt_parity_on_gpu():
     assert _psnr(runner(x).numpy(), ref.numpy()) >= 50
     again = TensorRTRunner(model, precision="fp32", weights_id="gpu-test", shape=(64, 96))
     assert again.last_build[1] is True
+
+
+def test_build_engine_cli_hit_and_listing(cli, tmp_path):
+    rc, out, err = cli("build-engine", "-m", "bicubic", "-s", "2", "--height", "30", "--width", "40", "--precision", "fp32")
+    assert rc == 0 and out.startswith("built:"), err
+    rc, out, _ = cli("build-engine", "-m", "bicubic", "-s", "2", "--height", "30", "--width", "40", "--precision", "fp32")
+    assert rc == 0 and out.startswith("cache hit:")
+    assert float(out.split(",")[-1].split("s")[0]) < 1.0  # seconds of (no) build time
+    rc, out, _ = cli("engines")
+    assert rc == 0 and "1×3×30×40" in out and "fp32" in out
+    rc, _, err = cli("build-engine", "-m", "bicubic", "--backend", "tensorrt", "--height", "8", "--width", "8")
+    assert rc == 1 and ("pip install vsr[tensorrt]" in err or "NVIDIA" in err)
+    rc, out, _ = cli("engines", "--clear")
+    assert rc == 0 and "removed" in out

@@ -50,8 +50,9 @@ def test_multiframe_model_uses_its_neighbours():
     """Changing t-1 changes the output (alignment + fusion are wired in)."""
     torch.manual_seed(0)
     model = MODELS["mf-fast"].build(2).eval()
-    for p in model.flow_head[-1].parameters():  # give the zero-initialised flow head a non-zero output
-        torch.nn.init.normal_(p, std=0.1)
+    for head in (model.flow_coarse, model.flow_fine):  # give the zero-initialised flow heads an output
+        for p in head[-1].parameters():
+            torch.nn.init.normal_(p, std=0.1)
     x = torch.rand(1, 9, 16, 16)
     x2 = x.clone()
     x2[:, :3] = torch.rand(1, 3, 16, 16)

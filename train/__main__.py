@@ -23,17 +23,18 @@ def run(
 ) -> None:
     """Train a model. Example: python -m train train/configs/edsr_x2.toml --set optim.steps=2000"""
     from train.config import load_config
-    from train.loop import train
+    from train.loop import Interrupted, train
 
     if config is None and resume is None:
         raise VsrError("give a CONFIG file, or --resume RUN_DIR")
+    if config is not None and resume is not None:
+        raise VsrError("give either a CONFIG (a new run) or --resume RUN_DIR (its saved config, plus any --set)")
     cfg = load_config(config, set_) if config is not None else None
     try:
-        run_dir = train(cfg, str(resume) if resume else None, quiet=quiet)
-    except KeyboardInterrupt:
-        where = resume or "the run folder"
-        typer.echo(f"interrupted; checkpoint saved. Continue with: python -m train --resume {where}", err=True)
-        raise typer.Exit(130)
+        run_dir = train(cfg, str(resume) if resume else None, quiet=quiet, overrides=set_ if resume else ())
+    except Interrupted as e:
+        typer.echo(f"interrupted: checkpoint saved; continue with: python -m train --resume {e.run_dir}", err=True)
+        raise typer.Exit(128 + e.signum) from None
     typer.echo(f"done: {run_dir}")
 
 

@@ -50,7 +50,11 @@ def _cache_key(parts: list[str]) -> str:
 
 
 def _store(cache: Path, key: str, frames_fn, scale: int, lr_fn=None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode once into ``cache/key.{hr,lr}.npy``; later calls map the files."""
+    """Decode once into ``cache/key.{hr,lr}.npy``; later calls map the files.
+
+    Frames stream straight to disk (no list of decoded frames in memory), so a
+    long video costs a few frames of RAM; a frame of another size is skipped.
+    """
     hr_path, lr_path = cache / f"{key}.hr.npy", cache / f"{key}.lr.npy"
     if hr_path.exists() and lr_path.exists():
         try:
@@ -58,18 +62,40 @@ def _store(cache: Path, key: str, frames_fn, scale: int, lr_fn=None) -> tuple[np
         except (ValueError, OSError):
             pass  # a broken cache entry is rebuilt
     cache.mkdir(parents=True, exist_ok=True)
-    frames = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in frames_fn()]
-    if not frames:
-        raise DataError(f"no frames in {key}")
-    shape = frames[0].shape
-    frames = [f for f in frames if f.shape == shape]
-    hr = np.stack(frames)
-    lr = np.stack(lr_fn() if lr_fn else [bicubic_down(f, scale) for f in frames])
-    for path, arr in ((hr_path, hr), (lr_path, lr)):
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, path)
+    raw_hr, raw_lr = cache / f"{key}.hr.raw{os.getpid()}", cache / f"{key}.lr.raw{os.getpid()}"
+    n, shape, lr_shape = 0, None, None
+    lr_iter = iter(lr_fn()) if lr_fn else None
+    try:
+        with open(raw_hr, "wb") as fh, open(raw_lr, "wb") as fl:
+            for f in frames_fn():
+                f = f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale]
+                lr = next(lr_iter) if lr_iter is not None else bicubic_down(f, scale)
+                if shape is None:
+                    shape, lr_shape = f.shape, lr.shape
+                elif f.shape != shape:
+                    continue
+                fh.write(np.ascontiguousarray(f, dtype=np.uint8).tobytes())
+                fl.write(np.ascontiguousarray(lr, dtype=np.uint8).tobytes())
+                n += 1
+        if n == 0:
+            raise DataError(f"no frames in {key}")
+        _raw_to_npy(raw_hr, hr_path, (n, *shape))
+        _raw_to_npy(raw_lr, lr_path, (n, *lr_shape))
+    finally:
+        raw_hr.unlink(missing_ok=True)
+        raw_lr.unlink(missing_ok=True)
     return np.load(hr_path, mmap_mode="r"), np.load(lr_path, mmap_mode="r")
+
+
+def _raw_to_npy(raw: Path, path: Path, shape: tuple[int, ...]) -> None:
+    """A .npy file from raw uint8 bytes: header, then the bytes (copied, never loaded)."""
+    import shutil
+
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as out, open(raw, "rb") as src:
+        np.lib.format.write_array_header_1_0(out, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        shutil.copyfileobj(src, out, 1 << 22)
+    os.replace(tmp, path)
 
 
 def _file_sig(paths: list[Path]) -> list[str]:
@@ -235,15 +261,18 @@ def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generato
     import cv2
 
     h, w = hr.shape[:2]
-    margin = int(math.ceil(max_shift * frames + out * 0.1)) + 2
+    half = frames // 2
+    margin = int(math.ceil(max_shift * half * 1.1 + out * 0.03)) + 2
     side = out + 2 * margin
     if h < side or w < side:
         raise DataError("image too small for pseudo-video")
     y0 = int(rng.integers(0, h - side + 1))
     x0 = int(rng.integers(0, w - side + 1))
     region = np.ascontiguousarray(hr[y0 : y0 + side, x0 : x0 + side])
-    velocity = rng.uniform(-max_shift, max_shift, size=2)
-    accel = rng.uniform(-0.1, 0.1, size=2) * max_shift
+    # speeds spread from still to fast: |v| = max_shift · u², in a random direction
+    angle = rng.uniform(0, 2 * math.pi)
+    velocity = max_shift * rng.random() ** 2 * np.array([math.cos(angle), math.sin(angle)])
+    accel = rng.uniform(-0.1, 0.1, size=2) * abs(velocity).max()
     zoom = rng.uniform(-0.015, 0.015)
     rot = rng.uniform(-0.5, 0.5)
     c = side / 2.0
@@ -260,7 +289,7 @@ class TrainData:
     """Draws batches of windows from the sources; all randomness from one Generator."""
 
     def __init__(self, stills: list[Sequence], videos: list[Sequence], *, scale: int, patch: int, frames: int,
-                 pseudo_video: float = 0.0, degrade=None):
+                 pseudo_video: float = 0.0, degrade=None, max_shift: float = 8.0):
         if not stills and not videos:
             raise DataError("the training set is empty")
         self.stills, self.videos = stills, videos
@@ -269,6 +298,7 @@ class TrainData:
         if frames > 1 and not videos and not self.pseudo_video:
             self.pseudo_video = 1.0  # only stills: make them move
         self.degrade = degrade
+        self.max_shift = max_shift  # pseudo-video camera speed, LR pixels per frame
         ok = [s for s in stills if min(s.lr.shape[1:3]) >= patch]
         if stills and not ok:
             raise DataError(f"every training image is smaller than the LR patch ({patch} px)")
@@ -312,7 +342,7 @@ class TrainData:
         for _ in range(20):
             seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
             try:
-                hr = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=1.5 * s)
+                hr = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=self.max_shift * s)
             except DataError:
                 continue
             lr = np.stack([bicubic_down(f, s)[pad:-pad, pad:-pad] for f in hr])

@@ -34,6 +34,14 @@ class TrainError(VsrError):
     pass
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped the run after writing a checkpoint."""
+
+    def __init__(self, run_dir: Path, signum: int):
+        super().__init__(signum)
+        self.run_dir, self.signum = run_dir, signum
+
+
 # ---------------------------------------------------------------------------
 # small helpers
 
@@ -75,16 +83,21 @@ def _lr_factor(cfg: TrainConfig, step: int) -> float:
 
 
 class EMA:
-    """Exponential moving average of a model's parameters and buffers."""
+    """Exponential moving average of a model's parameters and buffers.
+
+    The decay warms up as (1 + step) / (10 + step) until it reaches ``decay``,
+    so early in a run the average follows the model instead of its initialisation.
+    """
 
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
         for e, p in zip(self.model.parameters(), model.parameters()):
-            e.lerp_(p.detach(), 1 - self.decay)
+            e.lerp_(p.detach(), 1 - decay)
         for e, b in zip(self.model.buffers(), model.buffers()):
             e.copy_(b)
 
@@ -132,8 +145,14 @@ def _init_from(model: torch.nn.Module, source: str) -> int:
 # the loop
 
 
-def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, stop_after: int | None = None) -> Path:
-    """Train; returns the run folder. ``stop_after`` stops (with a checkpoint) after that many steps, for tests."""
+def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = False, stop_after: int | None = None,
+          overrides: list[str] = ()) -> Path:
+    """Train; returns the run folder.
+
+    ``resume`` continues a run folder (its saved config, plus ``overrides`` such as
+    ``optim.steps=8000`` to extend it); ``stop_after`` stops with a checkpoint after
+    that many steps (tests).
+    """
     dist = _init_distributed()
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist else (0, 1)
     main = rank == 0
@@ -141,7 +160,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
     if resume:
         run_dir = Path(resume)
         saved = load_checkpoint(run_dir / "checkpoint.pt")
-        cfg = config_from_dict(saved["config"])
+        cfg = config_from_dict(saved["config"], list(overrides))
     else:
         run_dir = Path(cfg.run.out) / (cfg.run.name or f"{cfg.model.name}_x{cfg.model.scale}")
         saved = None
@@ -155,7 +174,9 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
     # model, EMA, optimiser
     spec = MODELS[cfg.model.name]
     model = spec.build(cfg.model.scale, **cfg.model.params).to(device)
-    frames = cfg.data.frames or frames_of(model)
+    frames = frames_of(model)  # what the model sees per output
+    win = max(cfg.data.frames or frames, frames)  # the centre frames come from windows this long (ablations)
+    off = (win - frames) // 2
     if cfg.model.init and saved is None:
         n = _init_from(model, cfg.model.init)
         if main and not quiet:
@@ -172,7 +193,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
 
     # GAN parts
     disc = d_opt = None
-    video_outputs = 3 if frames > 1 and (cfg.loss.temporal_weight or cfg.loss.adversarial_weight) else 1
+    video_outputs = 3 if win > 1 and (cfg.loss.temporal_weight or cfg.loss.adversarial_weight) else 1
     if cfg.loss.adversarial_weight:
         disc = losses.Discriminator(in_channels=3 * video_outputs).to(device)
         d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.optim.d_lr, betas=(0.9, 0.99))
@@ -192,7 +213,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
         from train.degrade import RealisticDegradation
 
         degrade = RealisticDegradation(cfg.model.scale)
-    window = frames + video_outputs - 1
+    window = win + video_outputs - 1
     data = TrainData(stills, videos, scale=cfg.model.scale, patch=cfg.data.patch, frames=window,
                      pseudo_video=cfg.data.pseudo_video, degrade=degrade)
     validator = _Validator(cfg, frames, size_multiple_of(model)) if cfg.val.folders and main else None
@@ -254,7 +275,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 outs, flows = [], []
                 for i in range(video_outputs):
-                    x = lr[:, i : i + frames].flatten(1, 2)
+                    x = lr[:, i + off : i + off + frames].flatten(1, 2)
                     if device.type == "cpu":
                         x = x.contiguous(memory_format=torch.channels_last)
                     if use_flows:
@@ -263,11 +284,12 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
                     else:
                         y = net(x)
                     outs.append(y.float())
-            targets = [hr[:, i + frames // 2] for i in range(video_outputs)]
+            targets = [hr[:, i + win // 2] for i in range(video_outputs)]
             terms = {"pixel": sum(losses.pixel_loss(cfg.loss.pixel, o, t) for o, t in zip(outs, targets)) / len(outs)}
             if flows:
                 terms["flow"] = cfg.loss.flow_weight * sum(
-                    losses.flow_loss(lr[:, i : i + frames].float(), [f.float() for f in fl]) for i, fl in enumerate(flows)
+                    losses.flow_loss(lr[:, i + off : i + off + frames].float(), [f.float() for f in fl])
+                    for i, fl in enumerate(flows)
                 ) / len(flows)
             if cfg.loss.temporal_weight and video_outputs > 1:
                 terms["temporal"] = cfg.loss.temporal_weight * losses.temporal_loss(outs, targets)
@@ -293,7 +315,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             opt.step()
             if ema is not None:
-                ema.update(model)
+                ema.update(model, step)
 
             if disc is not None:  # discriminator step
                 disc.requires_grad_(True)
@@ -341,7 +363,7 @@ def train(cfg: TrainConfig, resume: str | None = None, *, quiet: bool = False, s
         for s, h in old_handlers.items():
             signal.signal(s, h)
     if stop["signal"]:
-        raise KeyboardInterrupt(stop["signal"])
+        raise Interrupted(run_dir, stop["signal"])
     return run_dir
 
 

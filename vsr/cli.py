@@ -351,6 +351,100 @@ def _count_params(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------
+# vsr build-engine, vsr engines
+
+
+@app.command("build-engine")
+def build_engine(
+    model: ModelOpt = None,
+    scale: ScaleOpt = 2,
+    backend: Annotated[str, typer.Option(help="openvino | tensorrt")] = "openvino",
+    height: Annotated[Optional[int], typer.Option(help="input (low-resolution) height")] = None,
+    width: Annotated[Optional[int], typer.Option(help="input (low-resolution) width")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", help="a video or image to take the input size from")] = None,
+    precision: PrecisionOpt = "auto",
+    video: Annotated[bool, typer.Option(help="default to the video model (else the image model)")] = True,
+) -> None:
+    """Compile a model ahead of time for an input size; a second call is a cache hit.
+
+    Example: vsr build-engine -m mf-fast -s 2 --height 480 --width 854
+    """
+    import time
+
+    from engines import create_runner
+    from engines.base import BACKENDS
+    from vsr.weights import default_model, load_model, weights_id
+
+    if backend not in ("openvino", "tensorrt"):
+        raise VsrError(f"build-engine compiles for openvino or tensorrt, not {backend!r} (choices: {', '.join(BACKENDS[1:])})")
+    if input is not None:
+        height, width = _input_size(input)
+    if not height or not width:
+        raise VsrError("give --height and --width (the input size), or --input FILE")
+    ref = model or default_model("video" if video else "image", scale)
+    net, info = load_model(ref, scale if not (model and model.endswith(".safetensors")) else None)
+    m = int(getattr(net, "size_multiple", 1))
+    h, w = -(-height // m) * m, -(-width // m) * m
+    t0 = time.perf_counter()
+    runner = create_runner(net, backend=backend, precision=precision, weights_id=weights_id(info), shape=(h, w), warn=_say)
+    entry, hit = runner.last_build
+    took = time.perf_counter() - t0
+    state = "cache hit" if hit else "built"
+    print(f"{state}: {info.name} ×{info.scale} for {w}×{h} input, {runner.name} {runner.precision}, {took:.2f} s")
+    print(f"engine: {entry}")
+
+
+def _input_size(path: Path) -> tuple[int, int]:
+    from vsr.files import IMAGE_EXTS
+
+    if path.suffix.lower() in IMAGE_EXTS:
+        from vsr.images import read_picture
+
+        w, h = read_picture(path).size
+        return h, w
+    from vsr.video.io import open_source
+
+    src = open_source(path, stream=None, fps=25)
+    src.close()
+    return src.info.height, src.info.width
+
+
+@app.command()
+def engines(
+    clear: Annotated[bool, typer.Option("--clear", help="delete every cached engine")] = False,
+) -> None:
+    """List the compiled engines in the cache (or empty it with --clear).
+
+    Example: vsr engines --clear
+    """
+    from rich.table import Table
+
+    from engines import cache
+
+    if clear:
+        n = cache.clear()
+        print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} from {cache.engines_dir()}")
+        return
+    rows = cache.entries()
+    table = Table(title=f"engine cache: {cache.engines_dir()}")
+    for col in ("model", "scale", "runtime", "precision", "shape / profile", "size", "built"):
+        table.add_column(col)
+    import datetime
+
+    for e in rows:
+        k = e.get("key", {})
+        shape = "×".join(map(str, k["shape"])) if k.get("shape") else str(k.get("profile", k.get("opset", "")))
+        when = datetime.datetime.fromtimestamp(e["created"]).strftime("%Y-%m-%d %H:%M") if e.get("created") else "?"
+        table.add_row(str(k.get("name", k.get("arch", "?"))), f"×{k.get('scale', '?')}", str(k.get("runtime", "?")),
+                      str(k.get("precision", "-")), shape, f"{e.get('bytes', 0) / 1e6:.1f} MB", when)
+    from rich.console import Console
+
+    Console().print(table)
+    if not rows:
+        print("(empty)")
+
+
+# ---------------------------------------------------------------------------
 # vsr eval
 
 

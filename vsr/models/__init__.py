@@ -76,7 +76,7 @@ MODELS: dict[str, ModelSpec] = {
             "mfsr",
             {"frames": 3, "features": 32, "blocks": 2, "flow_features": 24},
             frames=3,
-            size_multiple=4,
+            size_multiple=8,
             description="multi-frame (t-1, t, t+1), flow-aligned, fast",
         ),
         ModelSpec(
@@ -84,7 +84,7 @@ MODELS: dict[str, ModelSpec] = {
             "mfsr",
             {"frames": 3, "features": 64, "blocks": 6, "flow_features": 32},
             frames=3,
-            size_multiple=4,
+            size_multiple=8,
             description="multi-frame (t-1, t, t+1), flow-aligned, larger",
         ),
     ]

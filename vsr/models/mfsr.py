@@ -4,9 +4,9 @@ Layout (all at low resolution until the last layer):
 
 * per frame (computed once per frame when streaming, see ``encode``):
   features (3×3 conv) and a flow encoding (space-to-depth ×4, conv);
-* per window (``decode``): a small flow estimator on (centre, neighbour)
-  encodings predicts the displacement at 1/4 resolution, upsampled
-  bilinearly; the neighbour's features are warped to the centre with
+* per window (``decode``): a small coarse-to-fine flow estimator on
+  (centre, neighbour) encodings predicts the displacement at 1/8 resolution
+  (large motion), refines it at 1/4 after warping, and upsamples it bilinearly; the neighbour's features are warped to the centre with
   ``grid_sample`` (exports to ONNX GridSample, OpenVINO and TensorRT; no
   deformable convolution); features are fused by a 1×1 conv, refined by
   residual blocks and upsampled by depth-to-space onto a bicubic skip of the
@@ -38,6 +38,21 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def _conv_act(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+
+
+def _head(cin: int, features: int, layers: int) -> nn.Sequential:
+    """conv stack ending in a zero-initialised 2-channel flow (so training starts from 'no motion')."""
+    mods = _conv_act(cin, features)
+    for _ in range(layers - 1):
+        mods += _conv_act(features, features)
+    last = nn.Conv2d(features, 2, 3, padding=1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(*mods, last)
+
+
 class MultiFrameSR(nn.Module):
     def __init__(
         self,
@@ -53,36 +68,39 @@ class MultiFrameSR(nn.Module):
         if frames not in (1, 3):
             raise ValueError("frames must be 1 or 3")
         self.scale, self.frames = scale, frames
-        self.size_multiple = 4 if frames > 1 else 1
-        act = nn.LeakyReLU(0.1, inplace=True)
-        self.feat = nn.Sequential(nn.Conv2d(3, features, 3, padding=1), act)
+        self.size_multiple = 8 if frames > 1 else 1
+        self.feat = nn.Sequential(*_conv_act(3, features))
         if frames > 1:
-            self.flow_enc = nn.Sequential(
-                nn.PixelUnshuffle(4), nn.Conv2d(48, flow_features, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)
-            )
-            head: list[nn.Module] = [nn.Conv2d(2 * flow_features, flow_features, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
-            for _ in range(flow_layers - 1):
-                head += [nn.Conv2d(flow_features, flow_features, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
-            last = nn.Conv2d(flow_features, 2, 3, padding=1)
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
-            self.flow_head = nn.Sequential(*head, last)
+            ff = flow_features
+            # per frame: encodings at 1/4 (space-to-depth) and 1/8 resolution
+            self.flow_enc = nn.Sequential(nn.PixelUnshuffle(4), *_conv_act(48, ff))
+            self.flow_enc8 = nn.Sequential(*_conv_act(ff, ff, stride=2))
+            # per pair: coarse flow at 1/8, refined at 1/4 after warping with it
+            self.flow_coarse = _head(2 * ff, ff, flow_layers)
+            self.flow_fine = _head(2 * ff + 2, ff, flow_layers)
             self.fuse = nn.Sequential(nn.Conv2d(features * frames, features, 1), nn.LeakyReLU(0.1, inplace=True))
         self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
         self.up = nn.Sequential(nn.Conv2d(features, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
         self.skip = BicubicUpsample(scale=scale)
 
     # -- streaming API: per-frame work once, per-window work for each output --
-    def encode(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-frame features: (features, flow encoding or None)."""
-        return self.feat(frame), (self.flow_enc(frame) if self.frames > 1 else None)
+    def encode(self, frame: torch.Tensor):
+        """Per-frame work: (features, (1/4-res flow encoding, 1/8-res flow encoding)) or (features, None)."""
+        if self.frames == 1:
+            return self.feat(frame), None
+        e4 = self.flow_enc(frame)
+        return self.feat(frame), (e4, self.flow_enc8(e4))
 
-    def flow(self, centre_enc: torch.Tensor, neighbour_enc: torch.Tensor) -> torch.Tensor:
-        """Displacement (LR pixels) that maps the centre onto the neighbour."""
-        coarse = self.flow_head(torch.cat([centre_enc, neighbour_enc], 1))
-        return F.interpolate(coarse, scale_factor=4.0, mode="bilinear", align_corners=False)
+    def flow(self, centre_enc, neighbour_enc) -> torch.Tensor:
+        """Displacement (in LR pixels, N×2×H×W) from the centre frame to a neighbour."""
+        (c4, c8), (n4, n8) = centre_enc, neighbour_enc
+        coarse = self.flow_coarse(torch.cat([c8, n8], 1))  # LR pixels, at 1/8 resolution
+        coarse = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)
+        warped = flow_warp(n4, coarse * 0.25)  # 1/4-res pixels are 4 LR pixels
+        fine = coarse + self.flow_fine(torch.cat([c4, warped, coarse * 0.25], 1))
+        return F.interpolate(fine, scale_factor=4.0, mode="bilinear", align_corners=False)
 
-    def decode(self, centre: torch.Tensor, encoded: list[tuple[torch.Tensor, torch.Tensor | None]]):
+    def decode(self, centre: torch.Tensor, encoded: list):
         """Output for the centre frame from the encodings of the window; returns (image, flows)."""
         mid = len(encoded) // 2
         feats, flows = [], []
