@@ -22,7 +22,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _inputs(spec, natural_rgb):
-    h, w = 24, 36
+    h, w = 24, 40  # not the export's shape; multiples of 8 for the multi-frame models
     rnd = torch.rand(1, 3 * spec.frames, h, w)
     nat = torch.from_numpy(natural_rgb[:h, :w]).permute(2, 0, 1)[None].float().div(255).repeat(1, spec.frames, 1, 1)
     return [rnd, nat]

@@ -339,10 +339,11 @@ class TrainData:
     def _pseudo(self, rng: np.random.Generator):
         s, p, T = self.scale, self.patch, self.frames
         pad = 2  # LR pixels of context so the BI kernel never sees the crop border
-        for _ in range(20):
+        for attempt in range(24):
             seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
+            shift = self.max_shift * s * 0.5 ** (attempt // 6)  # small images: slower cameras
             try:
-                hr = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=self.max_shift * s)
+                hr = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=shift)
             except DataError:
                 continue
             lr = np.stack([bicubic_down(f, s)[pad:-pad, pad:-pad] for f in hr])

@@ -116,37 +116,34 @@ def _phase_filters(scale: int) -> torch.Tensor:
 
 
 class BicubicUpsample(nn.Module):
-    """Integer-factor MATLAB bicubic upscaling as two depthwise convolutions.
+    """Integer-factor MATLAB bicubic upscaling as one grouped 5×5 convolution + depth-to-space.
 
     Exact to ``imresize(x, scale)`` (symmetric borders) for images at least 2
     pixels on each side; works on any channel count and exports to ONNX with
-    dynamic height and width (pad → depthwise conv → pixel shuffle).
+    dynamic height and width. ``phases`` gives the pre-shuffle tensor
+    (N × C·s² × H × W), so a model can add its own depth-to-space residual to it
+    and shuffle once.
     """
 
-    def __init__(self, *, scale: int):
+    def __init__(self, *, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = scale
-        self.register_buffer("filters", _phase_filters(scale).float(), persistent=False)
+        self.scale, self.channels = scale, channels
+        f = _phase_filters(scale)
+        k = torch.einsum("pi,qj->pqij", f, f).reshape(scale * scale, 1, 5, 5)  # phase (p, q) → 5×5 taps
+        self.register_buffer("kernel", k.repeat(channels, 1, 1, 1).float(), persistent=False)
 
     @staticmethod
-    def _pad_symmetric(x: torch.Tensor, dim: int) -> torch.Tensor:
-        n = x.shape[dim]
-        head = x.narrow(dim, 0, 2).flip(dim)
-        tail = x.narrow(dim, n - 2, 2).flip(dim)
-        return torch.cat([head, x, tail], dim)
+    def pad_symmetric(x: torch.Tensor) -> torch.Tensor:
+        """2 pixels of MATLAB's symmetric padding on each side (x[1], x[0] | x | x[-1], x[-2])."""
+        x = torch.cat([x[:, :, :2].flip(2), x, x[:, :, -2:].flip(2)], 2)
+        return torch.cat([x[:, :, :, :2].flip(3), x, x[:, :, :, -2:].flip(3)], 3)
 
-    def _upsample_w(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        s = self.scale
-        x = self._pad_symmetric(x, 3).reshape(n * c, 1, h, w + 4)
-        weight = self.filters.to(x.dtype).reshape(s, 1, 1, 5)
-        y = F.conv2d(x, weight)  # (n*c, s, h, w): phase p of column j
-        y = y.permute(0, 2, 3, 1).reshape(n, c, h, w * s)
-        return y
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]  # any channel count: the same taps for each channel
+        k = self.kernel if c == self.channels else self.kernel[: self.scale * self.scale].repeat(c, 1, 1, 1)
+        return F.conv2d(self.pad_symmetric(x), k.to(x.dtype), groups=c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
             return x
-        y = self._upsample_w(x)
-        y = self._upsample_w(y.transpose(2, 3)).transpose(2, 3)
-        return y
+        return F.pixel_shuffle(self.phases(x), self.scale)

@@ -1,19 +1,22 @@
 """vsr's multi-frame generator: align t-1 and t+1 to t, fuse, restore, upsample.
 
-Layout (all at low resolution until the last layer):
+Built to a CPU budget (about 30k multiply-adds per input pixel for ``mf-fast``):
 
-* per frame (computed once per frame when streaming, see ``encode``):
-  features (3×3 conv) and a flow encoding (space-to-depth ×4, conv);
-* per window (``decode``): a small coarse-to-fine flow estimator on
-  (centre, neighbour) encodings predicts the displacement at 1/8 resolution
-  (large motion), refines it at 1/4 after warping, and upsamples it bilinearly; the neighbour's features are warped to the centre with
-  ``grid_sample`` (exports to ONNX GridSample, OpenVINO and TensorRT; no
-  deformable convolution); features are fused by a 1×1 conv, refined by
-  residual blocks and upsampled by depth-to-space onto a bicubic skip of the
-  centre frame.
+* alignment: a small coarse-to-fine flow estimator. Each frame is encoded once
+  at 1/4 resolution (space-to-depth ×4, conv) and 1/8; for each neighbour a
+  head predicts the displacement at 1/8 (large motion), a second head refines
+  it at 1/4 after warping, and the flow is upsampled bilinearly. The
+  neighbours' *pixels* (3 channels, cheap) are warped to the centre with
+  ``grid_sample`` (ONNX GridSample: runs in OpenVINO and TensorRT; no
+  deformable convolution);
+* fusion and restoration at low resolution: a conv over the aligned stack,
+  residual blocks;
+* upsampling: a conv to 3·s² channels added to the bicubic phases of the
+  centre frame, then one depth-to-space (the bicubic skip costs a 5×5 grouped
+  conv and no full-resolution pass of its own).
 
-With ``frames=1`` it is the same network without alignment and fusion: the
-single-frame twin used for the ablation.
+With ``frames=1`` it is the same network without alignment: the single-frame
+twin for the ablation.
 """
 
 from __future__ import annotations
@@ -27,15 +30,14 @@ from vsr.resize import BicubicUpsample
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``x`` at (pixel + flow); ``flow`` is N×2×H×W in pixels (dx, dy)."""
-    n, _, h, w = x.shape
-    gy = torch.arange(h, dtype=x.dtype, device=x.device).view(1, h, 1).expand(n, h, w)
-    gx = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, w).expand(n, h, w)
+    """Sample ``x`` at (pixel + flow); ``flow`` is N×2×H×W in pixels (dx, dy), borders repeated."""
+    _, _, h, w = x.shape
+    gx = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(1, 1, h, w)
+    gy = torch.arange(h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(1, 1, h, w)
     # normalised coordinates for align_corners=False: (i + 0.5) / size * 2 - 1
-    sx = (gx + flow[:, 0] + 0.5) * (2.0 / w) - 1.0
-    sy = (gy + flow[:, 1] + 0.5) * (2.0 / h) - 1.0
-    grid = torch.stack([sx, sy], dim=3)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    norm = torch.tensor([2.0 / w, 2.0 / h], dtype=x.dtype, device=x.device).view(1, 2, 1, 1)
+    grid = (torch.cat([gx, gy], 1) + flow + 0.5) * norm - 1.0
+    return F.grid_sample(x, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _conv_act(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -60,8 +62,8 @@ class MultiFrameSR(nn.Module):
         scale: int,
         frames: int = 3,
         features: int = 32,
-        blocks: int = 2,
-        flow_features: int = 24,
+        blocks: int = 1,
+        flow_features: int = 16,
         flow_layers: int = 2,
     ):
         super().__init__()
@@ -69,55 +71,50 @@ class MultiFrameSR(nn.Module):
             raise ValueError("frames must be 1 or 3")
         self.scale, self.frames = scale, frames
         self.size_multiple = 8 if frames > 1 else 1
-        self.feat = nn.Sequential(*_conv_act(3, features))
         if frames > 1:
             ff = flow_features
-            # per frame: encodings at 1/4 (space-to-depth) and 1/8 resolution
-            self.flow_enc = nn.Sequential(nn.PixelUnshuffle(4), *_conv_act(48, ff))
-            self.flow_enc8 = nn.Sequential(*_conv_act(ff, ff, stride=2))
-            # per pair: coarse flow at 1/8, refined at 1/4 after warping with it
+            self.flow_enc = nn.Sequential(nn.PixelUnshuffle(4), *_conv_act(48, ff))  # 1/4 resolution
+            self.flow_enc8 = nn.Sequential(*_conv_act(ff, ff, stride=2))  # 1/8
             self.flow_coarse = _head(2 * ff, ff, flow_layers)
             self.flow_fine = _head(2 * ff + 2, ff, flow_layers)
-            self.fuse = nn.Sequential(nn.Conv2d(features * frames, features, 1), nn.LeakyReLU(0.1, inplace=True))
+        self.head = nn.Sequential(*_conv_act(3 * frames, features))
         self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
-        self.up = nn.Sequential(nn.Conv2d(features, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+        self.up = nn.Conv2d(features, 3 * scale * scale, 3, padding=1)
         self.skip = BicubicUpsample(scale=scale)
 
-    # -- streaming API: per-frame work once, per-window work for each output --
     def encode(self, frame: torch.Tensor):
-        """Per-frame work: (features, (1/4-res flow encoding, 1/8-res flow encoding)) or (features, None)."""
-        if self.frames == 1:
-            return self.feat(frame), None
+        """Per-frame flow encodings (1/4 and 1/8 resolution); computed once per frame when streaming."""
         e4 = self.flow_enc(frame)
-        return self.feat(frame), (e4, self.flow_enc8(e4))
+        return e4, self.flow_enc8(e4)
 
     def flow(self, centre_enc, neighbour_enc) -> torch.Tensor:
         """Displacement (in LR pixels, N×2×H×W) from the centre frame to a neighbour."""
         (c4, c8), (n4, n8) = centre_enc, neighbour_enc
         coarse = self.flow_coarse(torch.cat([c8, n8], 1))  # LR pixels, at 1/8 resolution
         coarse = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)
-        warped = flow_warp(n4, coarse * 0.25)  # 1/4-res pixels are 4 LR pixels
+        warped = flow_warp(n4, coarse * 0.25)  # a 1/4-resolution pixel is 4 LR pixels
         fine = coarse + self.flow_fine(torch.cat([c4, warped, coarse * 0.25], 1))
         return F.interpolate(fine, scale_factor=4.0, mode="bilinear", align_corners=False)
 
-    def decode(self, centre: torch.Tensor, encoded: list):
-        """Output for the centre frame from the encodings of the window; returns (image, flows)."""
-        mid = len(encoded) // 2
-        feats, flows = [], []
-        for i, (f, e) in enumerate(encoded):
-            if i != mid:
-                flow = self.flow(encoded[mid][1], e)
-                flows.append(flow)
-                f = flow_warp(f, flow)
-            feats.append(f)
-        h = self.fuse(torch.cat(feats, 1)) if self.frames > 1 else feats[0]
-        h = self.body(h)
-        return self.up(h) + self.skip(centre), flows
-
     def forward_with_flows(self, x: torch.Tensor):
-        frames = [x[:, 3 * i : 3 * i + 3] for i in range(self.frames)]
-        encoded = [self.encode(f) for f in frames]
-        return self.decode(frames[self.frames // 2], encoded)
+        """(output, flows of the neighbours): the flows feed the alignment loss in training."""
+        mid = self.frames // 2
+        centre = x[:, 3 * mid : 3 * mid + 3]
+        flows = []
+        if self.frames > 1:
+            frames = [x[:, 3 * i : 3 * i + 3] for i in range(self.frames)]
+            enc = [self.encode(f) for f in frames]
+            aligned = []
+            for i, f in enumerate(frames):
+                if i != mid:
+                    fl = self.flow(enc[mid], enc[i])
+                    flows.append(fl)
+                    f = flow_warp(f, fl)
+                aligned.append(f)
+            x = torch.cat(aligned, 1)
+        h = self.head(x)
+        h = h + self.body(h)
+        return F.pixel_shuffle(self.up(h) + self.skip.phases(centre), self.scale), flows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_flows(x)[0]

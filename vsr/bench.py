@@ -1,0 +1,259 @@
+"""Throughput measurements: decode, model-only, encode, end to end, and the no-model floor.
+
+Everything runs on a clip generated here (``vsr.testclips``), so numbers are
+comparable between machines. Times are medians over ``repeat`` runs.
+End-to-end runs happen in a child process (``python -m vsr upscale``) so its
+peak RSS is measured on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SIZES = {"270p": (480, 270), "360p": (640, 360), "480p": (854, 480), "540p": (960, 540), "720p": (1280, 720),
+         "1080p": (1920, 1080)}
+
+
+@dataclass
+class Row:
+    stage: str  # decode | model | encode | end-to-end | floor
+    backend: str = ""
+    precision: str = ""
+    fps: float = 0.0
+    peak_rss_mb: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    model: str
+    scale: int
+    input: str
+    output: str
+    frames: int
+    machine: str
+    rows: list[Row] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def machine() -> str:
+    from engines.openvino_backend import cpu_name
+
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
+def make_bench_clip(folder: Path, size: str, frames: int) -> Path:
+    from vsr.testclips import ClipSpec, make_clip
+
+    w, h = SIZES[size]
+    path = folder / f"bench_{size}.mp4"
+    if not path.exists():
+        make_clip(path, ClipSpec(width=w, height=h, frames=frames, fps=25, crf=20, audio=True))
+    return path
+
+
+def _median_fps(fn, n: int, repeat: int) -> float:
+    rates = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        rates.append(n / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def decode_fps(clip: Path, repeat: int = 3) -> tuple[float, int]:
+    """Decode + colour conversion + to float, as the pipeline's reader does."""
+    import torch
+
+    from vsr.video.io import Frame, VideoSource
+
+    count = {"n": 0}
+
+    def run():
+        src = VideoSource(clip)
+        n = 0
+        for item in src.items():
+            if isinstance(item, Frame):
+                torch.from_numpy(item.rgb).permute(2, 0, 1).float().div_(255)
+                n += 1
+        src.close()
+        count["n"] = n
+
+    run()  # warm-up, and the frame count
+    return _median_fps(run, count["n"], repeat), count["n"]
+
+
+def model_fps(runner, hw: tuple[int, int], iters: int = 20, repeat: int = 3) -> float:
+    import torch
+
+    m = runner.size_multiple
+    h, w = -(-hw[0] // m) * m, -(-hw[1] // m) * m
+    x = torch.rand(1, 3 * runner.frames, h, w)
+    for _ in range(2):
+        runner(x)
+
+    def run():
+        for _ in range(iters):
+            runner(x)
+
+    return _median_fps(run, iters, repeat)
+
+
+def encode_fps(hw_out: tuple[int, int], frames: int, codec: str = "libx264", preset: str = "veryfast",
+               crf: int = 17, threads: int = 0, repeat: int = 3) -> float:
+    """RGB → YUV conversion + encode of ``frames`` output-size frames (the writer's work)."""
+    import av
+
+    from vsr.testclips import scene
+    from vsr.video.colour import Colour, from_rgb
+
+    h, w = hw_out
+    imgs = [scene(h, w, i) for i in range(min(frames, 8))]
+    colour = Colour(1, 1, 1, 1, 8)
+
+    def run():
+        with tempfile.TemporaryDirectory() as d:
+            with av.open(os.path.join(d, "e.mp4"), "w") as out:
+                s = out.add_stream(codec, rate=25)
+                s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+                s.options = {"crf": str(crf), "preset": preset}
+                s.thread_type = "AUTO"
+                if threads:
+                    s.codec_context.thread_count = threads
+                for i in range(frames):
+                    f = from_rgb(imgs[i % len(imgs)], colour, "yuv420p")
+                    f.pts = i
+                    for p in s.encode(f):
+                        out.mux(p)
+                for p in s.encode():
+                    out.mux(p)
+
+    return _median_fps(run, frames, repeat)
+
+
+def end_to_end(clip: Path, args: list[str], repeat: int = 3) -> tuple[float, float]:
+    """fps and peak RSS (MB) of ``vsr upscale`` in a child process, median of ``repeat`` runs.
+
+    The fps is the pipeline's own (first frame read to file renamed), as its summary line
+    reports it: process start-up, model loading and engine compilation are left out.
+    """
+    import re
+
+    rates, peaks = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(repeat):
+            out = Path(d) / f"o{i}.mp4"
+            cmd = [sys.executable, "-m", "vsr", "upscale", str(clip), str(out), *args]
+            code = ("import resource, subprocess, sys, json\n"
+                    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+                    "print(json.dumps([r.returncode, r.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n")
+            res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True)
+            rc, err, rss_kb = json.loads(res.stdout.strip().splitlines()[-1])
+            match = re.search(r"([0-9.]+) fps average", err)
+            if rc != 0 or not match:
+                raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else f"vsr upscale exited with {rc}")
+            rates.append(float(match.group(1)))
+            peaks.append(rss_kb / 1024)
+    return statistics.median(rates), max(peaks)
+
+
+def floor_fps(clip: Path, scale: int, codec: str = "libx264", preset: str = "veryfast", crf: int = 17,
+              repeat: int = 3) -> float:
+    """What a user gets without a learned model: decode → OpenCV bicubic → encode, same encoder settings."""
+    import av
+    import cv2
+
+    def run() -> int:
+        n = 0
+        with tempfile.TemporaryDirectory() as d, av.open(str(clip)) as inp, av.open(os.path.join(d, "f.mp4"), "w") as out:
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            s = out.add_stream(codec, rate=vin.average_rate or 25)
+            s.width, s.height, s.pix_fmt = vin.codec_context.width * scale, vin.codec_context.height * scale, "yuv420p"
+            s.options = {"crf": str(crf), "preset": preset}
+            s.thread_type = "AUTO"
+            for f in inp.decode(vin):
+                rgb = f.to_ndarray(format="rgb24")
+                up = cv2.resize(rgb, (s.width, s.height), interpolation=cv2.INTER_CUBIC)
+                o = av.VideoFrame.from_ndarray(up, format="rgb24").reformat(format="yuv420p")
+                o.pts = n
+                for p in s.encode(o):
+                    out.mux(p)
+                n += 1
+            for p in s.encode():
+                out.mux(p)
+        return n
+
+    n = run()
+    return _median_fps(run, n, repeat)
+
+
+def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions: list[str], size: str, frames: int,
+              repeat: int, workdir: Path, e2e: bool = True, say=print) -> Report:
+    from engines import BackendError, create_runner
+    from vsr.weights import default_model, load_model, weights_id
+
+    clip = make_bench_clip(workdir, size, frames)
+    w, h = SIZES[size]
+    ref = model_ref or default_model("video", scale)
+    model, info = load_model(ref, scale)
+    report = Report(model=info.name, scale=scale, input=f"{w}×{h}", output=f"{w * scale}×{h * scale}", frames=frames,
+                    machine=machine())
+    say(f"benchmarking {info.name} ×{scale}, {w}×{h} → {w * scale}×{h * scale}, {frames} frames, median of {repeat}")
+    fps, n = decode_fps(clip, repeat)
+    report.rows.append(Row("decode", fps=fps, note="decode + RGB + float"))
+    say(f"  decode: {fps:.1f} fps")
+    report.rows.append(Row("encode", fps=encode_fps((h * scale, w * scale), min(frames, 60), repeat=repeat),
+                           note="RGB→YUV + libx264 veryfast"))
+    say(f"  encode: {report.rows[-1].fps:.1f} fps")
+    floor = floor_fps(clip, scale, repeat=repeat)
+    report.rows.append(Row("floor", fps=floor, note="decode → OpenCV bicubic → libx264 veryfast"))
+    say(f"  floor (no model): {floor:.1f} fps")
+    for backend in backends:
+        for precision in precisions:
+            try:
+                runner = create_runner(load_model(ref, scale)[0], backend=backend, precision=precision,
+                                       weights_id=weights_id(info), shape=(h, w))
+            except BackendError as e:
+                report.rows.append(Row("model", backend, precision, note=f"unavailable: {e}"))
+                say(f"  model {backend} {precision}: unavailable ({e})")
+                continue
+            fps = model_fps(runner, (h, w), repeat=repeat)
+            report.rows.append(Row("model", runner.name, runner.precision, fps))
+            say(f"  model {runner.name} {runner.precision}: {fps:.1f} fps")
+            if e2e:
+                args = ["-m", ref, "-s", str(scale), "--backend", backend, "--precision", precision, "--preset", "veryfast"]
+                fps, rss = end_to_end(clip, args, repeat=repeat)
+                report.rows.append(Row("end-to-end", runner.name, runner.precision, fps, rss))
+                say(f"  end-to-end {runner.name} {runner.precision}: {fps:.1f} fps, peak RSS {rss:.0f} MB")
+    return report
+
+
+def print_report(report: Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    floor = next((r.fps for r in report.rows if r.stage == "floor"), None)
+    t = Table(title=f"vsr bench: {report.model} ×{report.scale}, {report.input} → {report.output} ({report.machine})")
+    for c in ("stage", "backend", "precision", "fps", "× floor", "peak RSS", "note"):
+        t.add_column(c, justify="right" if c in ("fps", "× floor", "peak RSS") else "left")
+    for r in report.rows:
+        ratio = f"{r.fps / floor:.2f}" if floor and r.fps and r.stage in ("end-to-end", "model") else ""
+        t.add_row(r.stage, r.backend, r.precision, f"{r.fps:.1f}" if r.fps else "-", ratio,
+                  f"{r.peak_rss_mb:.0f} MB" if r.peak_rss_mb else "", r.note)
+    Console().print(t)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
