@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from vsr.errors import VsrError
@@ -36,6 +37,19 @@ class Runner(ABC):
 
     @abstractmethod
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def run_frames(self, frames: list[np.ndarray]) -> np.ndarray:
+        """8-bit window in (``frames`` H×W×3 uint8, oldest first), 8-bit frame out (sH×sW×3 uint8).
+
+        Any size: padded to the size multiple and cropped back. Engines override this
+        to do the conversions inside the compiled graph (see engines/frame_io.py).
+        """
+        from vsr.tiling import run_padded
+
+        h, w = frames[0].shape[:2]
+        x = torch.from_numpy(np.concatenate(frames, axis=2)).permute(2, 0, 1)[None].float().div_(255.0)
+        y = run_padded(self, x, self.scale, self.size_multiple)[0]
+        return y.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
     def describe(self) -> str:
         return f"{self.name} ({self.precision})"
@@ -68,9 +82,10 @@ def candidates(backend: str) -> list[str]:
 
 def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: str = "auto",
                   weights_id: str = "", warn: Callable[[str], None] = print,
-                  shape: tuple[int, int] | None = None) -> Runner:
+                  shape: tuple[int, int] | None = None, frame_io: bool = False) -> Runner:
     """Build a runner for ``model``. ``weights_id`` names the weights in engine cache keys;
-    ``shape`` (LR height, width) lets engines build for the expected input ahead of time."""
+    ``shape`` (LR height, width) lets engines build for the expected input ahead of time,
+    for 8-bit frames in and out (``frame_io``, the video path) or float tensors."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
@@ -79,7 +94,7 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     tried = candidates(backend)
     for i, name in enumerate(tried):
         try:
-            runner = _make(name, model, precision if backend != "auto" else "auto", weights_id, shape)
+            runner = _make(name, model, precision if backend != "auto" else "auto", weights_id, shape, frame_io)
         except BackendError as e:
             if backend != "auto":
                 raise
@@ -91,7 +106,7 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     raise BackendError("no backend could run the model: " + "; ".join(errors))
 
 
-def _make(name: str, model, precision: str, weights_id: str, shape) -> Runner:
+def _make(name: str, model, precision: str, weights_id: str, shape, frame_io: bool) -> Runner:
     if name in ("torch", "torch-cuda"):
         from engines.torch_backend import TorchRunner
 
@@ -100,9 +115,9 @@ def _make(name: str, model, precision: str, weights_id: str, shape) -> Runner:
     if name == "openvino":
         from engines.openvino_backend import OpenVINORunner
 
-        return OpenVINORunner(model, precision=precision, weights_id=weights_id, shape=shape)
+        return OpenVINORunner(model, precision=precision, weights_id=weights_id, shape=shape, frame_io=frame_io)
     if name == "tensorrt":
         from engines.tensorrt_backend import TensorRTRunner
 
-        return TensorRTRunner(model, precision=precision, weights_id=weights_id, shape=shape)
+        return TensorRTRunner(model, precision=precision, weights_id=weights_id, shape=shape if not frame_io else None)
     raise BackendError(f"unknown backend {name!r}")

@@ -28,25 +28,37 @@ def model_key(model: torch.nn.Module, weights_id: str) -> dict:
     }
 
 
-def export_onnx(model: torch.nn.Module, path: str | Path, *, example_hw: tuple[int, int] = (64, 64)) -> Path:
-    """Write ``model`` as ONNX at ``path``; input ``lr`` N×(3·frames)×H×W, output ``sr``."""
+def export_onnx(model: torch.nn.Module, path: str | Path, *, example_hw: tuple[int, int] = (64, 64),
+                frame_io: bool = False) -> Path:
+    """Write ``model`` as ONNX at ``path``: input ``lr`` N×(3·frames)×H×W float, output ``sr``.
+
+    With ``frame_io`` the graph takes one N×H×W×3 uint8 input per frame (``f0``, ``f1``, …) and
+    returns N×sH×sW×3 uint8 (see :mod:`engines.frame_io`).
+    """
     path = Path(path)
     model = model.eval().float().to(memory_format=torch.contiguous_format)
     frames, multiple = int(getattr(model, "frames", 1)), int(getattr(model, "size_multiple", 1))
     h, w = (max(example_hw[0] // multiple, 2) * multiple, max(example_hw[1] // multiple, 2) * multiple)
-    x = torch.rand(2, 3 * frames, h, w)
-    dims = {
-        0: torch.export.Dim("batch", min=1, max=256),
-        2: torch.export.Dim.DYNAMIC,
-        3: torch.export.Dim.DYNAMIC,
-    }
+    batch = torch.export.Dim("batch", min=1, max=256)
+    if frame_io:
+        from engines.frame_io import FrameIO
+
+        model = FrameIO(model)
+        args = tuple(torch.randint(0, 256, (2, h, w, 3), dtype=torch.uint8) for _ in range(frames))
+        names = [f"f{i}" for i in range(frames)]
+        dynamic = {"frames": tuple({0: batch, 1: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC}
+                                   for _ in range(frames))}
+    else:
+        args = (torch.rand(2, 3 * frames, h, w),)
+        names = [INPUT]
+        dynamic = {"x": {0: batch, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
     quiet = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), _quiet_logs():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                model, (x,), dynamo=True, opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
-                dynamic_shapes={"x": dims}, verbose=False,
+                model, args, dynamo=True, opset_version=OPSET, input_names=names, output_names=[OUTPUT],
+                dynamic_shapes=dynamic, verbose=False,
             )
             program.save(str(path))
     except Exception as e:  # noqa: BLE001 - the exporter raises many kinds; one message for the user
@@ -68,8 +80,9 @@ def _quiet_logs():
             lg.setLevel(lvl)
 
 
-def cached_onnx(model: torch.nn.Module, weights_id: str) -> Path:
+def cached_onnx(model: torch.nn.Module, weights_id: str, frame_io: bool = False) -> Path:
     """The model's ONNX file from the engine cache, exported on first use."""
-    key = {**model_key(model, weights_id), "runtime": "onnx", "opset": OPSET, "torch": torch.__version__.split("+")[0]}
-    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx"))
+    key = {**model_key(model, weights_id), "runtime": "onnx", "opset": OPSET, "torch": torch.__version__.split("+")[0],
+           "io": "u8-frames" if frame_io else "f32"}
+    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", frame_io=frame_io))
     return entry / "model.onnx"

@@ -57,7 +57,7 @@ class OpenVINORunner(Runner):
     name = "openvino"
 
     def __init__(self, model: torch.nn.Module, *, precision: str = "auto", weights_id: str = "",
-                 shape: tuple[int, int] | None = None, threads: int = 0, batch: int = 1):
+                 shape: tuple[int, int] | None = None, threads: int = 0, batch: int = 1, frame_io: bool = False):
         super().__init__(model)
         self.ov, self.core = _core()
         if precision == "auto":
@@ -71,12 +71,12 @@ class OpenVINORunner(Runner):
         self._compiled: dict[tuple[int, ...], object] = {}
         self.last_build: tuple[str, bool] | None = None  # (entry path, came from cache)
         if shape is not None:
-            self.prepare((batch, 3 * self.frames, *shape))
+            self.prepare((batch, 3 * self.frames, *shape), frame_io=frame_io)
 
-    def key(self, shape: tuple[int, ...]) -> dict:
+    def key(self, shape: tuple[int, ...], frame_io: bool = False) -> dict:
         return {**model_key(self.model, self.weights_id), "name": getattr(self.model, "arch", "model"),
                 "runtime": f"openvino-{self.ov.__version__.split('-')[0]}", "precision": self.precision,
-                "shape": list(shape), "device": cpu_name()}
+                "shape": list(shape), "device": cpu_name(), "io": "u8-frames" if frame_io else "f32"}
 
     def _config(self) -> dict:
         cfg = {
@@ -88,21 +88,25 @@ class OpenVINORunner(Runner):
             cfg["INFERENCE_NUM_THREADS"] = self.threads
         return cfg
 
-    def prepare(self, shape: tuple[int, ...]):
-        """Compile (or load from the cache) the engine for an input shape."""
+    def prepare(self, shape: tuple[int, ...], frame_io: bool = False):
+        """Compile (or load from the cache) the engine for an input shape (N, C, H, W)."""
         shape = tuple(int(s) for s in shape)
-        if shape in self._compiled:
-            return self._compiled[shape]
+        if (shape, frame_io) in self._compiled:
+            return self._compiled[(shape, frame_io)]
 
         def build(folder):
-            onnx_path = cached_onnx(self.model, self.weights_id)
+            onnx_path = cached_onnx(self.model, self.weights_id, frame_io=frame_io)
             m = self.core.read_model(str(onnx_path))
-            m.reshape({m.inputs[0]: self.ov.PartialShape(list(shape))})
+            if frame_io:  # one N×H×W×3 input per frame
+                n, _, h, w = shape
+                m.reshape({i: self.ov.PartialShape([n, h, w, 3]) for i in m.inputs})
+            else:
+                m.reshape({m.inputs[0]: self.ov.PartialShape(list(shape))})
             compiled = self.core.compile_model(m, "CPU", self._config())
             (folder / "model.blob").write_bytes(compiled.export_model().getvalue())
 
         try:
-            entry, hit = cache.get_or_build(self.key(shape), build)
+            entry, hit = cache.get_or_build(self.key(shape, frame_io), build)
             blob = io.BytesIO((entry / "model.blob").read_bytes())
             compiled = self.core.import_model(blob, "CPU", self._config())
         except BackendError:
@@ -112,10 +116,22 @@ class OpenVINORunner(Runner):
             raise BackendError(f"OpenVINO could not compile the model: {first}") from None
         self.last_build = (str(entry), hit)
         request = compiled.create_infer_request()
-        self._compiled[shape] = (compiled, request)
-        return self._compiled[shape]
+        self._compiled[(shape, frame_io)] = (compiled, request)
+        return self._compiled[(shape, frame_io)]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         _, request = self.prepare(tuple(x.shape))
         request.infer({0: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+    def run_frames(self, frames: list[np.ndarray]) -> np.ndarray:
+        """uint8 frames straight into the graph and a uint8 frame out (engines/frame_io.py)."""
+        h, w = frames[0].shape[:2]
+        m = self.size_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            frames = [np.pad(f, ((0, ph), (0, pw), (0, 0)), mode="edge") for f in frames]
+        _, request = self.prepare((1, 3 * self.frames, h + ph, w + pw), frame_io=True)
+        request.infer({i: f[None] for i, f in enumerate(frames)})
+        out = request.get_output_tensor(0).data[0]
+        return np.ascontiguousarray(out[: h * self.scale, : w * self.scale])

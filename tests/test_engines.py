@@ -183,3 +183,19 @@ def test_build_engine_cli_hit_and_listing(cli, tmp_path):
     assert rc == 1 and ("pip install vsr[tensorrt]" in err or "NVIDIA" in err)
     rc, out, _ = cli("engines", "--clear")
     assert rc == 0 and "removed" in out
+
+
+@pytest.mark.parametrize("name", ["espcn", "mf-fast"])
+def test_openvino_frame_io_matches_the_float_path(name):
+    """8-bit frames through the graph (conversions inside the engine) = the host path, within a code value."""
+    from engines.torch_backend import TorchRunner
+
+    torch.manual_seed(0)
+    model = MODELS[name].build(2).eval()
+    ov_runner = OpenVINORunner(model, precision="fp32", weights_id=f"fio-{name}")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (30, 44, 3), dtype=np.uint8) for _ in range(model.frames if hasattr(model, "frames") else 1)]
+    out = ov_runner.run_frames(frames)
+    ref = TorchRunner(model).run_frames(frames)
+    assert out.shape == ref.shape == (60, 88, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1

@@ -275,13 +275,14 @@ def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generato
     accel = rng.uniform(-0.1, 0.1, size=2) * abs(velocity).max()
     zoom = rng.uniform(-0.015, 0.015)
     rot = rng.uniform(-0.5, 0.5)
+    offset = rng.uniform(0, 1, size=2)  # sub-pixel: every frame, the centre too, is resampled alike
     c = side / 2.0
     views = []
     for k in range(frames):
         j = k - frames // 2
         m = cv2.getRotationMatrix2D((c, c), rot * j, 1.0 + zoom * j)
-        m[:, 2] += velocity * j + 0.5 * accel * j * j - margin  # pan, and show the region's centre
-        views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
+        m[:, 2] += velocity * j + 0.5 * accel * j * j + offset - margin  # pan, and show the region's centre
+        views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT))
     return np.stack(views)
 
 

@@ -42,14 +42,14 @@ def _say(msg: str) -> None:
 
 
 def _load_runner(model_ref: str | None, scale: int, job: str, backend: str, precision: str, quiet: bool,
-                 shape: tuple[int, int] | None = None):
+                 shape: tuple[int, int] | None = None, frame_io: bool = False):
     from engines import create_runner
     from vsr.weights import default_model, load_model, weights_id
 
     ref = model_ref or default_model(job, scale)
     model, info = load_model(ref, scale if not (model_ref and model_ref.endswith(".safetensors")) else None)
     runner = create_runner(model, backend=backend, precision=precision, weights_id=weights_id(info),
-                           warn=_say, shape=shape)
+                           warn=_say, shape=shape, frame_io=frame_io)
     if not quiet:
         _say(f"model {info.name} ×{info.scale} ({info.frames} frame{'s' if info.frames > 1 else ''}) "
              f"on {runner.describe()}")
@@ -208,7 +208,7 @@ def upscale(
     info = probe.info
     probe.close()
     runner, _ = _load_runner(model, scale, "video", backend, precision, quiet,
-                             shape=(info.height, info.width))
+                             shape=(info.height, info.width), frame_io=info.bits <= 8 and tile == 0)
     stop = threading.Event()
     got: dict[str, int] = {}
 
@@ -363,7 +363,8 @@ def build_engine(
     width: Annotated[Optional[int], typer.Option(help="input (low-resolution) width")] = None,
     input: Annotated[Optional[Path], typer.Option("--input", help="a video or image to take the input size from")] = None,
     precision: PrecisionOpt = "auto",
-    video: Annotated[bool, typer.Option(help="default to the video model (else the image model)")] = True,
+    video: Annotated[bool, typer.Option(help="build what `vsr upscale` runs (8-bit frames in and out, the video model "
+                                             "by default); --no-video: what `vsr image` runs")] = True,
 ) -> None:
     """Compile a model ahead of time for an input size; a second call is a cache hit.
 
@@ -386,7 +387,8 @@ def build_engine(
     m = int(getattr(net, "size_multiple", 1))
     h, w = -(-height // m) * m, -(-width // m) * m
     t0 = time.perf_counter()
-    runner = create_runner(net, backend=backend, precision=precision, weights_id=weights_id(info), shape=(h, w), warn=_say)
+    runner = create_runner(net, backend=backend, precision=precision, weights_id=weights_id(info), shape=(h, w),
+                           warn=_say, frame_io=video)
     entry, hit = runner.last_build
     took = time.perf_counter() - t0
     state = "cache hit" if hit else "built"
@@ -519,14 +521,21 @@ def eval_(
     if model != "bicubic":
         runner, info = _load_runner(model, scale, "video" if is_video else "image", backend, precision, quiet=False)
         columns.append((info.name, runner))
-    results = [(name, evaluate(r, src, scale=scale, frames=r.frames, multiple=r.size_multiple)) for name, r in columns]
-    table = Table(title=f"{hr} ×{scale}: PSNR / SSIM on Y")
-    table.add_column("image")
+    results = [(name, evaluate(r, src, scale=scale, frames=r.frames, multiple=r.size_multiple, with_tof=is_video))
+               for name, r in columns]
+    title = "PSNR / SSIM on Y" + (" / tOF (flicker, lower is better)" if is_video else "")
+    table = Table(title=f"{hr} ×{scale}: {title}")
+    table.add_column("video" if is_video else "image")
     for name, _ in results:
         table.add_column(name, justify="right")
+
+    def cell(sc) -> str:
+        return f"{sc.psnr:.2f} / {sc.ssim:.4f}" + (f" / {sc.tof:.3f}" if sc.tof is not None else "")
+
     for i, item in enumerate(src.items):
-        table.add_row(item.name, *[f"{s[i].psnr:.2f} / {s[i].ssim:.4f}" for _, s in results])
-    table.add_row("mean", *[f"{mean(s)[0]:.2f} / {mean(s)[1]:.4f}" for _, s in results], style="bold")
+        table.add_row(item.name, *[cell(s[i]) for _, s in results])
+    if len(src.items) > 1:
+        table.add_row("mean", *[f"{mean(s)[0]:.2f} / {mean(s)[1]:.4f}" for _, s in results], style="bold")
     from rich.console import Console
 
     Console().print(table)

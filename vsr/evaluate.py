@@ -19,7 +19,7 @@ import torch
 
 from vsr.errors import VsrError
 from vsr.files import VIDEO_EXTS, list_images, read_rgb8
-from vsr.metrics import modcrop, psnr, ssim, to_uint8
+from vsr.metrics import modcrop, psnr, ssim, to_uint8, tof_pair
 from vsr.resize import imresize
 from vsr.tiling import run_padded
 
@@ -134,21 +134,28 @@ class Score:
     name: str
     psnr: float
     ssim: float
+    tof: float | None = None  # videos: temporal flicker (TecoGAN tOF), lower is better
 
 
 def evaluate(fn: Model, source: Source, *, scale: int, frames: int = 1, multiple: int = 1,
-             with_ssim: bool = True, keep: Callable[[str, int, np.ndarray], None] | None = None) -> list[Score]:
-    """Per-item PSNR/SSIM-Y (a video's are means over its frames)."""
+             with_ssim: bool = True, with_tof: bool = False,
+             keep: Callable[[str, int, np.ndarray], None] | None = None) -> list[Score]:
+    """Per-item PSNR/SSIM-Y (a video's are means over its frames) and, for videos, tOF if asked."""
     scores = []
     for item in source.items:
-        ps, ss = [], []
+        ps, ss, tofs = [], [], []
+        prev = None
         for t in range(len(item.hr)):
             sr = upscale_frames(fn, item.lr, t, frames, scale, multiple)
             if keep is not None:
                 keep(item.name, t, sr)
             ps.append(psnr(sr, item.hr[t], shave=scale))
             ss.append(ssim(sr, item.hr[t], shave=scale) if with_ssim else float("nan"))
-        scores.append(Score(item.name, float(np.mean(ps)), float(np.mean(ss))))
+            if with_tof and prev is not None:
+                tofs.append(tof_pair(prev, sr, item.hr[t - 1], item.hr[t]))
+            prev = sr
+        tof = float(np.mean(tofs)) if tofs else None
+        scores.append(Score(item.name, float(np.mean(ps)), float(np.mean(ss)), tof))
     return scores
 
 

@@ -118,6 +118,7 @@ def upscale_video(
         on_start(info)
 
     stages = StageTimes()
+    fast = info.bits <= 8 and tile == 0  # 8-bit frames straight through the engine (engines/frame_io.py)
     errors: list[BaseException] = []
     q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
     q_out: queue.Queue = queue.Queue(QUEUE_FRAMES)
@@ -132,9 +133,9 @@ def upscale_video(
                 if item is _END:
                     break
                 if isinstance(item, Frame):
-                    tensor = torch.from_numpy(item.rgb).permute(2, 0, 1).float().div_(peak)
+                    pixels = item.rgb if fast else torch.from_numpy(item.rgb).permute(2, 0, 1).float().div_(peak)
                     stages.decode += time.perf_counter() - t
-                    item = (item, tensor)
+                    item = (item, pixels)
                 if not _put(q_in, item, stop):
                     return
             _put(q_in, _END, stop)
@@ -153,9 +154,12 @@ def upscale_video(
                     sink.write_packet(item.packet)
                     continue
                 frame, y = item
-                dtype = torch.uint16 if peak > 255 else torch.uint8
-                with torch.inference_mode():
-                    rgb = y.clamp(0, 1).mul_(peak).round_().to(dtype).permute(1, 2, 0).contiguous().numpy()
+                if isinstance(y, np.ndarray):  # already 8-bit RGB from the engine
+                    rgb = y
+                else:
+                    dtype = torch.uint16 if peak > 255 else torch.uint8
+                    with torch.inference_mode():
+                        rgb = y.clamp(0, 1).mul_(peak).round_().to(dtype).permute(1, 2, 0).contiguous().numpy()
                 if isinstance(sink, FolderSink):
                     sink.write_frame(rgb, frame, _upscale_alpha(frame.alpha, scale))
                 else:
@@ -179,9 +183,12 @@ def upscale_video(
         nonlocal done
         window = [buf[min(max(g + k, 0), received - 1) - base][1] for k in range(-half, half + 1)]
         t = time.perf_counter()
-        x = torch.cat(window, 0)[None]
-        with torch.inference_mode():
-            y = run_tiled(runner, x, scale, tile=tile, multiple=runner.size_multiple)[0]
+        if fast:
+            y = runner.run_frames(window)
+        else:
+            x = torch.cat(window, 0)[None]
+            with torch.inference_mode():
+                y = run_tiled(runner, x, scale, tile=tile, multiple=runner.size_multiple)[0]
         stages.model += time.perf_counter() - t
         done += 1
         if on_frame:
