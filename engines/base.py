@@ -29,6 +29,7 @@ class BackendError(VsrError):
 class Runner(ABC):
     name: str = "?"
     precision: str = "fp32"
+    depth: int = 1  # windows that may be in flight at once (submit/collect)
 
     def __init__(self, model: torch.nn.Module):
         self.scale = int(model.scale)
@@ -50,6 +51,13 @@ class Runner(ABC):
         x = torch.from_numpy(np.concatenate(frames, axis=2)).permute(2, 0, 1)[None].float().div_(255.0)
         y = run_padded(self, x, self.scale, self.size_multiple)[0]
         return y.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+    def submit(self, frames: list[np.ndarray]):
+        """Start ``run_frames`` on a window; ``collect`` returns its result. Up to ``depth`` may be in flight."""
+        return self.run_frames(frames)
+
+    def collect(self, handle) -> np.ndarray:
+        return handle
 
     def describe(self) -> str:
         return f"{self.name} ({self.precision})"

@@ -8,6 +8,7 @@ cores with the decoder and encoder instead of fighting them.
 from __future__ import annotations
 
 import io
+import os
 import platform
 
 import numpy as np
@@ -68,22 +69,31 @@ class OpenVINORunner(Runner):
         self.model = model
         self.weights_id = weights_id
         self.threads = threads
+        # the video path keeps `streams` frames in flight (each stream runs on its share of the cores),
+        # so a frame's inference overlaps another's and the encoder's bursts don't leave cores idle
+        self.streams = max(1, int(os.environ.get("VSR_OV_STREAMS", "2")))
+        self.depth = self.streams
+        self._next = 0
         self._compiled: dict[tuple[int, ...], object] = {}
         self.last_build: tuple[str, bool] | None = None  # (entry path, came from cache)
         if shape is not None:
-            self.prepare((batch, 3 * self.frames, *shape), frame_io=frame_io)
+            m = self.size_multiple
+            h, w = -(-shape[0] // m) * m, -(-shape[1] // m) * m  # what run_frames/run_padded will feed it
+            self.prepare((batch, 3 * self.frames, h, w), frame_io=frame_io)
 
     def key(self, shape: tuple[int, ...], frame_io: bool = False) -> dict:
         return {**model_key(self.model, self.weights_id), "name": getattr(self.model, "arch", "model"),
                 "runtime": f"openvino-{self.ov.__version__.split('-')[0]}", "precision": self.precision,
                 "shape": list(shape), "device": cpu_name(), "io": "u8-frames" if frame_io else "f32"}
 
-    def _config(self) -> dict:
+    def _config(self, frame_io: bool = False) -> dict:
         cfg = {
             "INFERENCE_PRECISION_HINT": _OV_PRECISION[self.precision],
             "PERFORMANCE_HINT": "LATENCY",
             "ENABLE_CPU_PINNING": False,
         }
+        if frame_io and self.streams > 1:
+            cfg.update({"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": self.streams})
         if self.threads:
             cfg["INFERENCE_NUM_THREADS"] = self.threads
         return cfg
@@ -102,36 +112,46 @@ class OpenVINORunner(Runner):
                 m.reshape({i: self.ov.PartialShape([n, h, w, 3]) for i in m.inputs})
             else:
                 m.reshape({m.inputs[0]: self.ov.PartialShape(list(shape))})
-            compiled = self.core.compile_model(m, "CPU", self._config())
+            compiled = self.core.compile_model(m, "CPU", self._config(frame_io))
             (folder / "model.blob").write_bytes(compiled.export_model().getvalue())
 
         try:
             entry, hit = cache.get_or_build(self.key(shape, frame_io), build)
             blob = io.BytesIO((entry / "model.blob").read_bytes())
-            compiled = self.core.import_model(blob, "CPU", self._config())
+            compiled = self.core.import_model(blob, "CPU", self._config(frame_io))
         except BackendError:
             raise
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else "unknown error"
             raise BackendError(f"OpenVINO could not compile the model: {first}") from None
         self.last_build = (str(entry), hit)
-        request = compiled.create_infer_request()
-        self._compiled[(shape, frame_io)] = (compiled, request)
+        requests = [compiled.create_infer_request() for _ in range(self.depth if frame_io else 1)]
+        self._compiled[(shape, frame_io)] = (compiled, requests)
         return self._compiled[(shape, frame_io)]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        _, request = self.prepare(tuple(x.shape))
+        _, (request,) = self.prepare(tuple(x.shape))
         request.infer({0: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
     def run_frames(self, frames: list[np.ndarray]) -> np.ndarray:
         """uint8 frames straight into the graph and a uint8 frame out (engines/frame_io.py)."""
+        return self.collect(self.submit(frames))
+
+    def submit(self, frames: list[np.ndarray]):
         h, w = frames[0].shape[:2]
         m = self.size_multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             frames = [np.pad(f, ((0, ph), (0, pw), (0, 0)), mode="edge") for f in frames]
-        _, request = self.prepare((1, 3 * self.frames, h + ph, w + pw), frame_io=True)
-        request.infer({i: f[None] for i, f in enumerate(frames)})
+        _, requests = self.prepare((1, 3 * self.frames, h + ph, w + pw), frame_io=True)
+        request = requests[self._next % len(requests)]
+        self._next += 1
+        request.start_async({i: f[None] for i, f in enumerate(frames)})  # inputs are copied in
+        return request, h, w
+
+    def collect(self, handle) -> np.ndarray:
+        request, h, w = handle
+        request.wait()
         out = request.get_output_tensor(0).data[0]
-        return np.ascontiguousarray(out[: h * self.scale, : w * self.scale])
+        return np.array(out[: h * self.scale, : w * self.scale])  # a copy: the request's buffer is reused

@@ -131,24 +131,29 @@ def test_short_videos_and_multiframe_windows(tmp_path, n):
     assert res.frames == n == len(frames_of(tmp_path / "out.mp4"))
 
 
-def test_window_is_t_minus_1_t_t_plus_1_with_repeated_edges(tmp_path):
-    """A probe model that outputs the mean of its window reveals which frames it saw."""
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_window_is_t_minus_1_t_t_plus_1_with_repeated_edges(tmp_path, backend):
+    """A probe model that outputs the mean of its window reveals which frames it saw (and in which order)."""
     import torch
+
+    from engines.openvino_backend import OpenVINORunner
 
     class Probe(torch.nn.Module):
         scale, frames, size_multiple = 1, 3, 1
 
         def forward(self, x):
-            return torch.stack([x[:, 0], x[:, 3], x[:, 6]], 1).mean(1, keepdim=True).repeat(1, 3, 1, 1)
+            return ((x[:, 0:3] + x[:, 3:6] + x[:, 6:9]) / 3.0).contiguous()
 
-    levels = [40, 90, 140, 190]
+    levels = [40, 90, 140, 190, 30, 60, 120]
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, v in enumerate(levels):
         Image.fromarray(np.full((8, 8, 3), v, np.uint8)).save(folder / f"f{i}.png")
-    run(folder, tmp_path / "out", TorchRunner(Probe()))
-    got = [int(np.asarray(Image.open(tmp_path / "out" / f"f{i}.png"))[0, 0, 0]) for i in range(4)]
-    expect = [round((a + b + c) / 3) for a, b, c in [(40, 40, 90), (40, 90, 140), (90, 140, 190), (140, 190, 190)]]
+    runner = TorchRunner(Probe()) if backend == "torch" else OpenVINORunner(Probe(), precision="fp32", weights_id="probe")
+    run(folder, tmp_path / "out", runner)
+    got = [int(np.asarray(Image.open(tmp_path / "out" / f"f{i}.png"))[0, 0, 0]) for i in range(len(levels))]
+    padded = [levels[0]] + levels + [levels[-1]]
+    expect = [int((padded[i] + padded[i + 1] + padded[i + 2]) / 3 + 0.5) for i in range(len(levels))]
     assert got == expect
 
 

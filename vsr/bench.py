@@ -95,17 +95,22 @@ def decode_fps(clip: Path, repeat: int = 3) -> tuple[float, int]:
 
 
 def model_fps(runner, hw: tuple[int, int], iters: int = 20, repeat: int = 3) -> float:
-    import torch
+    """Model-only fps on the video path: 8-bit windows in, 8-bit frames out, ``runner.depth`` in flight."""
+    import numpy as np
 
-    m = runner.size_multiple
-    h, w = -(-hw[0] // m) * m, -(-hw[1] // m) * m
-    x = torch.rand(1, 3 * runner.frames, h, w)
+    rng = np.random.default_rng(0)
+    window = [rng.integers(0, 256, (hw[0], hw[1], 3), dtype=np.uint8) for _ in range(runner.frames)]
     for _ in range(2):
-        runner(x)
+        runner.run_frames(window)
 
     def run():
+        inflight = []
         for _ in range(iters):
-            runner(x)
+            inflight.append(runner.submit(window))
+            if len(inflight) >= runner.depth:
+                runner.collect(inflight.pop(0))
+        for h in inflight:
+            runner.collect(h)
 
     return _median_fps(run, iters, repeat)
 
@@ -224,7 +229,7 @@ def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions
         for precision in precisions:
             try:
                 runner = create_runner(load_model(ref, scale)[0], backend=backend, precision=precision,
-                                       weights_id=weights_id(info), shape=(h, w))
+                                       weights_id=weights_id(info), shape=(h, w), frame_io=True)
             except BackendError as e:
                 report.rows.append(Row("model", backend, precision, note=f"unavailable: {e}"))
                 say(f"  model {backend} {precision}: unavailable ({e})")

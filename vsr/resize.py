@@ -128,9 +128,21 @@ class BicubicUpsample(nn.Module):
     def __init__(self, *, scale: int, channels: int = 3):
         super().__init__()
         self.scale, self.channels = scale, channels
+        self.register_buffer("kernel", self.dense_kernel(scale, channels), persistent=False)
+
+    @staticmethod
+    def dense_kernel(scale: int, channels: int) -> torch.Tensor:
+        """(C·s²)×C×5×5, block-diagonal: phase (p, q) of channel c reads channel c only.
+
+        A dense conv rather than a grouped one: oneDNN runs tiny groups (s² outputs each)
+        slowly, and the zeros cost little (measured: 68 vs 77 ms for mf-fast at 480p).
+        """
         f = _phase_filters(scale)
-        k = torch.einsum("pi,qj->pqij", f, f).reshape(scale * scale, 1, 5, 5)  # phase (p, q) → 5×5 taps
-        self.register_buffer("kernel", k.repeat(channels, 1, 1, 1).float(), persistent=False)
+        taps = torch.einsum("pi,qj->pqij", f, f).reshape(scale * scale, 5, 5)  # phase (p, q) → 5×5 taps
+        k = torch.zeros(channels * scale * scale, channels, 5, 5, dtype=torch.float64)
+        for c in range(channels):
+            k[c * scale * scale : (c + 1) * scale * scale, c] = taps
+        return k.float()
 
     @staticmethod
     def pad_symmetric(x: torch.Tensor) -> torch.Tensor:
@@ -140,8 +152,8 @@ class BicubicUpsample(nn.Module):
 
     def phases(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]  # any channel count: the same taps for each channel
-        k = self.kernel if c == self.channels else self.kernel[: self.scale * self.scale].repeat(c, 1, 1, 1)
-        return F.conv2d(self.pad_symmetric(x), k.to(x.dtype), groups=c)
+        k = self.kernel if c == self.channels else self.dense_kernel(self.scale, c).to(x.device)
+        return F.conv2d(self.pad_symmetric(x), k.to(x.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:

@@ -74,7 +74,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "mf-fast",
             "mfsr",
-            {"frames": 3, "features": 32, "blocks": 1, "flow_features": 16},
+            {"frames": 3, "features": 16, "blocks": 2, "flow_features": 16},
             frames=3,
             size_multiple=8,
             description="multi-frame (t-1, t, t+1), flow-aligned, fast",
@@ -82,7 +82,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "mf-quality",
             "mfsr",
-            {"frames": 3, "features": 48, "blocks": 3, "flow_features": 24},
+            {"frames": 3, "features": 48, "blocks": 3, "flow_features": 32},
             frames=3,
             size_multiple=8,
             description="multi-frame (t-1, t, t+1), flow-aligned, larger",

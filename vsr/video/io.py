@@ -250,8 +250,8 @@ class EncodeOptions:
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
-    threads: int = 0  # encoder threads (0 = FFmpeg's choice)
-    convert_threads: int = 1  # swscale threads for RGB → YUV
+    threads: int = field(default_factory=lambda: int(os.environ.get("VSR_ENCODER_THREADS", "0")))  # 0 = FFmpeg's
+    convert_threads: int = field(default_factory=lambda: int(os.environ.get("VSR_CONVERT_THREADS", "1")))  # swscale
 
 
 def _chroma_and_bits(pix_fmt: str) -> tuple[str, int]:

@@ -178,21 +178,34 @@ def upscale_video(
     buf: deque = deque()  # (Frame, tensor) from global index `base` on
     base = received = done = 0
 
+    inflight: deque = deque()  # (Frame, handle) submitted to the engine, oldest first
+
+    def drain(keep: int) -> bool:
+        while len(inflight) > keep:
+            meta, handle = inflight.popleft()
+            t = time.perf_counter()
+            y = runner.collect(handle)
+            stages.model += time.perf_counter() - t
+            if not _put(q_out, (meta, y), stop):
+                return False
+        return True
+
     def emit(g: int) -> bool:
         """Output for frame g from frames g-half .. g+half, edges repeated."""
         nonlocal done
         window = [buf[min(max(g + k, 0), received - 1) - base][1] for k in range(-half, half + 1)]
         t = time.perf_counter()
-        if fast:
-            y = runner.run_frames(window)
-        else:
-            x = torch.cat(window, 0)[None]
-            with torch.inference_mode():
-                y = run_tiled(runner, x, scale, tile=tile, multiple=runner.size_multiple)[0]
-        stages.model += time.perf_counter() - t
         done += 1
         if on_frame:
             on_frame(done)
+        if fast:  # up to runner.depth windows in flight
+            inflight.append((buf[g - base][0], runner.submit(window)))
+            stages.model += time.perf_counter() - t
+            return drain(runner.depth - 1)
+        x = torch.cat(window, 0)[None]
+        with torch.inference_mode():
+            y = run_tiled(runner, x, scale, tile=tile, multiple=runner.size_multiple)[0]
+        stages.model += time.perf_counter() - t
         return _put(q_out, (buf[g - base][0], y), stop)
 
     try:
@@ -215,6 +228,8 @@ def upscale_video(
         while not stop.is_set() and done < received:  # the last frames: repeat the final one
             if not emit(done):
                 break
+        if not stop.is_set():
+            drain(0)
         _put(q_out, _END, stop)
     except BaseException as e:  # noqa: BLE001
         errors.append(e)
