@@ -24,6 +24,20 @@ from vsr.bench import print_report, run_bench
 CONFIGS = [(2, "480p"), (4, "270p")]
 
 
+def markdown(report: dict) -> str:
+    """One report as the Markdown table BENCHMARKS.md shows."""
+    floor = next((r["fps"] for r in report["rows"] if r["stage"] == "floor"), None)
+    lines = [f"**{report['model']} ×{report['scale']}, {report['input']} → {report['output']}**, "
+             f"{report['frames']} frames, {report['machine']}", "",
+             "| stage | backend | precision | fps | × floor | peak RSS | note |", "|---|---|---|---:|---:|---:|---|"]
+    for r in report["rows"]:
+        ratio = f"{r['fps'] / floor:.2f}" if floor and r["fps"] and r["stage"] in ("model", "end-to-end") else ""
+        rss = f"{r['peak_rss_mb']:.0f} MB" if r["peak_rss_mb"] else ""
+        fps = f"{r['fps']:.1f}" if r["fps"] else "-"
+        lines.append(f"| {r['stage']} | {r['backend']} | {r['precision']} | {fps} | {ratio} | {rss} | {r['note']} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model name or weights (default: vsr upscale's default)")
@@ -40,9 +54,11 @@ def main() -> int:
                           args.repeat, Path(d), say=lambda m: print(m, file=sys.stderr, flush=True))
             print_report(r)
             reports.append(asdict(r))
+    md = args.json.with_suffix(".md")
+    md.write_text("\n\n".join(markdown(r) for r in reports) + "\n")
     args.json.write_text(json.dumps({"date": datetime.date.today().isoformat(), "command": " ".join(sys.argv),
                                      "reports": reports}, indent=2))
-    print(f"wrote {args.json}", file=sys.stderr)
+    print(f"wrote {args.json} and {md} (the tables of BENCHMARKS.md)", file=sys.stderr)
     return 0
 
 

@@ -84,8 +84,9 @@ def test_eval_on_a_folder(tmp_path, natural_rgb, cli):
     folder = tmp_path / "hr"
     folder.mkdir()
     _photo(folder / "x.png", natural_rgb)
+    _photo(folder / "y.png", natural_rgb[::-1].copy())
     rc, out, err = cli("eval", folder, "--scale", "2", "-m", "bicubic")
     assert rc == 0, err
-    assert "x" in out and "mean" in out
+    assert "│ x " in out and "│ y " in out and "mean" in out
     psnr = float(out.split("mean")[1].split("/")[0].split()[-1])
     assert psnr > 20

@@ -72,6 +72,12 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("rrdb", "rrdb", {"features": 64, "blocks": 23, "growth": 32}, description="ESRGAN RRDB 23 blocks"),
         ModelSpec(
+            "sr-lite",
+            "mfsr",
+            {"frames": 1, "features": 64, "blocks": 8},
+            description="single-image: 8×64 residual blocks at LR, sub-pixel + bicubic skip",
+        ),
+        ModelSpec(
             "mf-fast",
             "mfsr",
             {"frames": 3, "features": 16, "blocks": 2, "flow_features": 16},
