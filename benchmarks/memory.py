@@ -1,6 +1,9 @@
-"""Peak memory of `vsr upscale` against video length: it must not grow with duration.
+"""Peak memory of `vsr upscale` against video length (it must not grow with duration),
+and of `vsr image` making a 4K picture (tiled: it must stay under 2 GB).
 
-    python benchmarks/memory.py            # a 1-minute and a 10-minute 320×180 clip, ×2, bicubic
+    python benchmarks/memory.py                     # a 1-minute and a 10-minute 320×180 clip, ×2, bicubic
+    python benchmarks/memory.py --model mf-fast     # the same through the default video model
+    python benchmarks/memory.py --image             # 960×540 → 3840×2160 with vsr image's default model
 
 The pipeline holds a few frames whatever the length (bounded queues, a sliding
 window); this measures the peak RSS of the whole process for both lengths.
@@ -11,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,25 +44,46 @@ def clip(path: Path, seconds: int, w: int, h: int) -> Path:
 def measure(src: Path, out: Path, model: str) -> dict:
     cmd = [sys.executable, "-m", "vsr", "upscale", str(src), str(out), "-s", "2", "-m", model, "--backend", "openvino",
            "--overwrite"]
-    code = ("import resource, subprocess, sys, json\n"
-            "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-            "print(json.dumps([r.returncode, r.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n")
+    rss, err, seconds = _peak_rss(cmd)
+    frames = int(re.search(r"wrote .*?: (\d+) frames", err).group(1))
+    return {"frames": frames, "peak_rss_mb": rss, "seconds": seconds}
+
+
+def measure_image(folder: Path) -> dict:
+    """A 960×540 photo-like picture → 3840×2160 with `vsr image -s 4` and its default model and tiling."""
+    from PIL import Image
+
+    from vsr.testclips import scene
+
+    src = folder / "pic.png"
+    Image.fromarray(scene(540, 960, 0)).save(src)
+    cmd = [sys.executable, "-m", "vsr", "image", str(src), str(folder / "pic_x4.png"), "-s", "4", "--overwrite"]
+    rss, err, seconds = _peak_rss(cmd)
+    return {"output": "3840×2160", "peak_rss_mb": rss, "seconds": seconds, "model": err.splitlines()[0]}
+
+
+def _peak_rss(cmd: list[str]) -> tuple[float, str, float]:
+    """Peak RSS (MB) of a command run in a child process, its stderr, and its wall time."""
+    from vsr.bench import run_measured
+
     t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True)
-    rc, err, rss = json.loads(res.stdout.strip().splitlines()[-1])
+    rc, err, rss = run_measured(cmd)
     if rc:
         raise SystemExit(err)
-    frames = int(re.search(r"(\d+) frames", err).group(1))
-    return {"frames": frames, "peak_rss_mb": round(rss / 1024, 1), "seconds": round(time.perf_counter() - t, 1)}
+    return round(rss, 1), err, round(time.perf_counter() - t, 1)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="bicubic")
     ap.add_argument("--minutes", type=int, nargs="+", default=[1, 10])
+    ap.add_argument("--image", action="store_true", help="measure vsr image at 4K output instead")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as d:
+        if args.image:
+            print(json.dumps(measure_image(Path(d)), indent=2))
+            return 0
         for m in args.minutes:
             src = clip(Path(d) / f"{m}min.mp4", m * 60, 320, 180)
             results[f"{m} min"] = measure(src, Path(d) / "out.mp4", args.model)

@@ -159,18 +159,23 @@ def end_to_end(clip: Path, args: list[str], repeat: int = 3) -> tuple[float, flo
     with tempfile.TemporaryDirectory() as d:
         for i in range(repeat):
             out = Path(d) / f"o{i}.mp4"
-            cmd = [sys.executable, "-m", "vsr", "upscale", str(clip), str(out), *args]
-            code = ("import resource, subprocess, sys, json\n"
-                    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-                    "print(json.dumps([r.returncode, r.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n")
-            res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True)
-            rc, err, rss_kb = json.loads(res.stdout.strip().splitlines()[-1])
+            rc, err, rss = run_measured([sys.executable, "-m", "vsr", "upscale", str(clip), str(out), *args])
             match = re.search(r"([0-9.]+) fps average", err)
             if rc != 0 or not match:
                 raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else f"vsr upscale exited with {rc}")
             rates.append(float(match.group(1)))
-            peaks.append(rss_kb / 1024)
+            peaks.append(rss)
     return statistics.median(rates), max(peaks)
+
+
+def run_measured(cmd: list[str]) -> tuple[int, str, float]:
+    """Run ``cmd`` in a child of a fresh process: (exit code, stderr, peak RSS in MB of that command alone)."""
+    code = ("import resource, subprocess, sys, json\n"
+            "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+            "print(json.dumps([r.returncode, r.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n")
+    res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True)
+    rc, err, rss_kb = json.loads(res.stdout.strip().splitlines()[-1])
+    return rc, err, rss_kb / 1024
 
 
 def floor_fps(clip: Path, scale: int, codec: str = "libx264", preset: str = "veryfast", crf: int = 17,
