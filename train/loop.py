@@ -356,12 +356,16 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         checkpoint(run_dir / "checkpoint.pt")
         if main:
             _plot(history, run_dir / "curves.png")
+        if dist:
+            dist.barrier()  # leave together: a rank that exits while the others still talk to it aborts
     finally:
         progress.close()
         if log:
             log.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
+        if dist:  # a process leaving with gloo's threads alive aborts ("terminate called without an active exception")
+            dist.destroy_process_group()
     if stop["signal"]:
         raise Interrupted(run_dir, stop["signal"])
     return run_dir
