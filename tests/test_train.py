@@ -191,6 +191,37 @@ def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
     assert rc == 0, err
 
 
+def test_logs_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    scalars = []
+
+    class Writer:  # stands in for torch.utils.tensorboard.SummaryWriter
+        def __init__(self, logdir):
+            self.logdir = logdir
+
+        def add_scalar(self, key, value, step):
+            scalars.append((key, value, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    data = _images(tmp_path / "imgs")
+    val = _images(tmp_path / "val", n=1)
+    train(_cfg(tmp_path, [data], val={"folders": [str(val)], "every": 4}), quiet=True)
+    keys = {k for k, _, _ in scalars}
+    assert {"train/loss", "train/lr", "train/pixel", "val/psnr"} <= keys
+    assert [s for k, _, s in scalars if k == "train/loss"] == [1, 2, 3, 4]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # not installed: JSONL only
+    train(_cfg(tmp_path, [data], run={"name": "u"}), quiet=True)
+    assert (tmp_path / "runs" / "u" / "log.jsonl").read_text().count("\n") == 4
+
+
 def test_gan_fine_tuning_image_and_video(tmp_path):
     data = _images(tmp_path / "imgs", size=(96, 96))
     base = train(_cfg(tmp_path, [data], run={"name": "base"}), quiet=True)

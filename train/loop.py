@@ -259,7 +259,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    log = open(run_dir / "log.jsonl", "a") if main else None
+    log = _Log(run_dir) if main else None
     progress = _Progress(cfg.optim.steps, step, enabled=main and not quiet)
     t_last, steps_last = time.perf_counter(), step
     try:
@@ -335,15 +335,13 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 rec = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"], "it_s": rate,
                        **{k: float(v.detach()) for k, v in terms.items()}}
                 history.append(rec)
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
+                log.write(rec)
                 progress.update(step, float(loss.detach()), rate)
             if validator and (step % cfg.val.every == 0 or step == cfg.optim.steps):
                 result = validator.run((ema.model if ema else model))
                 rec = {"step": step, "val": result}
                 history.append(rec)
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
+                log.write(rec)
                 progress.note(f"step {step}: val PSNR-Y {result['psnr']:.3f} dB")
                 if result["psnr"] > best:
                     best = result["psnr"]
@@ -369,6 +367,44 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     if stop["signal"]:
         raise Interrupted(run_dir, stop["signal"])
     return run_dir
+
+
+class _Log:
+    """``log.jsonl`` (one record a line), mirrored to TensorBoard when it is installed."""
+
+    def __init__(self, run_dir: Path):
+        self.file = open(run_dir / "log.jsonl", "a")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:  # tensorboard is optional
+            self.tb = None
+
+    def write(self, rec: dict) -> None:
+        self.file.write(json.dumps(rec) + "\n")
+        self.file.flush()
+        if self.tb is not None:
+            flat = {f"val/{k}": v for k, v in _flatten(rec["val"]).items()} if "val" in rec else {
+                f"train/{k}": v for k, v in rec.items() if k != "step"}
+            for key, value in flat.items():
+                self.tb.add_scalar(key, value, rec["step"])
+            self.tb.flush()
+
+    def close(self) -> None:
+        self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        elif isinstance(v, (int, float)):
+            out[f"{prefix}{k}"] = float(v)
+    return out
 
 
 class _WithFlows(torch.nn.Module):
