@@ -55,7 +55,7 @@ def main() -> int:
     video = load_source(data / "train_videos" / "cockatoo_1280x720_yuv420.mp4", s, max_frames=12)
     models = [m for m in ("mf-fast", "mf-fast-gan", "mf-quality", "mf-quality-gan") if default_model("video", s) != "bicubic"
               and _has(m, s)]
-    Image.fromarray(strip(video, 0, 10, (240, 560, 200), models, s)).save(OUT / f"cockatoo_x{s}.png")
+    Image.fromarray(strip(video, 0, 10, (160, 470, 200), models, s)).save(OUT / f"cockatoo_x{s}.png")
     for p in sorted(OUT.glob("*.png")):
         print(p)
     return 0
