@@ -19,22 +19,17 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from vsr.bench import print_report, run_bench
+from vsr.bench import COLUMNS, Report, print_report, run_bench, table_cells, title
 
 CONFIGS = [(2, "480p"), (4, "270p")]
 
 
-def markdown(report: dict) -> str:
+def markdown(report: Report) -> str:
     """One report as the Markdown table BENCHMARKS.md shows."""
-    floor = next((r["fps"] for r in report["rows"] if r["stage"] == "floor"), None)
-    lines = [f"**{report['model']} ×{report['scale']}, {report['input']} → {report['output']}**, "
-             f"{report['frames']} frames, {report['machine']}", "",
-             "| stage | backend | precision | fps | × floor | peak RSS | note |", "|---|---|---|---:|---:|---:|---|"]
-    for r in report["rows"]:
-        ratio = f"{r['fps'] / floor:.2f}" if floor and r["fps"] and r["stage"] in ("model", "end-to-end") else ""
-        rss = f"{r['peak_rss_mb']:.0f} MB" if r["peak_rss_mb"] else ""
-        fps = f"{r['fps']:.1f}" if r["fps"] else "-"
-        lines.append(f"| {r['stage']} | {r['backend']} | {r['precision']} | {fps} | {ratio} | {rss} | {r['note']} |")
+    right = {"fps", "× floor", "peak RSS"}
+    lines = [f"**{title(report)}**", "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join("---:" if c in right else "---" for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_cells(report)]
     return "\n".join(lines)
 
 
@@ -53,11 +48,11 @@ def main() -> int:
             r = run_bench(args.model, scale, args.backends.split(","), args.precisions.split(","), size, args.frames,
                           args.repeat, Path(d), say=lambda m: print(m, file=sys.stderr, flush=True))
             print_report(r)
-            reports.append(asdict(r))
+            reports.append(r)
     md = args.json.with_suffix(".md")
     md.write_text("\n\n".join(markdown(r) for r in reports) + "\n")
     args.json.write_text(json.dumps({"date": datetime.date.today().isoformat(), "command": " ".join(sys.argv),
-                                     "reports": reports}, indent=2))
+                                     "reports": [asdict(r) for r in reports]}, indent=2))
     print(f"wrote {args.json} and {md} (the tables of BENCHMARKS.md)", file=sys.stderr)
     return 0
 

@@ -11,7 +11,6 @@ import torch
 from vsr.models import MODELS
 from vsr.weights import bundled, default_model, load_model
 
-
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(bundled())
 
@@ -54,10 +53,10 @@ def test_shipped_validation_numbers_are_reproduced(shared, name, scale):
     folders = [ROOT / f for f in val["folders"]]
     ours, bic = [], []
     bicubic, _ = load_model("bicubic", scale)
+    multiple = int(getattr(model, "size_multiple", 1))
     for folder in folders:
-        video = Path(folder).is_file()
-        src = load_source(folder, scale, max_frames=val["max_frames"] if video else 0, crop=val.get("crop", 0))
-        multiple = int(getattr(model, "size_multiple", 1))
+        src = load_source(folder, scale, max_frames=val["max_frames"] if folder.is_file() else 0,
+                          crop=val.get("crop", 0))
         ours.append(np.mean([s.psnr for s in evaluate(model, src, scale=scale, frames=info.frames, multiple=multiple,
                                                       with_ssim=False)]))
         bic.append(np.mean([s.psnr for s in evaluate(bicubic, src, scale=scale, with_ssim=False)]))

@@ -250,18 +250,33 @@ def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions
     return report
 
 
+COLUMNS = ("stage", "backend", "precision", "fps", "× floor", "peak RSS", "note")
+
+
+def table_cells(report: Report) -> list[list[str]]:
+    """The report's rows as formatted cells under ``COLUMNS`` (shared by the terminal and Markdown tables)."""
+    floor = next((r.fps for r in report.rows if r.stage == "floor"), None)
+    cells = []
+    for r in report.rows:
+        ratio = f"{r.fps / floor:.2f}" if floor and r.fps and r.stage in ("end-to-end", "model") else ""
+        cells.append([r.stage, r.backend, r.precision, f"{r.fps:.1f}" if r.fps else "-", ratio,
+                      f"{r.peak_rss_mb:.0f} MB" if r.peak_rss_mb else "", r.note])
+    return cells
+
+
+def title(report: Report) -> str:
+    return f"{report.model} ×{report.scale}, {report.input} → {report.output}, {report.frames} frames ({report.machine})"
+
+
 def print_report(report: Report) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    floor = next((r.fps for r in report.rows if r.stage == "floor"), None)
-    t = Table(title=f"vsr bench: {report.model} ×{report.scale}, {report.input} → {report.output} ({report.machine})")
-    for c in ("stage", "backend", "precision", "fps", "× floor", "peak RSS", "note"):
+    t = Table(title=f"vsr bench: {title(report)}")
+    for c in COLUMNS:
         t.add_column(c, justify="right" if c in ("fps", "× floor", "peak RSS") else "left")
-    for r in report.rows:
-        ratio = f"{r.fps / floor:.2f}" if floor and r.fps and r.stage in ("end-to-end", "model") else ""
-        t.add_row(r.stage, r.backend, r.precision, f"{r.fps:.1f}" if r.fps else "-", ratio,
-                  f"{r.peak_rss_mb:.0f} MB" if r.peak_rss_mb else "", r.note)
+    for row in table_cells(report):
+        t.add_row(*row)
     Console().print(t)
 
 
