@@ -154,11 +154,13 @@ FAMILIES = {
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_each_family_trains(tmp_path, name):
     data = _images(tmp_path / "imgs", size=(96, 96))
-    extra = {"loss": {"flow_weight": 0.1}} if name.startswith("mf") else {}
+    extra = {"loss": {"flow_weight": 0.1, "flow_teacher": 0.1}} if name.startswith("mf") else {}
     cfg = _cfg(tmp_path, [data], model={"name": name, "params": FAMILIES[name]}, data={"patch": 16}, **extra)
     run = train(cfg, quiet=True)
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
+    if name.startswith("mf"):  # the alignment was trained against the DIS reference flow
+        assert all(np.isfinite(h["flow_teacher"]) for h in ck["history"] if "loss" in h)
 
 
 def test_resume_matches_an_uninterrupted_run(tmp_path):
@@ -283,3 +285,18 @@ def test_distributed_two_cpu_processes(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     ck = load_checkpoint(tmp_path / "runs" / "ddp" / "checkpoint.pt")
     assert ck["step"] == 3 and len(ck["rng"]) == 2  # both ranks' random state
+
+
+def test_teacher_flows_follow_a_known_motion():
+    """DIS on the HR window, reduced to LR pixels, recovers a camera pan in the flow_warp convention."""
+    from train.losses import teacher_flows
+
+    base = torch.from_numpy(scene(160, 160, 0)).permute(2, 0, 1).float() / 255  # edges and texture
+    sx, sy, scale = 8, -4, 4  # HR pixels per frame
+    win = torch.stack([torch.roll(base, shifts=(k * sy, k * sx), dims=(1, 2)) for k in (-1, 0, 1)])[None]
+    back, fwd = teacher_flows(win, scale)
+    assert back.shape == fwd.shape == (1, 2, 40, 40)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    # frame t+1 is frame t moved by (sx, sy): the centre pixel p is found at p + (sx, sy) in t+1
+    assert torch.allclose(fwd[inner].mean((2, 3)), torch.tensor([[sx / scale, sy / scale]]), atol=0.1)
+    assert torch.allclose(back[inner].mean((2, 3)), torch.tensor([[-sx / scale, -sy / scale]]), atol=0.1)

@@ -39,6 +39,7 @@ class DataConfig:
     frames: int = 0  # window length; 0 = the model's
     degradation: str = "bicubic"  # bicubic | realistic
     pseudo_video: float = 0.0  # share of video samples made from still images by camera motion
+    max_shift: float = 8.0  # pseudo-video camera speed: at most this many LR pixels per frame
     cache_dir: str = ""  # decoded-frame cache; default: <run>/cache
     video_stride: int = 1  # keep every n-th frame of training videos (bigger motion)
     max_video_frames: int = 0  # per video, 0 = all
@@ -78,6 +79,7 @@ class LossConfig:
     feature_match_weight: float = 0.0
     temporal_weight: float = 0.0
     flow_weight: float = 0.0  # photometric loss on the multi-frame model's alignment
+    flow_teacher: float = 0.0  # L1 between the alignment and OpenCV's DIS flow of the HR frames (training only)
 
 
 @dataclass

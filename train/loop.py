@@ -186,7 +186,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     ema = EMA(model, cfg.optim.ema) if cfg.optim.ema > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay)
-    use_flows = bool(cfg.loss.flow_weight) and frames > 1
+    use_flows = bool(cfg.loss.flow_weight or cfg.loss.flow_teacher) and frames > 1
     net = _WithFlows(model) if use_flows else model  # forward returns (image, flows)
     if dist:  # buffers are constants (or BatchNorm statistics, kept per process)
         net = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
@@ -215,7 +215,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         degrade = RealisticDegradation(cfg.model.scale)
     window = win + video_outputs - 1
     data = TrainData(stills, videos, scale=cfg.model.scale, patch=cfg.data.patch, frames=window,
-                     pseudo_video=cfg.data.pseudo_video, degrade=degrade)
+                     pseudo_video=cfg.data.pseudo_video, degrade=degrade, max_shift=cfg.data.max_shift)
     validator = _Validator(cfg, frames, size_multiple_of(model)) if cfg.val.folders and main else None
 
     # state
@@ -291,6 +291,11 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                     losses.flow_loss(lr[:, i + off : i + off + frames].float(), [f.float() for f in fl])
                     for i, fl in enumerate(flows)
                 ) / len(flows)
+            if flows and cfg.loss.flow_teacher:
+                ref = [losses.teacher_flows(hr[:, i + off : i + off + frames], cfg.model.scale) for i in range(len(flows))]
+                terms["flow_teacher"] = cfg.loss.flow_teacher * sum(
+                    (f.float() - r.to(device)).abs().mean() for fl, rl in zip(flows, ref) for f, r in zip(fl, rl)
+                ) / sum(len(fl) for fl in flows)
             if cfg.loss.temporal_weight and video_outputs > 1:
                 terms["temporal"] = cfg.loss.temporal_weight * losses.temporal_loss(outs, targets)
             if vgg is not None:

@@ -53,6 +53,32 @@ def flow_loss(lr_window: torch.Tensor, flows: list[torch.Tensor]) -> torch.Tenso
     return photo + 0.01 * smooth
 
 
+def teacher_flows(hr_window: torch.Tensor, scale: int) -> list[torch.Tensor]:
+    """Reference flows for the alignment: OpenCV's DIS optical flow from the centre HR frame to each
+    neighbour, area-averaged down to LR pixels. hr_window is N×T×3×H×W in [0, 1]; returns, for each
+    non-centre frame, N×2×(H/scale)×(W/scale) in LR pixels (dx, dy), the convention of ``flow_warp``.
+
+    Computed on the HR frames (``scale``× the resolution the model sees), so it is a far finer signal
+    than what the model can find in its LR input; training-time only, nothing of it ships.
+    """
+    import cv2
+    import numpy as np
+
+    n, t, _, h, w = hr_window.shape
+    mid = t // 2
+    gray = (hr_window.detach().float().cpu() * torch.tensor([0.299, 0.587, 0.114]).view(1, 1, 3, 1, 1)).sum(2)
+    gray = (gray * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    out = []
+    for j in range(t):
+        if j == mid:
+            continue
+        flows = [cv2.resize(dis.calc(gray[b, mid], gray[b, j], None), (w // scale, h // scale),
+                            interpolation=cv2.INTER_AREA) for b in range(n)]
+        out.append(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2) / scale)
+    return out
+
+
 # VGG19 "features" layout, as torchvision names it (features.<index>.weight).
 _VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
 
