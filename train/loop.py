@@ -286,7 +286,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                     outs.append(y.float())
             targets = [hr[:, i + win // 2] for i in range(video_outputs)]
             terms = {"pixel": sum(losses.pixel_loss(cfg.loss.pixel, o, t) for o, t in zip(outs, targets)) / len(outs)}
-            if flows:
+            if flows and cfg.loss.flow_weight:
                 terms["flow"] = cfg.loss.flow_weight * sum(
                     losses.flow_loss(lr[:, i + off : i + off + frames].float(), [f.float() for f in fl])
                     for i, fl in enumerate(flows)
