@@ -6,11 +6,11 @@ Trains mf-fast ×4 exactly as train/configs/mf-fast_x4.toml does (data, batch, s
 that t-1 and t+1 are warped with the reference flow (OpenCV DIS on the HR frames, averaged to LR pixels:
 train.losses.teacher_flows) instead of the model's own. Validation uses the reference flow too, so the
 network sees neighbours aligned far better than any LR-only aligner could. Compare its cockatoo PSNR-Y at
-each 1000 steps with the 1-frame twin's log (train/configs/mf-fast-1f_x4.toml). Needs ../shared/data.
+each 1000 steps with the 1-frame twin's log (train/configs/mf-fast-1f_x4.toml). Run it from the repository
+root (the config's data paths are relative to it); needs ../shared/data.
 An experiment, not part of vsr.
 """
 import json
-import math
 import sys
 import tempfile
 import time
@@ -18,36 +18,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from train import losses
+from train.config import load_config
 from train.data import TrainData, load_sources
-from train.loop import EMA
+from train.loop import EMA, _lr_factor
 from vsr.evaluate import load_source
 from vsr.metrics import psnr, to_uint8
 from vsr.models import MODELS
 from vsr.models.mfsr import flow_warp
 from vsr.weights import load_model
 
-STEPS = 15000  # the schedule of mf-fast_x4.toml
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+CFG = load_config(ROOT / "train" / "configs" / "mf-fast_x4.toml")  # every hyperparameter comes from here
 CACHE = Path(tempfile.gettempdir()) / "vsr-oracle-cache"
 
 
 def fwd(m, x, flows):
     """mf-fast's forward with the given flows in place of its aligner's."""
     fr = [x[:, 3 * i : 3 * i + 3] for i in range(3)]
-    al = [flow_warp(fr[0], flows[0]), fr[1], flow_warp(fr[2], flows[1])]
-    h = m.head(torch.cat(al, 1))
-    h = h + m.body(h)
-    return F.pixel_shuffle(m.up(h) + m.skip.phases(fr[1]), m.scale)
+    return m.reconstruct(torch.cat([flow_warp(fr[0], flows[0]), fr[1], flow_warp(fr[2], flows[1])], 1), fr[1])
 
 
 def main() -> None:
-    stop_at = int(sys.argv[1]) if len(sys.argv) > 1 else STEPS
+    stop_at = int(sys.argv[1]) if len(sys.argv) > 1 else CFG.optim.steps
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    item = load_source(str(DATA / "train_videos" / "cockatoo_1280x720_yuv420.mp4"), 4, max_frames=20).items[0]
+    item = load_source(CFG.val.folders[0], 4, max_frames=CFG.val.max_frames).items[0]
     T = len(item.hr)
     hr_t = torch.stack([torch.from_numpy(h).permute(2, 0, 1).float() / 255 for h in item.hr])
     lr_t = torch.stack([torch.from_numpy(l).permute(2, 0, 1).float() / 255 for l in item.lr])
@@ -69,26 +66,25 @@ def main() -> None:
     print(json.dumps({"shipped_with_reference_flow": round(validate(shipped.eval()), 3)}), flush=True)
 
     model = MODELS["mf-fast"].build(4).to(memory_format=torch.channels_last)
-    ema = EMA(model, 0.999)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
-    stills, videos = load_sources([str(DATA / p) for p in ("train_videos", "train_images/BSD200", "train_images/photos",
-                                                          "train_images/T91")], 4, CACHE, exclude=["cockatoo"])
-    data = TrainData(stills, videos, scale=4, patch=48, frames=3, pseudo_video=0.5)
+    o, d = CFG.optim, CFG.data
+    ema = EMA(model, o.ema)
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    stills, videos = load_sources(d.train, 4, CACHE, exclude=d.exclude)  # paths relative to the repository root
+    data = TrainData(stills, videos, scale=4, patch=d.patch, frames=3, pseudo_video=d.pseudo_video, max_shift=d.max_shift)
     rng = np.random.default_rng(0)
     t0 = time.time()
     for step in range(stop_at):
-        f = (step + 1) / 300 if step < 300 else 0.5 * (1 + math.cos(math.pi * min((step - 300) / (STEPS - 300), 1.0)))
         for g in opt.param_groups:
-            g["lr"] = 1e-3 * f
-        lr, hr = data.batch(rng, 16)
+            g["lr"] = o.lr * _lr_factor(CFG, step)
+        lr, hr = data.batch(rng, d.batch)
         flows = losses.teacher_flows(hr, 4)
         x = lr.flatten(1, 2).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y = fwd(model, x, flows)
-        loss = losses.pixel_loss("charbonnier", y.float(), hr[:, 1])
+        loss = losses.pixel_loss(CFG.loss.pixel, y.float(), hr[:, 1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
         opt.step()
         ema.update(model, step)
         if (step + 1) % 1000 == 0:

@@ -113,9 +113,13 @@ class MultiFrameSR(nn.Module):
                     f = flow_warp(f, fl)
                 aligned.append(f)
             x = torch.cat(aligned, 1)
-        h = self.head(x)
+        return self.reconstruct(x, centre), flows
+
+    def reconstruct(self, aligned: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        """Fusion, residual blocks and upsampling of the aligned window (frames stacked on channels)."""
+        h = self.head(aligned)
         h = h + self.body(h)
-        return F.pixel_shuffle(self.up(h) + self.skip.phases(centre), self.scale), flows
+        return F.pixel_shuffle(self.up(h) + self.skip.phases(centre), self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_flows(x)[0]
