@@ -12,6 +12,7 @@ from train.config import ConfigError, config_from_dict, load_config
 from train.data import DataError, TrainData, load_sources
 from train.export import export
 from train.loop import TrainError, load_checkpoint, train
+from vsr.resize import imresize
 from vsr.testclips import make_clip, scene
 from vsr.weights import load_weights
 
@@ -140,6 +141,21 @@ def test_realistic_degradation_is_reproducible():
     a = deg(hr, np.random.default_rng(7))
     b = deg(hr, np.random.default_rng(7))
     assert a.shape == (3, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+
+
+def test_bd_keeps_the_aliasing_that_bi_filters_out():
+    from train.degrade import BlurDown
+
+    # stripes of period 5 HR px: above the LR Nyquist frequency at ×4 (period 8)
+    x = 127.5 + 100 * np.sin(2 * np.pi * np.arange(256) / 5)
+    hr = np.repeat(np.repeat(x[None, :, None], 64, 0), 3, 2).round().astype(np.uint8)
+    bd, bi = BlurDown(4)(hr), imresize(hr, 0.25)
+    assert bd.shape == bi.shape == (16, 64, 3) and bd.dtype == np.uint8
+    assert BlurDown(4)(np.stack([hr, hr])).shape == (2, 16, 64, 3)  # a window: frame by frame
+    core = (slice(4, -4), slice(4, -4))
+    assert bd[core].std() > 3 * bi[core].std()
+    flat = np.full((32, 32, 3), 77, np.uint8)
+    assert np.array_equal(BlurDown(4)(flat), np.full((8, 8, 3), 77, np.uint8))
 
 
 # -- training ------------------------------------------------------------------------------

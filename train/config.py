@@ -37,7 +37,7 @@ class DataConfig:
     patch: int = 48  # LR patch size
     batch: int = 16
     frames: int = 0  # window length; 0 = the model's
-    degradation: str = "bicubic"  # bicubic | realistic
+    degradation: str = "bicubic"  # bicubic (BI) | bd (Gaussian blur + subsampling) | realistic
     pseudo_video: float = 0.0  # share of video samples made from still images by camera motion
     max_shift: float = 8.0  # pseudo-video camera speed: at most this many LR pixels per frame
     cache_dir: str = ""  # decoded-frame cache; default: <run>/cache
@@ -194,7 +194,7 @@ def _validate(cfg: TrainConfig) -> None:
         "optim.schedule": (cfg.optim.schedule, ("cosine", "multistep", "constant")),
         "run.precision": (cfg.run.precision, ("auto", "fp32", "bf16", "fp16")),
         "data.kind": (cfg.data.kind, ("auto", "image", "video", "pseudo-video")),
-        "data.degradation": (cfg.data.degradation, ("bicubic", "realistic")),
+        "data.degradation": (cfg.data.degradation, ("bicubic", "bd", "realistic")),
         "run.device": (cfg.run.device, ("auto", "cpu", "cuda")),
     }
     for key, (value, allowed) in choices.items():

@@ -1,4 +1,11 @@
-"""Realistic degradations ("real-world" models): a Real-ESRGAN-like second-order chain.
+"""Degradations other than BI: BD (Gaussian blur, then subsampling) and a realistic chain.
+
+BD is the video SR literature's second benchmark degradation: a fixed Gaussian blur
+(σ = 1.6 HR pixels) and every ``scale``-th pixel, with no anti-aliasing filter, so
+more of the detail above the LR Nyquist frequency survives as aliasing — the detail
+that neighbouring frames, sampled at other sub-pixel phases, can resolve.
+
+The realistic chain ("real-world" models) is a Real-ESRGAN-like second-order chain.
 
 Each order: blur (isotropic or anisotropic Gaussian) → downscale (random
 kernel: area, bilinear, bicubic) → noise (Gaussian or Poisson, colour or
@@ -100,6 +107,20 @@ def _video_codec(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out_frames = frames.copy()
     out_frames[:, :h2, :w2] = np.stack(dec)[: len(frames)]
     return out_frames
+
+
+class BlurDown:
+    """BD: HR (…×H×W×3 uint8, a window or one image) → LR (…×H/s×W/s×3 uint8)."""
+
+    def __init__(self, scale: int, sigma: float = 1.6):
+        self.scale, self.sigma = scale, sigma
+
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        s, o = self.scale, self.scale // 2  # sample each s×s block at (about) its centre
+        size = 2 * math.ceil(3 * self.sigma) + 1
+        frames = hr.reshape((-1,) + hr.shape[-3:])
+        out = [cv2.GaussianBlur(f, (size, size), self.sigma, borderType=cv2.BORDER_REFLECT)[o::s, o::s] for f in frames]
+        return np.stack(out).reshape(hr.shape[:-3] + out[0].shape)
 
 
 class RealisticDegradation:

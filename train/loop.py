@@ -213,6 +213,10 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         from train.degrade import RealisticDegradation
 
         degrade = RealisticDegradation(cfg.model.scale)
+    elif cfg.data.degradation == "bd":
+        from train.degrade import BlurDown
+
+        degrade = BlurDown(cfg.model.scale)
     window = win + video_outputs - 1
     data = TrainData(stills, videos, scale=cfg.model.scale, patch=cfg.data.patch, frames=window,
                      pseudo_video=cfg.data.pseudo_video, degrade=degrade, max_shift=cfg.data.max_shift)
