@@ -9,7 +9,9 @@ so it is a fair yardstick, not ground truth). Reported:
 
 * warp PSNR: the neighbour warped by the flow against frame t (what the fusion layers see); also with
   no motion compensation and with the reference flow, as floor and ceiling;
-* end-point error (LR pixels) overall and by reference motion size.
+* end-point error (LR pixels) overall and by reference motion size;
+* and, where the true motion is known exactly, the end-point error on still images (Set5) shifted by random
+  sub-pixel translations of up to 2 LR pixels: the precision that sub-pixel fusion needs (a fraction of a pixel).
 
 Needs ``opencv-python`` (an install dependency of vsr).
 """
@@ -17,6 +19,7 @@ Needs ``opencv-python`` (an install dependency of vsr).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 
 import cv2
@@ -25,6 +28,7 @@ import torch
 
 from vsr.evaluate import load_source
 from vsr.models.mfsr import flow_warp
+from vsr.resize import imresize
 from vsr.weights import load_model
 
 BINS = [(0, 1), (1, 2), (2, 4), (4, 8), (8, 1e9)]
@@ -78,12 +82,31 @@ def measure(model, lr: list[np.ndarray], hr: list[np.ndarray], scale: int, borde
     }
 
 
+def translation_epe(model, scale: int, images: str, repeats: int = 6, seed: int = 0) -> float | None:
+    """Mean EPE (LR px) of the model's flow against exact translations of still images (BI ×scale)."""
+    rng = np.random.default_rng(seed)
+    errors = []
+    for path in sorted(glob.glob(f"{images}/*.png")):
+        hr = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        side = (min(hr.shape[:2]) - 32) // (8 * scale) * 8 * scale
+        for _ in range(repeats):
+            d = rng.uniform(-2, 2, size=2)  # LR pixels; the neighbour n satisfies n(x + d) = centre(x)
+            moved = cv2.warpAffine(hr, np.float32([[1, 0, d[0] * scale], [0, 1, d[1] * scale]]),
+                                   (hr.shape[1], hr.shape[0]), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT)
+            c, n = (imresize(a[16 : 16 + side, 16 : 16 + side], 1.0 / scale) for a in (hr, moved))
+            with torch.inference_mode():
+                flow = model.flow(model.encode(_tensor(c)), model.encode(_tensor(n)))[0, :, 8:-8, 8:-8]
+            errors.append(float(torch.linalg.vector_norm(flow - torch.tensor(d).view(2, 1, 1).float(), dim=0).mean()))
+    return float(np.mean(errors)) if errors else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("video")
     ap.add_argument("-m", "--model", default="mf-fast")
     ap.add_argument("-s", "--scale", type=int, default=4)
     ap.add_argument("--max-frames", type=int, default=20)
+    ap.add_argument("--images", default="../shared/data/val/Set5", help="stills for the exact-translation test")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args()
     model, info = load_model(args.model, args.scale)
@@ -91,6 +114,9 @@ def main() -> int:
         raise SystemExit(f"error: {info.name} is a single-frame model; it has no alignment to measure")
     item = load_source(args.video, args.scale, max_frames=args.max_frames).items[0]
     res = measure(model.eval(), item.lr, item.hr, args.scale)
+    epe = translation_epe(model, args.scale, args.images)
+    if epe is not None:
+        res["translation_epe"] = round(epe, 3)
     if args.json:
         print(json.dumps({"model": info.name, "scale": args.scale, **res}))
         return 0
@@ -99,6 +125,8 @@ def main() -> int:
           f"(no motion compensation {wp['none']:.2f}, reference flow {wp['reference']:.2f}); EPE {res['epe']:.2f} px")
     for label, v in res["epe_by_motion"].items():
         print(f"  motion {label:>8}: {100 * v['share']:5.1f}% of pixels, EPE {v['epe']:.2f} px")
+    if "translation_epe" in res:
+        print(f"exact sub-pixel translations of {args.images} (up to 2 px): EPE {res['translation_epe']:.3f} px")
     return 0
 
 
