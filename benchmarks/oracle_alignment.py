@@ -2,6 +2,7 @@
 
     python benchmarks/oracle_alignment.py 8000     # steps to run of the 15k-step schedule (~20 min on one core)
     python benchmarks/oracle_alignment.py 6000 --pseudo   # stills only, as pseudo-video; validated on Set5 pseudo-video
+    python benchmarks/oracle_alignment.py 6000 --pseudo --degradation bd --model mf-quality
 
 Trains mf-fast ×4 exactly as train/configs/mf-fast_x4.toml does (data, batch, schedule, EMA, bf16), except
 that t-1 and t+1 are warped with the reference flow (OpenCV DIS on the HR frames, averaged to LR pixels:
@@ -13,6 +14,9 @@ root (the config's data paths are relative to it); needs ../shared/data.
 ``--pseudo`` asks the cleanest form of the question: trained only on stills moved by the random camera
 (pure sub-pixel camera motion, where extra frames provably carry extra detail) and validated on Set5 moved
 the same way (held out), with the reference flow, against the same network fed the centre frame three times.
+``--phase`` removes the bilinear warp's low-pass: neighbours move by whole pixels, the sub-pixel offset is an input.
+``--model`` swaps in another multi-frame preset (same schedule); ``--degradation bd`` makes every LR frame,
+in training and validation, by Gaussian blur and subsampling (``train.degrade.BlurDown``) instead of BI.
 An experiment, not part of vsr.
 """
 import argparse
@@ -29,6 +33,7 @@ import torch
 from train import losses
 from train.config import load_config
 from train.data import TrainData, camera_motion, load_sources
+from train.degrade import BlurDown
 from train.loop import EMA, _lr_factor
 from vsr.evaluate import load_source
 from vsr.metrics import psnr, to_uint8
@@ -43,16 +48,27 @@ CACHE = Path(tempfile.gettempdir()) / "vsr-oracle-cache"
 
 
 def fwd(m, x, flows):
-    """mf-fast's forward with the given flows in place of its aligner's."""
+    """mf-fast's forward with the given flows in place of its aligner's.
+
+    With ``m.phase`` (``--phase``), each neighbour moves by whole LR pixels only (an exact copy of its samples:
+    no interpolation filter) and the remaining sub-pixel offset reaches the fusion as two more channels."""
     fr = [x[:, 3 * i : 3 * i + 3] for i in range(3)]
-    return m.reconstruct(torch.cat([flow_warp(fr[0], flows[0]), fr[1], flow_warp(fr[2], flows[1])], 1), fr[1])
+    if not getattr(m, "phase", False):
+        return m.reconstruct(torch.cat([flow_warp(fr[0], flows[0]), fr[1], flow_warp(fr[2], flows[1])], 1), fr[1])
+    whole = [torch.round(f) for f in flows]
+    stack = [flow_warp(fr[0], whole[0]), fr[1], flow_warp(fr[2], whole[1])] + [f - w for f, w in zip(flows, whole)]
+    return m.reconstruct(torch.cat(stack, 1), fr[1])
 
 
 def _t(frames) -> torch.Tensor:
     return torch.stack([torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float() / 255 for f in frames])
 
 
-def pseudo_validation(images: str = "../shared/data/val/Set5", repeats: int = 8):
+def _down(frames, degrade) -> torch.Tensor:
+    return _t(degrade(np.stack(frames)) if degrade else [imresize(f, 0.25) for f in frames])
+
+
+def pseudo_validation(degrade=None, images: str = "../shared/data/val/Set5", repeats: int = 8):
     """Held-out pseudo-video windows (Set5 moved by the training camera, BI ×4), with their reference flows."""
     rng = np.random.default_rng(0)
     wins = []
@@ -61,7 +77,7 @@ def pseudo_validation(images: str = "../shared/data/val/Set5", repeats: int = 8)
         out = min((min(hr.shape[:2]) - 2 * int(CFG.data.max_shift * 4 * 1.1 + 3)) * 94 // 100 // 32 * 32, 192)
         for _ in range(repeats):
             frames = camera_motion(hr, 3, out, rng, max_shift=CFG.data.max_shift * 4)
-            x = _t([imresize(f, 0.25) for f in frames]).reshape(1, 9, out // 4, out // 4)
+            x = _down(frames, degrade).reshape(1, 9, out // 4, out // 4)
             wins.append((x, losses.teacher_flows(_t(frames)[None], 4), frames[1]))
 
     def validate(m) -> dict:
@@ -70,18 +86,18 @@ def pseudo_validation(images: str = "../shared/data/val/Set5", repeats: int = 8)
             for x, flows, hr in wins:
                 ps.append(psnr(to_uint8(fwd(m, x, flows)[0].permute(1, 2, 0).numpy()), hr, shave=4))
                 c = x[:, 3:6]
-                y = m.reconstruct(torch.cat([c, c, c], 1), c)
+                y = fwd(m, torch.cat([c, c, c], 1), [torch.zeros_like(f) for f in flows])
                 alone.append(psnr(to_uint8(y[0].permute(1, 2, 0).numpy()), hr, shave=4))
         return {"val_oracle": round(float(np.mean(ps)), 3), "centre_only": round(float(np.mean(alone)), 3)}
 
     return validate
 
 
-def clip_validation():
-    """The cockatoo clip (BI ×4, as the config validates) with its reference flows."""
+def clip_validation(degrade=None):
+    """The cockatoo clip (×4, BI as the config validates unless ``degrade``) with its reference flows."""
     item = load_source(CFG.val.folders[0], 4, max_frames=CFG.val.max_frames).items[0]
     T = len(item.hr)
-    hr_t, lr_t = _t(item.hr), _t(item.lr)
+    hr_t, lr_t = _t(item.hr), _t(item.lr) if degrade is None else _down(item.hr, degrade)
     val_flows = []
     for t in range(T):
         idx = [min(max(k, 0), T - 1) for k in (t - 1, t, t + 1)]
@@ -103,19 +119,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("steps", type=int, nargs="?", default=CFG.optim.steps, help="steps of the schedule to run")
     ap.add_argument("--pseudo", action="store_true", help="stills as pseudo-video only; Set5 pseudo-video validation")
+    ap.add_argument("--model", default="mf-fast", help="a multi-frame preset")
+    ap.add_argument("--degradation", choices=("bi", "bd"), default="bi")
+    ap.add_argument("--phase", action="store_true", help="whole-pixel warps plus the sub-pixel offsets as input")
     args = ap.parse_args()
+    degrade = BlurDown(4) if args.degradation == "bd" else None
     stop_at = args.steps
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    if args.pseudo:
-        validate = pseudo_validation()
-    else:
-        validate = clip_validation()
+    validate = pseudo_validation(degrade) if args.pseudo else clip_validation(degrade)
 
-    shipped, _ = load_model("mf-fast", 4)  # context: the shipped weights, given the reference flow untrained
-    print(json.dumps({"shipped_with_reference_flow": validate(shipped.eval())}), flush=True)
+    if args.model == "mf-fast" and degrade is None:  # context: the shipped weights, given the reference flow untrained
+        shipped, _ = load_model("mf-fast", 4)
+        print(json.dumps({"shipped_with_reference_flow": validate(shipped.eval())}), flush=True)
 
-    model = MODELS["mf-fast"].build(4).to(memory_format=torch.channels_last)
+    model = MODELS[args.model].build(4)
+    if args.phase:
+        conv = model.head[0]
+        model.head[0] = torch.nn.Conv2d(conv.in_channels + 4, conv.out_channels, 3, padding=1)
+        model.phase = True
+    model = model.to(memory_format=torch.channels_last)
     o, d = CFG.optim, CFG.data
     ema = EMA(model, o.ema)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
@@ -123,7 +146,7 @@ def main() -> None:
     if args.pseudo:
         videos = []
     data = TrainData(stills, videos, scale=4, patch=d.patch, frames=3, pseudo_video=1.0 if args.pseudo else d.pseudo_video,
-                     max_shift=d.max_shift)
+                     max_shift=d.max_shift, degrade=degrade)
     rng = np.random.default_rng(0)
     t0 = time.time()
     for step in range(stop_at):
