@@ -28,14 +28,21 @@ def _inputs(spec, natural_rgb):
     return [rnd, nat]
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_onnx_and_openvino_parity(name, tmp_path, natural_rgb):
+EXPORT_CASES = [(name, {}) for name in MODELS] + [("mf-fast", {"phase": True})]
+
+
+@pytest.mark.parametrize("name,extra", EXPORT_CASES, ids=[n + "-phase" * bool(e) for n, e in EXPORT_CASES])
+def test_onnx_and_openvino_parity(name, extra, tmp_path, natural_rgb):
     """Every model exports to ONNX with dynamic H×W and runs the same through OpenVINO (fp32)."""
     import openvino as ov
 
     torch.manual_seed(0)
     spec = MODELS[name]
-    model = spec.build(2, **LIGHT.get(name, {})).eval()
+    model = spec.build(2, **{**LIGHT.get(name, {}), **extra}).eval()
+    for head in (getattr(model, "flow_coarse", None), getattr(model, "flow_fine", None)):
+        if head is not None:  # give the zero-initialised flow heads an output, so the warps move pixels
+            for p in head[-1].parameters():
+                torch.nn.init.normal_(p, std=0.1)
     path = export_onnx(model, tmp_path / "m.onnx", example_hw=(32, 32))
     import onnx
 

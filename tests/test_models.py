@@ -46,6 +46,25 @@ def test_bicubic_model_is_matlab_bicubic(natural_rgb):
     assert np.abs(y - ref).max() < 1e-6
 
 
+def test_phase_alignment_moves_by_whole_pixels():
+    """``phase``: the neighbour moves by round(flow) (an exact copy), the remainder is an input, and in training
+    the flow still gets a gradient (bilinear straight-through)."""
+    model = MODELS["mf-fast"].build(2, phase=True)
+    frame = torch.rand(1, 3, 8, 8)
+    flow = torch.zeros(1, 2, 8, 8)
+    flow[:, 0] = 1.3  # 1.3 px to the right
+    flow.requires_grad_(True)
+    model.eval()
+    moved, offset = model._whole_pixel_warp(frame, flow)
+    assert torch.allclose(moved[..., :-1], frame[..., 1:], atol=1e-6)  # sampled one pixel to the right
+    assert torch.allclose(offset[:, 0], torch.full((1, 8, 8), 0.3), atol=1e-6) and not offset[:, 1].any()
+    model.train()
+    moved, _ = model._whole_pixel_warp(frame, flow)
+    assert torch.allclose(moved[..., :-1], frame[..., 1:], atol=1e-6)
+    moved.sum().backward()
+    assert flow.grad is not None and flow.grad.abs().sum() > 0
+
+
 def test_multiframe_model_uses_its_neighbours():
     """Changing t-1 changes the output (alignment + fusion are wired in)."""
     torch.manual_seed(0)

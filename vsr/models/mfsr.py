@@ -16,7 +16,8 @@ layers, which oneDNN's bf16 kernels run at full width):
   centre frame, then one depth-to-space (the bicubic skip costs a 5×5 grouped
   conv and no full-resolution pass of its own).
 
-With ``frames=1`` it is the same network without alignment: the single-frame
+With ``phase=True`` (an experiment) neighbours move by whole pixels and the fusion also sees the sub-pixel
+offsets. With ``frames=1`` it is the same network without alignment: the single-frame
 twin for the ablation.
 """
 
@@ -66,11 +67,13 @@ class MultiFrameSR(nn.Module):
         blocks: int = 2,
         flow_features: int = 16,
         flow_layers: int = 2,
+        phase: bool = False,
     ):
         super().__init__()
         if frames not in (1, 3):
             raise ValueError("frames must be 1 or 3")
         self.scale, self.frames = scale, frames
+        self.phase = phase and frames > 1
         self.size_multiple = 8 if frames > 1 else 1
         if frames > 1:
             ff = flow_features
@@ -78,7 +81,7 @@ class MultiFrameSR(nn.Module):
             self.flow_enc8 = nn.Sequential(*_conv_act(ff, ff, stride=2))  # 1/8
             self.flow_coarse = _head(2 * ff, ff, flow_layers)
             self.flow_fine = _head(2 * ff + 2, ff, flow_layers)
-        self.head = nn.Sequential(*_conv_act(3 * frames, features))
+        self.head = nn.Sequential(*_conv_act(3 * frames + (4 if self.phase else 0), features))
         self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
         self.up = nn.Conv2d(features, 3 * scale * scale, 3, padding=1)
         self.skip = BicubicUpsample(scale=scale)
@@ -105,15 +108,31 @@ class MultiFrameSR(nn.Module):
         if self.frames > 1:
             frames = [x[:, 3 * i : 3 * i + 3] for i in range(self.frames)]
             enc = [self.encode(f) for f in frames]
-            aligned = []
+            aligned, offsets = [], []
             for i, f in enumerate(frames):
                 if i != mid:
                     fl = self.flow(enc[mid], enc[i])
                     flows.append(fl)
-                    f = flow_warp(f, fl)
+                    if self.phase:
+                        f, offset = self._whole_pixel_warp(f, fl)
+                        offsets.append(offset)
+                    else:
+                        f = flow_warp(f, fl)
                 aligned.append(f)
-            x = torch.cat(aligned, 1)
+            x = torch.cat(aligned + offsets, 1)
         return self.reconstruct(x, centre), flows
+
+    def _whole_pixel_warp(self, frame: torch.Tensor, flow: torch.Tensor):
+        """``phase`` alignment: move the neighbour by whole LR pixels (its samples reach the fusion unfiltered;
+        a bilinear warp low-passes away the aliasing that carries its sub-pixel detail) and return the sub-pixel
+        remainder as an input. The flow learns through a bilinear straight-through estimate in training; the
+        remainder carries no gradient, so the fusion cannot bend the flow to shape its own input."""
+        whole = torch.round(flow)
+        moved = flow_warp(frame, whole)
+        if self.training:
+            soft = flow_warp(frame, flow)
+            moved = moved + soft - soft.detach()
+        return moved, (flow - whole).detach()
 
     def reconstruct(self, aligned: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
         """Fusion, residual blocks and upsampling of the aligned window (frames stacked on channels)."""
