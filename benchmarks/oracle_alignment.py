@@ -53,11 +53,10 @@ def fwd(m, x, flows):
     With ``m.phase`` (``--phase``), each neighbour moves by whole LR pixels only (an exact copy of its samples:
     no interpolation filter) and the remaining sub-pixel offset reaches the fusion as two more channels."""
     fr = [x[:, 3 * i : 3 * i + 3] for i in range(3)]
-    if not getattr(m, "phase", False):
+    if not m.phase:
         return m.reconstruct(torch.cat([flow_warp(fr[0], flows[0]), fr[1], flow_warp(fr[2], flows[1])], 1), fr[1])
-    whole = [torch.round(f) for f in flows]
-    stack = [flow_warp(fr[0], whole[0]), fr[1], flow_warp(fr[2], whole[1])] + [f - w for f, w in zip(flows, whole)]
-    return m.reconstruct(torch.cat(stack, 1), fr[1])
+    (n0, o0), (n2, o2) = m._whole_pixel_warp(fr[0], flows[0]), m._whole_pixel_warp(fr[2], flows[1])
+    return m.reconstruct(torch.cat([n0, fr[1], n2, o0, o2], 1), fr[1])
 
 
 def _t(frames) -> torch.Tensor:
@@ -133,12 +132,7 @@ def main() -> None:
         shipped, _ = load_model("mf-fast", 4)
         print(json.dumps({"shipped_with_reference_flow": validate(shipped.eval())}), flush=True)
 
-    model = MODELS[args.model].build(4)
-    if args.phase:
-        conv = model.head[0]
-        model.head[0] = torch.nn.Conv2d(conv.in_channels + 4, conv.out_channels, 3, padding=1)
-        model.phase = True
-    model = model.to(memory_format=torch.channels_last)
+    model = MODELS[args.model].build(4, phase=args.phase).to(memory_format=torch.channels_last)
     o, d = CFG.optim, CFG.data
     ema = EMA(model, o.ema)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
