@@ -38,7 +38,6 @@ from train.loop import EMA, _lr_factor
 from vsr.evaluate import load_source
 from vsr.metrics import psnr, to_uint8
 from vsr.models import MODELS
-from vsr.models.mfsr import flow_warp
 from vsr.resize import imresize
 from vsr.weights import load_model
 
@@ -53,10 +52,9 @@ def fwd(m, x, flows):
     With ``m.phase`` (``--phase``), each neighbour moves by whole LR pixels only (an exact copy of its samples:
     no interpolation filter) and the remaining sub-pixel offset reaches the fusion as two more channels."""
     fr = [x[:, 3 * i : 3 * i + 3] for i in range(3)]
-    if not m.phase:
-        return m.reconstruct(torch.cat([flow_warp(fr[0], flows[0]), fr[1], flow_warp(fr[2], flows[1])], 1), fr[1])
-    (n0, o0), (n2, o2) = m._whole_pixel_warp(fr[0], flows[0]), m._whole_pixel_warp(fr[2], flows[1])
-    return m.reconstruct(torch.cat([n0, fr[1], n2, o0, o2], 1), fr[1])
+    (n0, o0), (n2, o2) = m.align(fr[0], flows[0]), m.align(fr[2], flows[1])
+    offsets = [o0, o2] if m.phase else []
+    return m.reconstruct(torch.cat([n0, fr[1], n2, *offsets], 1), fr[1])
 
 
 def _t(frames) -> torch.Tensor:

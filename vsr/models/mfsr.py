@@ -113,14 +113,18 @@ class MultiFrameSR(nn.Module):
                 if i != mid:
                     fl = self.flow(enc[mid], enc[i])
                     flows.append(fl)
-                    if self.phase:
-                        f, offset = self._whole_pixel_warp(f, fl)
+                    f, offset = self.align(f, fl)
+                    if offset is not None:
                         offsets.append(offset)
-                    else:
-                        f = flow_warp(f, fl)
                 aligned.append(f)
             x = torch.cat(aligned + offsets, 1)
         return self.reconstruct(x, centre), flows
+
+    def align(self, frame: torch.Tensor, flow: torch.Tensor):
+        """A neighbour moved onto the centre by ``flow``, and its sub-pixel offset (``phase`` models) or None."""
+        if self.phase:
+            return self._whole_pixel_warp(frame, flow)
+        return flow_warp(frame, flow), None
 
     def _whole_pixel_warp(self, frame: torch.Tensor, flow: torch.Tensor):
         """``phase`` alignment: move the neighbour by whole LR pixels (its samples reach the fusion unfiltered;
