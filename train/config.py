@@ -49,7 +49,7 @@ class DataConfig:
 @dataclass
 class ValConfig:
     folders: list[str] = field(default_factory=list)  # HR image folders or videos
-    every: int = 1000
+    every: int = 1000  # steps between validations; 0 = only at the end
     max_frames: int = 30  # per video
     crop: int = 0  # centre-crop HR frames to this size (0 = whole frame)
 
@@ -80,6 +80,7 @@ class LossConfig:
     temporal_weight: float = 0.0
     flow_weight: float = 0.0  # photometric loss on the multi-frame model's alignment
     flow_teacher: float = 0.0  # L1 between the alignment and OpenCV's DIS flow of the HR frames (training only)
+    flow_exact: float = 0.0  # L1 between the alignment and the exact camera motion of pseudo-video windows
 
 
 @dataclass

@@ -229,17 +229,24 @@ def _video_file(path: Path, scale: int, cache: Path, stride: int, limit: int) ->
 # Sampling
 
 
-def augment(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator, temporal: bool = True):
-    """Random flips, 90° rotation and (for windows) temporal reversal, applied alike to LR and HR."""
+def augment(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator, temporal: bool = True, flow=None):
+    """Random flips, 90° rotation and (for windows) temporal reversal, applied alike to LR and HR.
+
+    ``flow`` (T×h×w×2, the centre frame's displacement to each frame in LR pixels, as ``camera_motion`` gives it)
+    is moved along, its components flipped and swapped to match; it is returned third when given."""
     if rng.random() < 0.5:
         lr, hr = lr[:, :, ::-1], hr[:, :, ::-1]
+        flow = None if flow is None else flow[:, :, ::-1] * np.array([-1, 1], np.float32)
     if rng.random() < 0.5:
         lr, hr = lr[:, ::-1], hr[:, ::-1]
+        flow = None if flow is None else flow[:, ::-1] * np.array([1, -1], np.float32)
     if rng.random() < 0.5:
         lr, hr = lr.transpose(0, 2, 1, 3), hr.transpose(0, 2, 1, 3)
+        flow = None if flow is None else flow.transpose(0, 2, 1, 3)[..., ::-1]
     if temporal and lr.shape[0] > 1 and rng.random() < 0.5:
         lr, hr = lr[::-1], hr[::-1]
-    return lr, hr
+        flow = None if flow is None else flow[::-1]
+    return (lr, hr) if flow is None else (lr, hr, flow)
 
 
 def crop_window(seq: Sequence, t: slice, patch: int, scale: int, rng: np.random.Generator):
@@ -252,11 +259,15 @@ def crop_window(seq: Sequence, t: slice, patch: int, scale: int, rng: np.random.
     return np.asarray(lr), np.asarray(hr)
 
 
-def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generator, max_shift: float) -> np.ndarray:
+def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generator, max_shift: float,
+                  *, flow_scale: int | None = None):
     """A pseudo-video: ``frames`` views of a still image along a smooth random camera path.
 
     The camera pans (up to ``max_shift`` HR pixels per frame), zooms (±1.5 %/frame)
     and rotates (±0.5°/frame) about the centre of a random ``out``×``out`` crop.
+    With ``flow_scale`` = s, also returns the exact motion: for each frame, the displacement of the centre
+    frame's pixels onto it (T×(out/s)×(out/s)×2, dx, dy; ``flow_warp``'s convention), in the pixels of the
+    frames downscaled s× (sampled at their pixel centres), so the aligner can be taught the true flow.
     """
     import cv2
 
@@ -277,13 +288,26 @@ def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generato
     rot = rng.uniform(-0.5, 0.5)
     offset = rng.uniform(0, 1, size=2)  # sub-pixel: every frame, the centre too, is resampled alike
     c = side / 2.0
-    views = []
+    views, maps = [], []
     for k in range(frames):
         j = k - frames // 2
         m = cv2.getRotationMatrix2D((c, c), rot * j, 1.0 + zoom * j)
         m[:, 2] += velocity * j + 0.5 * accel * j * j + offset - margin  # pan, and show the region's centre
         views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT))
-    return np.stack(views)
+        maps.append(m)  # region -> view k
+    if flow_scale is None:
+        return np.stack(views)
+    s = flow_scale
+    n = out // s
+    lattice = np.arange(n, dtype=np.float64) * s + (s - 1) / 2  # LR pixel centres in HR pixels
+    xy = np.stack(np.meshgrid(lattice, lattice), -1)  # n×n×2 (x, y)
+    to_region = cv2.invertAffineTransform(maps[frames // 2])
+    flows = []
+    for m in maps:  # centre view -> region -> view k, an affine map; minus the identity
+        a = m[:, :2] @ to_region[:, :2]
+        b = m[:, :2] @ to_region[:, 2] + m[:, 2]
+        flows.append((xy @ a.T + b - xy) / s)
+    return np.stack(views), np.stack(flows).astype(np.float32)
 
 
 class TrainData:
@@ -319,11 +343,14 @@ class TrainData:
         w = np.array([s.lr.shape[0] * s.lr.shape[1] * s.lr.shape[2] for s in seqs], dtype=np.float64)
         return w / w.sum()
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, flows: bool = False):
+        """One (lr T×p×p×3, hr) window; with ``flows``, also its exact motion (T×p×p×2, LR pixels; NaN where
+        unknown: real video)."""
         s, p, T = self.scale, self.patch, self.frames
         use_video = T > 1 and self.videos and (not self.stills or rng.random() >= self.pseudo_video)
         if T == 1 and (not self.stills or (self.videos and rng.random() < 0.5)):
             use_video = True
+        flow = np.full((T, p, p, 2), np.nan, np.float32) if flows else None
         if use_video:
             seq = self.videos[int(rng.choice(len(self.videos), p=self._video_w))]
             t0 = int(rng.integers(0, seq.lr.shape[0] - T + 1))
@@ -332,10 +359,11 @@ class TrainData:
             seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
             lr, hr = crop_window(seq, slice(0, 1), p, s, rng)
         else:
-            lr, hr = self._pseudo(rng)
+            lr, hr, motion = self._pseudo(rng)
+            flow = motion if flows else None
         if self.degrade is not None:
             lr = self.degrade(hr, rng)
-        return augment(lr, hr, rng)
+        return augment(lr, hr, rng, flow=flow)
 
     def _pseudo(self, rng: np.random.Generator):
         s, p, T = self.scale, self.patch, self.frames
@@ -344,18 +372,20 @@ class TrainData:
             seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
             shift = self.max_shift * s * 0.5 ** (attempt // 6)  # small images: slower cameras
             try:
-                hr = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=shift)
+                hr, flow = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=shift, flow_scale=s)
             except DataError:
                 continue
             lr = np.stack([bicubic_down(f, s)[pad:-pad, pad:-pad] for f in hr])
-            return lr, hr[:, pad * s : -pad * s, pad * s : -pad * s]
+            return lr, hr[:, pad * s : -pad * s, pad * s : -pad * s], flow[:, pad:-pad, pad:-pad]
         raise DataError("no training image is large enough for pseudo-video patches")
 
-    def batch(self, rng: np.random.Generator, size: int):
-        """(lr N×T×3×p×p, hr N×T×3×sp×sp) float32 tensors in [0, 1]."""
+    def batch(self, rng: np.random.Generator, size: int, flows: bool = False):
+        """(lr N×T×3×p×p, hr N×T×3×sp×sp) float32 tensors in [0, 1]; with ``flows``, a third: N×T×2×p×p, the exact
+        motion of pseudo-video windows from their centre frame (NaN for real video, whose motion is unknown)."""
         import torch
 
-        lrs, hrs = zip(*(self.sample(rng) for _ in range(size)))
-        lr = torch.from_numpy(np.ascontiguousarray(np.stack(lrs))).permute(0, 1, 4, 2, 3).float().div_(255)
-        hr = torch.from_numpy(np.ascontiguousarray(np.stack(hrs))).permute(0, 1, 4, 2, 3).float().div_(255)
-        return lr, hr
+        def stack(arrays, div):
+            return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).permute(0, 1, 4, 2, 3).float().div_(div)
+
+        samples = list(zip(*(self.sample(rng, flows) for _ in range(size))))
+        return stack(samples[0], 255), stack(samples[1], 255), *([stack(samples[2], 1)] if flows else [])

@@ -186,7 +186,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     ema = EMA(model, cfg.optim.ema) if cfg.optim.ema > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay)
-    use_flows = bool(cfg.loss.flow_weight or cfg.loss.flow_teacher) and frames > 1
+    use_flows = bool(cfg.loss.flow_weight or cfg.loss.flow_teacher or cfg.loss.flow_exact) and frames > 1
     net = _WithFlows(model) if use_flows else model  # forward returns (image, flows)
     if dist:  # buffers are constants (or BatchNorm statistics, kept per process)
         net = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
@@ -272,7 +272,8 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 break
             for g in opt.param_groups:
                 g["lr"] = cfg.optim.lr * _lr_factor(cfg, step)
-            lr, hr = data.batch(rng, cfg.data.batch // world if dist else cfg.data.batch)
+            lr, hr, *motion = data.batch(rng, cfg.data.batch // world if dist else cfg.data.batch,
+                                         flows=bool(use_flows and cfg.loss.flow_exact))
             lr, hr = lr.to(device), hr.to(device)
 
             # generator step: one output per window of `frames` LR frames
@@ -300,6 +301,10 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 terms["flow_teacher"] = cfg.loss.flow_teacher * sum(
                     (f.float() - r.to(device)).abs().mean() for fl, rl in zip(flows, ref) for f, r in zip(fl, rl)
                 ) / sum(len(fl) for fl in flows)
+            if flows and motion:  # the exact motion starts from the window's centre frame: supervise that output's flows
+                i = window // 2 - off - frames // 2
+                ref = [motion[0][:, i + off + k].to(device) for k in range(frames) if k != frames // 2]
+                terms["flow_exact"] = cfg.loss.flow_exact * losses.exact_flow_loss(flows[i], ref)
             if cfg.loss.temporal_weight and video_outputs > 1:
                 terms["temporal"] = cfg.loss.temporal_weight * losses.temporal_loss(outs, targets)
             if vgg is not None:
@@ -346,7 +351,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 history.append(rec)
                 log.write(rec)
                 progress.update(step, float(loss.detach()), rate)
-            if validator and (step % cfg.val.every == 0 or step == cfg.optim.steps):
+            if validator and ((cfg.val.every and step % cfg.val.every == 0) or step == cfg.optim.steps):
                 result = validator.run((ema.model if ema else model))
                 rec = {"step": step, "val": result}
                 history.append(rec)

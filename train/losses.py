@@ -53,6 +53,17 @@ def flow_loss(lr_window: torch.Tensor, flows: list[torch.Tensor]) -> torch.Tenso
     return photo + 0.01 * smooth
 
 
+def exact_flow_loss(flows: list[torch.Tensor], ref: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 (LR pixels) between the alignment's flows and the known motion, over the windows where it is known
+    (``ref`` is NaN where it is not: real video); zero when no window in the batch has it."""
+    total = count = 0
+    for f, r in zip(flows, ref):
+        known = ~torch.isnan(r[:, :1, :1, :1])  # a window's motion is known everywhere or nowhere
+        total = total + ((f.float() - torch.nan_to_num(r)).abs() * known).sum()
+        count = count + known.sum() * f[0].numel()
+    return total / max(int(count), 1)
+
+
 def teacher_flows(hr_window: torch.Tensor, scale: int) -> list[torch.Tensor]:
     """Reference flows for the alignment: OpenCV's DIS optical flow from the centre HR frame to each
     neighbour, area-averaged down to LR pixels. hr_window is N×T×3×H×W in [0, 1]; returns, for each
