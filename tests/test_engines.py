@@ -28,10 +28,10 @@ def _inputs(spec, natural_rgb):
     return [rnd, nat]
 
 
-EXPORT_CASES = [(name, {}) for name in MODELS] + [("mf-fast", {"phase": True})]
+EXPORT_CASES = [(name, {}) for name in MODELS] + [("mf-fast", {"phase": True}), ("mf-fast", {"phase": True, "refine": True})]
 
 
-@pytest.mark.parametrize("name,extra", EXPORT_CASES, ids=[n + "-phase" * bool(e) for n, e in EXPORT_CASES])
+@pytest.mark.parametrize("name,extra", EXPORT_CASES, ids=["-".join([n, *e]) for n, e in EXPORT_CASES])
 def test_onnx_and_openvino_parity(name, extra, tmp_path, natural_rgb):
     """Every model exports to ONNX with dynamic H×W and runs the same through OpenVINO (fp32)."""
     import openvino as ov
@@ -39,7 +39,7 @@ def test_onnx_and_openvino_parity(name, extra, tmp_path, natural_rgb):
     torch.manual_seed(0)
     spec = MODELS[name]
     model = spec.build(2, **{**LIGHT.get(name, {}), **extra}).eval()
-    for head in (getattr(model, "flow_coarse", None), getattr(model, "flow_fine", None)):
+    for head in (getattr(model, h, None) for h in ("flow_coarse", "flow_fine", "flow_refine")):
         if head is not None:  # give the zero-initialised flow heads an output, so the warps move pixels
             for p in head[-1].parameters():
                 torch.nn.init.normal_(p, std=0.1)

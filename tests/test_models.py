@@ -65,6 +65,19 @@ def test_phase_alignment_moves_by_whole_pixels():
     assert flow.grad is not None and flow.grad.abs().sum() > 0
 
 
+def test_refine_starts_from_the_coarse_flow_and_then_corrects_it():
+    """``refine``: a last flow step at full LR resolution, zero-initialised (the flow starts as without it)."""
+    torch.manual_seed(0)
+    plain = MODELS["mf-fast"].build(2).eval()
+    refined = MODELS["mf-fast"].build(2, refine=True).eval()
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(1, 9, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(plain.forward_with_flows(x)[1][0], refined.forward_with_flows(x)[1][0])
+        torch.nn.init.normal_(refined.flow_refine[-1].weight, std=0.1)
+        assert not torch.allclose(plain.forward_with_flows(x)[1][0], refined.forward_with_flows(x)[1][0])
+
+
 def test_multiframe_model_uses_its_neighbours():
     """Changing t-1 changes the output (alignment + fusion are wired in)."""
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ layers, which oneDNN's bf16 kernels run at full width):
   conv and no full-resolution pass of its own).
 
 With ``phase=True`` (an experiment) neighbours move by whole pixels and the fusion also sees the sub-pixel
-offsets. With ``frames=1`` it is the same network without alignment: the single-frame
+offsets; ``refine=True`` (an experiment) adds a last flow step at full LR resolution. With ``frames=1`` it is the same network without alignment: the single-frame
 twin for the ablation.
 """
 
@@ -68,6 +68,7 @@ class MultiFrameSR(nn.Module):
         flow_features: int = 16,
         flow_layers: int = 2,
         phase: bool = False,
+        refine: bool = False,
     ):
         super().__init__()
         if frames not in (1, 3):
@@ -81,6 +82,8 @@ class MultiFrameSR(nn.Module):
             self.flow_enc8 = nn.Sequential(*_conv_act(ff, ff, stride=2))  # 1/8
             self.flow_coarse = _head(2 * ff, ff, flow_layers)
             self.flow_fine = _head(2 * ff + 2, ff, flow_layers)
+            # optional last step at full LR resolution: the centre, the neighbour warped so far and the flow
+            self.flow_refine = _head(3 + 3 + 2, ff, flow_layers) if refine else None
         self.head = nn.Sequential(*_conv_act(3 * frames + (4 if self.phase else 0), features))
         self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
         self.up = nn.Conv2d(features, 3 * scale * scale, 3, padding=1)
@@ -91,14 +94,19 @@ class MultiFrameSR(nn.Module):
         e4 = self.flow_enc(frame)
         return e4, self.flow_enc8(e4)
 
-    def flow(self, centre_enc, neighbour_enc) -> torch.Tensor:
-        """Displacement (in LR pixels, N×2×H×W) from the centre frame to a neighbour."""
+    def flow(self, centre_enc, neighbour_enc, centre=None, neighbour=None) -> torch.Tensor:
+        """Displacement (in LR pixels, N×2×H×W) from the centre frame to a neighbour.
+
+        Models built with ``refine`` also need the two frames themselves for the full-resolution step."""
         (c4, c8), (n4, n8) = centre_enc, neighbour_enc
         coarse = self.flow_coarse(torch.cat([c8, n8], 1))  # LR pixels, at 1/8 resolution
         coarse = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)
         warped = flow_warp(n4, coarse * 0.25)  # a 1/4-resolution pixel is 4 LR pixels
         fine = coarse + self.flow_fine(torch.cat([c4, warped, coarse * 0.25], 1))
-        return F.interpolate(fine, scale_factor=4.0, mode="bilinear", align_corners=False)
+        fine = F.interpolate(fine, scale_factor=4.0, mode="bilinear", align_corners=False)
+        if self.flow_refine is None:
+            return fine
+        return fine + self.flow_refine(torch.cat([centre, flow_warp(neighbour, fine), fine], 1))
 
     def forward_with_flows(self, x: torch.Tensor):
         """(output, flows of the neighbours): the flows feed the alignment loss in training."""
@@ -111,7 +119,7 @@ class MultiFrameSR(nn.Module):
             aligned, offsets = [], []
             for i, f in enumerate(frames):
                 if i != mid:
-                    fl = self.flow(enc[mid], enc[i])
+                    fl = self.flow(enc[mid], enc[i], frames[mid], f)
                     flows.append(fl)
                     f, offset = self.align(f, fl)
                     if offset is not None:
