@@ -32,14 +32,20 @@ from vsr.resize import BicubicUpsample
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``x`` at (pixel + flow); ``flow`` is N×2×H×W in pixels (dx, dy), borders repeated."""
+    """Sample ``x`` at (pixel + flow); ``flow`` is N×2×H×W in pixels (dx, dy), borders repeated.
+
+    The sampling positions are always computed in float32: in bf16 (training under autocast) a pixel index
+    of 8 to 16 is only good to 1/16 of a pixel, which would blur away the sub-pixel precision the flow is for."""
     _, _, h, w = x.shape
-    gx = torch.arange(w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(1, 1, h, w)
-    gy = torch.arange(h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(1, 1, h, w)
+    flow = flow.float()
+    gx = torch.arange(w, dtype=flow.dtype, device=x.device).view(1, 1, 1, w).expand(1, 1, h, w)
+    gy = torch.arange(h, dtype=flow.dtype, device=x.device).view(1, 1, h, 1).expand(1, 1, h, w)
     # normalised coordinates for align_corners=False: (i + 0.5) / size * 2 - 1
-    norm = torch.tensor([2.0 / w, 2.0 / h], dtype=x.dtype, device=x.device).view(1, 2, 1, 1)
+    norm = torch.tensor([2.0 / w, 2.0 / h], dtype=flow.dtype, device=x.device).view(1, 2, 1, 1)
     grid = (torch.cat([gx, gy], 1) + flow + 0.5) * norm - 1.0
-    return F.grid_sample(x, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
+    out = F.grid_sample(x.to(grid.dtype), grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    return out.to(x.dtype)
 
 
 def _conv_act(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
