@@ -13,7 +13,8 @@ so it is a fair yardstick, not ground truth). Reported:
 * and, where the true motion is known exactly, the end-point error on still images (Set5) shifted by random
   sub-pixel translations of up to 2 LR pixels: the precision that sub-pixel fusion needs (a fraction of a pixel);
   and on Set5 moved by the training camera (``train.data.camera_motion``: pan, zoom, rotation), median and mean
-  over the windows' interiors, next to the same figures for the DIS flow of the HR frames (the oracle's flow).
+  over the windows' interiors, next to the same figures for OpenCV's DIS flow of the HR frames (the oracle's flow)
+  and of the LR frames (what a deployed model could be given).
 
 Needs ``opencv-python`` (an install dependency of vsr).
 """
@@ -110,19 +111,21 @@ def camera_epe(model, scale: int, images: str, repeats: int = 8, seed: int = 0, 
     from train.losses import teacher_flows
 
     rng = np.random.default_rng(seed)
-    errors = {"model": [], "dis_hr": []}
+    errors = {"model": [], "dis_hr": [], "dis_lr": []}
     for path in sorted(glob.glob(f"{images}/*.png")):
         hr = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
         out = min((min(hr.shape[:2]) - 2 * int(8 * scale * 1.1 + 3)) * 94 // 100 // (8 * scale) * 8 * scale, 48 * scale)
         for _ in range(repeats):
             views, motion = camera_motion(hr, 3, out, rng, max_shift=8 * scale, flow_scale=scale)
             lr = [_tensor(imresize(v, 1.0 / scale)) for v in views]
-            dis = teacher_flows(torch.cat([_tensor(v) for v in views])[None], scale)
+            dis_hr = teacher_flows(torch.cat([_tensor(v) for v in views])[None], scale)
+            dis_lr = teacher_flows(torch.cat(lr)[None], 1)
             with torch.inference_mode():
                 enc = [model.encode(f) for f in lr]
-                for k, ref in zip((0, 2), dis):
+                for k, ref_hr, ref_lr in zip((0, 2), dis_hr, dis_lr):
                     truth = torch.from_numpy(motion[k]).permute(2, 0, 1)
-                    for key, flow in (("model", model.flow(enc[1], enc[k], lr[1], lr[k])[0]), ("dis_hr", ref[0])):
+                    flows = (("model", model.flow(enc[1], enc[k], lr[1], lr[k])[0]), ("dis_hr", ref_hr[0]), ("dis_lr", ref_lr[0]))
+                    for key, flow in flows:
                         err = torch.linalg.vector_norm(flow - truth, dim=0)[border:-border, border:-border]
                         errors[key].append(float(err.mean()))
     if not errors["model"]:
@@ -161,7 +164,7 @@ def main() -> int:
         cam = res["camera_epe"]
         print(f"{args.images} moved by the training camera: EPE median {cam['model']['median']:.3f} / mean "
               f"{cam['model']['mean']:.3f} px (DIS on the HR frames: {cam['dis_hr']['median']:.3f} / "
-              f"{cam['dis_hr']['mean']:.3f})")
+              f"{cam['dis_hr']['mean']:.3f}; on the LR frames: {cam['dis_lr']['median']:.3f} / {cam['dis_lr']['mean']:.3f})")
     return 0
 
 

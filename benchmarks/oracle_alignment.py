@@ -15,7 +15,8 @@ root (the config's data paths are relative to it); needs ../shared/data.
 (pure sub-pixel camera motion, where extra frames provably carry extra detail) and validated on Set5 moved
 the same way (held out), with the reference flow, against the same network fed the centre frame three times.
 ``--phase`` removes the bilinear warp's low-pass: neighbours move by whole pixels, the sub-pixel offset is an input.
-``--model`` swaps in another multi-frame preset (same schedule); ``--degradation bd`` makes every LR frame,
+``--flow lr`` computes the same DIS flow on the LR frames instead (what a deployed model could be given: no HR
+there). ``--model`` swaps in another multi-frame preset (same schedule); ``--degradation bd`` makes every LR frame,
 in training and validation, by Gaussian blur and subsampling (``train.degrade.BlurDown``) instead of BI.
 An experiment, not part of vsr.
 """
@@ -57,6 +58,14 @@ def fwd(m, x, flows):
     return m.reconstruct(torch.cat([n0, fr[1], n2, *offsets], 1), fr[1])
 
 
+FLOW_FROM_LR = False  # --flow lr
+
+
+def reference_flows(lr_window: torch.Tensor, hr_window: torch.Tensor) -> list[torch.Tensor]:
+    """DIS flows (LR pixels) from the centre to the other frames, on the HR frames or (``--flow lr``) the LR ones."""
+    return losses.teacher_flows(lr_window, 1) if FLOW_FROM_LR else losses.teacher_flows(hr_window, 4)
+
+
 def _t(frames) -> torch.Tensor:
     return torch.stack([torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float() / 255 for f in frames])
 
@@ -75,7 +84,7 @@ def pseudo_validation(degrade=None, images: str = "../shared/data/val/Set5", rep
         for _ in range(repeats):
             frames = camera_motion(hr, 3, out, rng, max_shift=CFG.data.max_shift * 4)
             x = _down(frames, degrade).reshape(1, 9, out // 4, out // 4)
-            wins.append((x, losses.teacher_flows(_t(frames)[None], 4), frames[1]))
+            wins.append((x, reference_flows(x.reshape(1, 3, 3, *x.shape[2:]), _t(frames)[None]), frames[1]))
 
     def validate(m) -> dict:
         ps, alone = [], []
@@ -98,7 +107,7 @@ def clip_validation(degrade=None):
     val_flows = []
     for t in range(T):
         idx = [min(max(k, 0), T - 1) for k in (t - 1, t, t + 1)]
-        val_flows.append(losses.teacher_flows(hr_t[idx][None], 4))
+        val_flows.append(reference_flows(lr_t[idx][None], hr_t[idx][None]))
 
     def validate(m) -> dict:  # as `vsr eval` scores: PSNR-Y, `scale` pixels shaved, edges repeated
         ps = []
@@ -119,7 +128,10 @@ def main() -> None:
     ap.add_argument("--model", default="mf-fast", help="a multi-frame preset")
     ap.add_argument("--degradation", choices=("bi", "bd"), default="bi")
     ap.add_argument("--phase", action="store_true", help="whole-pixel warps plus the sub-pixel offsets as input")
+    ap.add_argument("--flow", choices=("hr", "lr"), default="hr", help="DIS on the HR frames, or on the LR frames")
     args = ap.parse_args()
+    global FLOW_FROM_LR
+    FLOW_FROM_LR = args.flow == "lr"
     degrade = BlurDown(4) if args.degradation == "bd" else None
     stop_at = args.steps
     torch.set_num_threads(1)
@@ -145,7 +157,7 @@ def main() -> None:
         for g in opt.param_groups:
             g["lr"] = o.lr * _lr_factor(CFG, step)
         lr, hr = data.batch(rng, d.batch)
-        flows = losses.teacher_flows(hr, 4)
+        flows = reference_flows(lr, hr)
         x = lr.flatten(1, 2).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y = fwd(model, x, flows)
