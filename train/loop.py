@@ -351,7 +351,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 history.append(rec)
                 log.write(rec)
                 progress.update(step, float(loss.detach()), rate)
-            if validator and ((cfg.val.every and step % cfg.val.every == 0) or step == cfg.optim.steps):
+            if validator and (cfg.val.every and step % cfg.val.every == 0 or step == cfg.optim.steps):
                 result = validator.run((ema.model if ema else model))
                 rec = {"step": step, "val": result}
                 history.append(rec)

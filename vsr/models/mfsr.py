@@ -17,8 +17,8 @@ layers, which oneDNN's bf16 kernels run at full width):
   conv and no full-resolution pass of its own).
 
 With ``phase=True`` (an experiment) neighbours move by whole pixels and the fusion also sees the sub-pixel
-offsets; ``refine=True`` (an experiment) adds a last flow step at full LR resolution. With ``frames=1`` it is the same network without alignment: the single-frame
-twin for the ablation.
+offsets; ``refine=True`` (an experiment) adds a last flow step at full LR resolution. With ``frames=1`` it is
+the same network without alignment: the single-frame twin for the ablation.
 """
 
 from __future__ import annotations
