@@ -18,11 +18,19 @@ the same way (held out), with the reference flow, against the same network fed t
 ``--flow lr`` computes the same DIS flow on the LR frames instead (what a deployed model could be given: no HR
 there). ``--model`` swaps in another multi-frame preset (same schedule); ``--degradation bd`` makes every LR frame,
 in training and validation, by Gaussian blur and subsampling (``train.degrade.BlurDown``) instead of BI.
+``--frames 1`` trains the same preset on the centre frame alone (the twin, same data and schedule).
+``--clip 20:`` is a diagnostic of the training data, not a way to train a model to ship: it trains on the
+validation clip's own frames 20.. (its later seconds, never the validated ones) instead of the training mix,
+so both twins see footage like the validated frames: can the neighbours help there when the training data is right?
+``--val VIDEO`` validates on another clip instead of cockatoo (and keeps it out of training).
+``--clip 0:20`` trains on the validated frames themselves: a bound on what the neighbours can add to this
+network on this footage, never a result.
 An experiment, not part of vsr.
 """
 import argparse
 import glob
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +61,8 @@ def fwd(m, x, flows):
     With ``m.phase`` (``--phase``), each neighbour moves by whole LR pixels only (an exact copy of its samples:
     no interpolation filter) and the remaining sub-pixel offset reaches the fusion as two more channels."""
     fr = [x[:, 3 * i : 3 * i + 3] for i in range(3)]
+    if m.frames == 1:
+        return m.reconstruct(fr[1], fr[1])
     (n0, o0), (n2, o2) = m.align(fr[0], flows[0]), m.align(fr[2], flows[1])
     offsets = [o0, o2] if m.phase else []
     return m.reconstruct(torch.cat([n0, fr[1], n2, *offsets], 1), fr[1])
@@ -99,9 +109,9 @@ def pseudo_validation(degrade=None, images: str = "../shared/data/val/Set5", rep
     return validate
 
 
-def clip_validation(degrade=None):
-    """The cockatoo clip (×4, BI as the config validates unless ``degrade``) with its reference flows."""
-    item = load_source(CFG.val.folders[0], 4, max_frames=CFG.val.max_frames).items[0]
+def clip_validation(degrade=None, video: str = CFG.val.folders[0]):
+    """A clip (the config's, cockatoo, unless ``--val``; ×4, BI unless ``degrade``) with its reference flows."""
+    item = load_source(video, 4, max_frames=CFG.val.max_frames).items[0]
     T = len(item.hr)
     hr_t, lr_t = _t(item.hr), _t(item.lr) if degrade is None else _down(item.hr, degrade)
     val_flows = []
@@ -110,15 +120,29 @@ def clip_validation(degrade=None):
         val_flows.append(reference_flows(lr_t[idx][None], hr_t[idx][None]))
 
     def validate(m) -> dict:  # as `vsr eval` scores: PSNR-Y, `scale` pixels shaved, edges repeated
-        ps = []
+        ps, alone = [], []
         with torch.inference_mode():
             for t in range(T):
                 idx = [min(max(k, 0), T - 1) for k in (t - 1, t, t + 1)]
                 y = fwd(m, lr_t[idx].reshape(1, 9, *lr_t.shape[2:]), val_flows[t])
                 ps.append(psnr(to_uint8(y[0].permute(1, 2, 0).numpy()), item.hr[t], shave=4))
-        return {"val_oracle": round(float(np.mean(ps)), 3)}
+                if m.frames > 1:  # the same network with its neighbours replaced by the centre frame
+                    y = fwd(m, lr_t[[t, t, t]].reshape(1, 9, *lr_t.shape[2:]), [torch.zeros_like(f) for f in val_flows[t]])
+                    alone.append(psnr(to_uint8(y[0].permute(1, 2, 0).numpy()), item.hr[t], shave=4))
+        return {"val_oracle": round(float(np.mean(ps)), 3), **({"centre_only": round(float(np.mean(alone)), 3)} if alone else {})}
 
     return validate
+
+
+def clip_frames(video: str, start: int, stop: int) -> list:
+    """Frames ``start``..``stop``-1 of a clip as a training sequence (HR and BI LR, cached like any video)."""
+    from train.data import Sequence, _cache_key, _file_sig, _store, decode_video
+
+    path = Path(video)
+    frames = lambda: (f for i, f in enumerate(decode_video(path, limit=stop)) if i >= start)  # noqa: E731
+    key = _cache_key(["clip-from", start, 4] + ([stop] if stop < 1 << 30 else []) + _file_sig([path]))
+    hr, lr = _store(CACHE, key, frames, 4)
+    return [Sequence(f"{path.name}[{start}:{stop}]", hr, lr)]
 
 
 def main() -> None:
@@ -129,6 +153,11 @@ def main() -> None:
     ap.add_argument("--degradation", choices=("bi", "bd"), default="bi")
     ap.add_argument("--phase", action="store_true", help="whole-pixel warps plus the sub-pixel offsets as input")
     ap.add_argument("--flow", choices=("hr", "lr"), default="hr", help="DIS on the HR frames, or on the LR frames")
+    ap.add_argument("--frames", type=int, choices=(1, 3), default=3, help="1: the single-frame twin")
+    ap.add_argument("--val", default=CFG.val.folders[0], metavar="VIDEO",
+                    help="validate on this clip (its first 20 frames), kept out of training; default: cockatoo")
+    ap.add_argument("--clip", default=None, metavar="FROM:TO",
+                    help="train on these frames of the validation clip instead of the training mix (a diagnostic)")
     args = ap.parse_args()
     global FLOW_FROM_LR
     FLOW_FROM_LR = args.flow == "lr"
@@ -136,17 +165,25 @@ def main() -> None:
     stop_at = args.steps
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    validate = pseudo_validation(degrade) if args.pseudo else clip_validation(degrade)
+    validate = pseudo_validation(degrade) if args.pseudo else clip_validation(degrade, args.val)
 
     if args.model == "mf-fast" and degrade is None:  # context: the shipped weights, given the reference flow untrained
         shipped, _ = load_model("mf-fast", 4)
         print(json.dumps({"shipped_with_reference_flow": validate(shipped.eval())}), flush=True)
 
-    model = MODELS[args.model].build(4, phase=args.phase).to(memory_format=torch.channels_last)
+    model = MODELS[args.model].build(4, phase=args.phase, frames=args.frames).to(memory_format=torch.channels_last)
     o, d = CFG.optim, CFG.data
     ema = EMA(model, o.ema)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-    stills, videos = load_sources(d.train, 4, CACHE, exclude=d.exclude)  # paths relative to the repository root
+    if args.clip is not None:
+        start, _, stop = args.clip.partition(":")
+        start, stop = int(start or 0), int(stop or 1 << 30)
+        if start < CFG.val.max_frames:
+            print(f"--clip {args.clip}: trains on validated frames; the scores are a bound, not results", file=sys.stderr)
+        stills, videos = [], clip_frames(args.val, start, stop)
+    else:
+        exclude = d.exclude + [Path(args.val).name]  # the validation clip never trains
+        stills, videos = load_sources(d.train, 4, CACHE, exclude=exclude)  # paths relative to the repository root
     if args.pseudo:
         videos = []
     data = TrainData(stills, videos, scale=4, patch=d.patch, frames=3, pseudo_video=1.0 if args.pseudo else d.pseudo_video,
@@ -157,7 +194,7 @@ def main() -> None:
         for g in opt.param_groups:
             g["lr"] = o.lr * _lr_factor(CFG, step)
         lr, hr = data.batch(rng, d.batch)
-        flows = reference_flows(lr, hr)
+        flows = reference_flows(lr, hr) if model.frames > 1 else None
         x = lr.flatten(1, 2).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y = fwd(model, x, flows)
