@@ -90,3 +90,13 @@ def test_eval_on_a_folder(tmp_path, natural_rgb, cli):
     assert "│ x " in out and "│ y " in out and "mean" in out
     psnr = float(out.split("mean")[1].split("/")[0].split()[-1])
     assert psnr > 20
+
+
+def test_a_bundled_variant_says_what_it_was_trained_as():
+    from vsr.cli import _variant_description
+
+    gan = {"model": {"name": "mf-fast"}, "loss": {"adversarial_weight": 2e-3}}
+    assert _variant_description(gan, "mfsr").startswith("mf-fast fine-tuned with a GAN")
+    plain = {"model": {"name": "sr-lite"}, "loss": {"adversarial_weight": 0.0}}
+    assert _variant_description(plain, "sr") == "trained variant of sr-lite"
+    assert _variant_description({}, "mfsr") == "trained variant of mfsr"

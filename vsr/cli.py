@@ -312,7 +312,7 @@ def models() -> None:
     for name in names:
         spec = MODELS.get(name)
         entries = []
-        params = "-"
+        counts: list[str] = []
         frames = str(spec.frames) if spec else "?"
         for (n, s), path in sorted(have.items()):
             if n != name:
@@ -322,8 +322,9 @@ def models() -> None:
             v = info.validation
             score = v.get("psnr")
             entries.append(f"×{s}: {score:.2f} dB" if isinstance(score, (int, float)) else f"×{s}")
-            if params == "-":
-                params = _count_params(path)
+            if (c := _count_params(path)) not in counts:
+                counts.append(c)  # the upsampler's size depends on the scale
+        params = " / ".join(counts) or "-"
         if spec and spec.arch == "bicubic":
             weights = "none needed (×2 ×3 ×4)"
             params = "0"
@@ -333,11 +334,19 @@ def models() -> None:
             desc = spec.description
         else:
             info = read_info(next(p for (n, _), p in have.items() if n == name))
-            desc = info.training.get("description", f"trained variant of {info.arch}")
+            desc = info.training.get("description") or _variant_description(info.training.get("config", {}), info.arch)
         table.add_row(name, desc, frames, params, weights)
     from rich.console import Console
 
     Console().print(table)
+
+
+def _variant_description(config: dict, arch: str) -> str:
+    """What a bundled name outside the registry is, from the training config stored with its weights."""
+    base = config.get("model", {}).get("name", arch)
+    if config.get("loss", {}).get("adversarial_weight", 0) > 0:
+        return f"{base} fine-tuned with a GAN: sharper textures, lower PSNR"
+    return f"trained variant of {base}"
 
 
 def _count_params(path: Path) -> str:
