@@ -22,7 +22,10 @@ in training and validation, by Gaussian blur and subsampling (``train.degrade.Bl
 ``--clip 20:`` is a diagnostic of the training data, not a way to train a model to ship: it trains on the
 validation clip's own frames 20.. (its later seconds, never the validated ones) instead of the training mix,
 so both twins see footage like the validated frames: can the neighbours help there when the training data is right?
-``--val VIDEO`` validates on another clip instead of cockatoo (and keeps it out of training).
+``--val VIDEO ...`` validates on other clips instead of cockatoo (and keeps them out of training).
+``--confidence`` adds, per neighbour, its mean absolute difference from the centre after alignment to the fusion's
+input; ``--flow-noise P`` spoils the flow over a random rectangle in a share P of the training windows, so the
+network meets flows that fail and learns what that looks like.
 ``--clip 0:20`` trains on the validated frames themselves: a bound on what the neighbours can add to this
 network on this footage, never a result.
 An experiment, not part of vsr.
@@ -41,7 +44,7 @@ import torch
 
 from train import losses
 from train.config import load_config
-from train.data import TrainData, camera_motion, load_sources
+from train.data import TrainData, camera_motion, load_sources, spoil_flows
 from train.degrade import BlurDown
 from train.loop import EMA, _lr_factor
 from vsr.evaluate import load_source
@@ -65,7 +68,15 @@ def fwd(m, x, flows):
         return m.reconstruct(fr[1], fr[1])
     (n0, o0), (n2, o2) = m.align(fr[0], flows[0]), m.align(fr[2], flows[1])
     offsets = [o0, o2] if m.phase else []
+    if getattr(m, "confidence", False):  # --confidence: how far each aligned neighbour is from the centre
+        offsets += [(n - fr[1]).abs().mean(1, keepdim=True) for n in (n0, n2)]
     return m.reconstruct(torch.cat([n0, fr[1], n2, *offsets], 1), fr[1])
+
+
+def perturb_flows(flows: list[torch.Tensor], rng: np.random.Generator, p: float) -> list[torch.Tensor]:
+    """--flow-noise: ``train.data.spoil_flows`` (what ``data.flow_noise`` does in training) on the two flows."""
+    out = spoil_flows(torch.cat(flows, 1), rng, p)
+    return [out[:, :2], out[:, 2:]]
 
 
 FLOW_FROM_LR = False  # --flow lr
@@ -107,6 +118,13 @@ def pseudo_validation(degrade=None, images: str = "../shared/data/val/Set5", rep
         return {"val_oracle": round(float(np.mean(ps)), 3), "centre_only": round(float(np.mean(alone)), 3)}
 
     return validate
+
+
+def clips_validation(degrade, videos: list[str]):
+    """Each clip's validation, under its name."""
+    checks = {Path(v).stem.split("_")[0]: clip_validation(degrade, v) for v in videos}
+    return lambda m: {name: check(m) for name, check in checks.items()} if len(checks) > 1 else \
+        next(iter(checks.values()))(m)
 
 
 def clip_validation(degrade=None, video: str = CFG.val.folders[0]):
@@ -154,8 +172,13 @@ def main() -> None:
     ap.add_argument("--phase", action="store_true", help="whole-pixel warps plus the sub-pixel offsets as input")
     ap.add_argument("--flow", choices=("hr", "lr"), default="hr", help="DIS on the HR frames, or on the LR frames")
     ap.add_argument("--frames", type=int, choices=(1, 3), default=3, help="1: the single-frame twin")
-    ap.add_argument("--val", default=CFG.val.folders[0], metavar="VIDEO",
-                    help="validate on this clip (its first 20 frames), kept out of training; default: cockatoo")
+    ap.add_argument("--val", nargs="+", default=[CFG.val.folders[0]], metavar="VIDEO",
+                    help="validate on these clips (their first 20 frames), kept out of training; default: cockatoo")
+    ap.add_argument("--confidence", action="store_true",
+                    help="the fusion also sees how far each aligned neighbour is from the centre frame")
+    ap.add_argument("--flow-noise", type=float, default=0.0, metavar="P",
+                    help="in training, spoil the flow over a random rectangle in this share of the windows")
+    ap.add_argument("--save", metavar="PATH", help="save the EMA weights here at the end (for analysis)")
     ap.add_argument("--clip", default=None, metavar="FROM:TO",
                     help="train on these frames of the validation clip instead of the training mix (a diagnostic)")
     args = ap.parse_args()
@@ -165,13 +188,18 @@ def main() -> None:
     stop_at = args.steps
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    validate = pseudo_validation(degrade) if args.pseudo else clip_validation(degrade, args.val)
+    validate = pseudo_validation(degrade) if args.pseudo else clips_validation(degrade, args.val)
 
     if args.model == "mf-fast" and degrade is None:  # context: the shipped weights, given the reference flow untrained
         shipped, _ = load_model("mf-fast", 4)
         print(json.dumps({"shipped_with_reference_flow": validate(shipped.eval())}), flush=True)
 
-    model = MODELS[args.model].build(4, phase=args.phase, frames=args.frames).to(memory_format=torch.channels_last)
+    model = MODELS[args.model].build(4, phase=args.phase, frames=args.frames)
+    if args.confidence and args.frames > 1:
+        conv = model.head[0]
+        model.head[0] = torch.nn.Conv2d(conv.in_channels + 2, conv.out_channels, 3, padding=1)
+        model.confidence = True
+    model = model.to(memory_format=torch.channels_last)
     o, d = CFG.optim, CFG.data
     ema = EMA(model, o.ema)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
@@ -180,9 +208,9 @@ def main() -> None:
         start, stop = int(start or 0), int(stop or 1 << 30)
         if start < CFG.val.max_frames:
             print(f"--clip {args.clip}: trains on validated frames; the scores are a bound, not results", file=sys.stderr)
-        stills, videos = [], clip_frames(args.val, start, stop)
+        stills, videos = [], clip_frames(args.val[0], start, stop)
     else:
-        exclude = d.exclude + [Path(args.val).name]  # the validation clip never trains
+        exclude = d.exclude + [Path(v).name for v in args.val]  # the validation clips never train
         stills, videos = load_sources(d.train, 4, CACHE, exclude=exclude)  # paths relative to the repository root
     if args.pseudo:
         videos = []
@@ -195,6 +223,8 @@ def main() -> None:
             g["lr"] = o.lr * _lr_factor(CFG, step)
         lr, hr = data.batch(rng, d.batch)
         flows = reference_flows(lr, hr) if model.frames > 1 else None
+        if flows is not None and args.flow_noise:
+            flows = perturb_flows(flows, rng, args.flow_noise)
         x = lr.flatten(1, 2).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y = fwd(model, x, flows)
@@ -207,6 +237,8 @@ def main() -> None:
         if (step + 1) % 1000 == 0:
             print(json.dumps({"step": step + 1, **validate(ema.model),
                               "it_s": round((step + 1) / (time.time() - t0), 2)}), flush=True)
+    if args.save:
+        torch.save({"args": vars(args), "ema": ema.model.state_dict()}, args.save)
 
 
 if __name__ == "__main__":

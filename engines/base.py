@@ -2,6 +2,9 @@
 
 A runner takes an N×(3·frames)×H×W float32 CPU tensor in [0, 1] (H and W
 multiples of ``size_multiple``) and returns N×3×sH×sW float32 on the CPU.
+For models that take their flows as input (``flow_input``: vsr.flow) the
+runner computes them on the CPU and appends them; compiled graphs take
+``in_channels`` channels.
 Backends: ``torch`` (reference; CPU or CUDA), ``openvino`` (CPU), ``tensorrt``
 (NVIDIA). ``auto`` tries TensorRT, then torch-CUDA, then OpenVINO, then
 torch-CPU, and says which it chose; a backend that fails to start falls back
@@ -35,6 +38,16 @@ class Runner(ABC):
         self.scale = int(model.scale)
         self.frames = int(getattr(model, "frames", 1))
         self.size_multiple = int(getattr(model, "size_multiple", 1))
+        self.flow_input = bool(getattr(model, "flow_input", False))
+        self.in_channels = int(getattr(model, "in_channels", 3 * self.frames))
+
+    def model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What a compiled graph takes: the window, with its DIS flows appended for ``flow_input`` models."""
+        if self.flow_input and x.shape[1] == 3 * self.frames:
+            from vsr.flow import with_flows
+
+            return with_flows(x)
+        return x
 
     @abstractmethod
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...

@@ -30,7 +30,8 @@ def model_key(model: torch.nn.Module, weights_id: str) -> dict:
 
 def export_onnx(model: torch.nn.Module, path: str | Path, *, example_hw: tuple[int, int] = (64, 64),
                 frame_io: bool = False) -> Path:
-    """Write ``model`` as ONNX at ``path``: input ``lr`` N×(3·frames)×H×W float, output ``sr``.
+    """Write ``model`` as ONNX at ``path``: input ``lr`` N×(3·frames)×H×W float (plus the flows of a
+    ``flow_input`` model: ``in_channels``), output ``sr``.
 
     With ``frame_io`` the graph takes one N×H×W×3 uint8 input per frame (``f0``, ``f1``, …) and
     returns N×sH×sW×3 uint8 (see :mod:`engines.frame_io`).
@@ -49,7 +50,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, *, example_hw: tuple[i
         dynamic = {"frames": tuple({0: batch, 1: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC}
                                    for _ in range(frames))}
     else:
-        args = (torch.rand(2, 3 * frames, h, w),)
+        args = (torch.rand(2, int(getattr(model, "in_channels", 3 * frames)), h, w),)
         names = [INPUT]
         dynamic = {"x": {0: batch, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
     quiet = io.StringIO()

@@ -79,7 +79,7 @@ class OpenVINORunner(Runner):
         if shape is not None:
             m = self.size_multiple
             h, w = -(-shape[0] // m) * m, -(-shape[1] // m) * m  # what run_frames/run_padded will feed it
-            self.prepare((batch, 3 * self.frames, h, w), frame_io=frame_io)
+            self.prepare((batch, self.in_channels, h, w), frame_io=frame_io and not self.flow_input)
 
     def key(self, shape: tuple[int, ...], frame_io: bool = False) -> dict:
         return {**model_key(self.model, self.weights_id), "name": getattr(self.model, "arch", "model"),
@@ -130,27 +130,34 @@ class OpenVINORunner(Runner):
         return self._compiled[(shape, frame_io)]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.model_input(x)
         _, (request,) = self.prepare(tuple(x.shape))
         request.infer({0: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
     def run_frames(self, frames: list[np.ndarray]) -> np.ndarray:
         """uint8 frames straight into the graph and a uint8 frame out (engines/frame_io.py)."""
+        if self.flow_input:  # the flows are computed on the host: the float path
+            return super().run_frames(frames)
         return self.collect(self.submit(frames))
 
     def submit(self, frames: list[np.ndarray]):
+        if self.flow_input:
+            return super().run_frames(frames)
         h, w = frames[0].shape[:2]
         m = self.size_multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             frames = [np.pad(f, ((0, ph), (0, pw), (0, 0)), mode="edge") for f in frames]
-        _, requests = self.prepare((1, 3 * self.frames, h + ph, w + pw), frame_io=True)
+        _, requests = self.prepare((1, self.in_channels, h + ph, w + pw), frame_io=True)
         request = requests[self._next % len(requests)]
         self._next += 1
         request.start_async({i: f[None] for i, f in enumerate(frames)})  # inputs are copied in
         return request, h, w
 
     def collect(self, handle) -> np.ndarray:
+        if self.flow_input:
+            return handle
         request, h, w = handle
         request.wait()
         out = request.get_output_tensor(0).data[0]

@@ -105,7 +105,7 @@ class TensorRTRunner(Runner):
         self._pinned: torch.Tensor | None = None
         self.last_build: tuple[str, bool] | None = None
         if shape is not None:
-            self.prepare((batch, 3 * self.frames, *shape))
+            self.prepare((batch, self.in_channels, *shape))
 
     # -- building -----------------------------------------------------------
     def _timing_cache_path(self):
@@ -158,7 +158,7 @@ class TensorRTRunner(Runner):
 
     # -- running ------------------------------------------------------------
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run_device(self.to_device(x)).float().cpu()
+        return self.run_device(self.to_device(self.model_input(x))).float().cpu()
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         """Host → GPU through a reused pinned buffer, asynchronously on our stream."""

@@ -45,7 +45,8 @@ def test_shipped_weights_load_and_say_what_they_are(name, scale):
 
 @pytest.mark.parametrize("name,scale", SHIPPED, ids=[f"{n}-x{s}" for n, s in SHIPPED])
 def test_shipped_validation_numbers_are_reproduced(shared, name, scale):
-    """Re-score each bundled weight on the validation set its metadata names; it must beat bicubic there."""
+    """Re-score each bundled weight on the validation sets its metadata names (the first is the one shipped as
+    its score; others are reported beside it); it must beat bicubic on each."""
     from vsr.evaluate import evaluate, load_source
 
     model, info = load_model(name, scale)
@@ -60,6 +61,7 @@ def test_shipped_validation_numbers_are_reproduced(shared, name, scale):
         ours.append(np.mean([s.psnr for s in evaluate(model, src, scale=scale, frames=info.frames, multiple=multiple,
                                                       with_ssim=False)]))
         bic.append(np.mean([s.psnr for s in evaluate(bicubic, src, scale=scale, with_ssim=False)]))
-    psnr = float(np.mean(ours))
-    assert psnr == pytest.approx(info.validation["psnr"], abs=0.05)
-    assert psnr > float(np.mean(bic)) + 0.3
+        if isinstance(info.validation.get(src.name), dict):
+            assert ours[-1] == pytest.approx(info.validation[src.name]["psnr"], abs=0.05), src.name
+    assert ours[0] == pytest.approx(info.validation["psnr"], abs=0.05)
+    assert all(o > b + 0.3 for o, b in zip(ours, bic))

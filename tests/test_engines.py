@@ -21,11 +21,19 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 200.0 if mse == 0 else 10 * np.log10(1 / mse)
 
 
-def _inputs(spec, natural_rgb):
+def _inputs(model, natural_rgb):
+    """A random window, a still one and (multi-frame) a moving one; with their flows for flow-input models."""
+    from vsr.flow import with_flows
+
     h, w = 24, 40  # not the export's shape; multiples of 8 for the multi-frame models
-    rnd = torch.rand(1, 3 * spec.frames, h, w)
-    nat = torch.from_numpy(natural_rgb[:h, :w]).permute(2, 0, 1)[None].float().div(255).repeat(1, spec.frames, 1, 1)
-    return [rnd, nat]
+    frames = int(getattr(model, "frames", 1))
+    rnd = torch.rand(1, 3 * frames, h, w)
+    crop = lambda dy, dx: torch.from_numpy(natural_rgb[4 + dy : 4 + dy + h, 4 + dx : 4 + dx + w].copy())  # noqa: E731
+    nat = crop(0, 0).permute(2, 0, 1)[None].float().div(255).repeat(1, frames, 1, 1)
+    xs = [rnd, nat]
+    if frames == 3:
+        xs.append(torch.cat([crop(-1, 2), crop(0, 0), crop(1, -2)], 2).permute(2, 0, 1)[None].float().div(255))
+    return [with_flows(x) for x in xs] if getattr(model, "flow_input", False) else xs
 
 
 EXPORT_CASES = [(name, {}) for name in MODELS] + [("mf-fast", {"phase": True}), ("mf-fast", {"phase": True, "refine": True})]
@@ -51,7 +59,7 @@ def test_onnx_and_openvino_parity(name, extra, tmp_path, natural_rgb):
     assert isinstance(dims[2], str) and isinstance(dims[3], str)  # dynamic height and width
     core = ov.Core()
     compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    for x in _inputs(spec, natural_rgb):  # a shape other than the export's
+    for x in _inputs(model, natural_rgb):  # a shape other than the export's
         with torch.no_grad():
             ref = model(x).numpy()
         out = compiled(x.numpy())[0]
@@ -192,7 +200,7 @@ def test_build_engine_cli_hit_and_listing(cli, tmp_path):
     assert rc == 0 and "removed" in out
 
 
-@pytest.mark.parametrize("name", ["espcn", "mf-fast"])
+@pytest.mark.parametrize("name", ["espcn", "mf-fast", "mf-dis"])
 def test_openvino_frame_io_matches_the_float_path(name):
     """8-bit frames through the graph (conversions inside the engine) = the host path, within a code value."""
     from engines.torch_backend import TorchRunner

@@ -179,6 +179,18 @@ def test_each_family_trains(tmp_path, name):
         assert all(np.isfinite([h["flow_teacher"], h["flow_exact"]]).all() for h in ck["history"] if "loss" in h)
 
 
+def test_a_flow_input_model_trains_on_spoilt_dis_flows(tmp_path):
+    data = _images(tmp_path / "imgs", size=(96, 96))
+    small = {"name": "mf-dis", "params": {"features": 8, "blocks": 1}}
+    run = train(_cfg(tmp_path, [data], model=small, data={"pseudo_video": 1.0, "flow_noise": 0.5}), quiet=True)
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
+    with pytest.raises(TrainError, match="no aligner to train"):
+        train(_cfg(tmp_path / "b", [data], model=small, loss={"flow_weight": 0.1}), quiet=True)
+    with pytest.raises(TrainError, match="flow_noise"):
+        train(_cfg(tmp_path / "c", [data], model={"name": "mf-fast"}, data={"flow_noise": 0.5}), quiet=True)
+
+
 def test_resume_matches_an_uninterrupted_run(tmp_path):
     data = _images(tmp_path / "imgs")
     straight = train(_cfg(tmp_path / "a", [data], run={"name": "a", "out": str(tmp_path / "runs")}), quiet=True)
@@ -197,12 +209,14 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
 def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
     data = _images(tmp_path / "imgs")
     val = _images(tmp_path / "val", n=2)
-    cfg = _cfg(tmp_path, [data], val={"folders": [str(val)], "every": 2})
+    other = _images(tmp_path / "other", n=1, size=(48, 48))  # reported beside the validation set, never picks
+    cfg = _cfg(tmp_path, [data], val={"folders": [str(val), str(other)], "every": 2})
     run = train(cfg, quiet=True)
     assert (run / "best.pt").exists() and (run / "curves.png").exists() and (run / "log.jsonl").exists()
     out = export(run, tmp_path / "mine.safetensors", name="mine")
     model, info = load_weights(out)
-    assert info.name == "mine" and info.scale == 2 and "psnr" in info.validation
+    assert info.name == "mine" and info.scale == 2
+    assert info.validation["psnr"] == info.validation["val"]["psnr"] != info.validation["other"]["psnr"]
     assert info.training["config"]["model"]["name"] == "edsr"
     Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
     rc, _, err = cli("image", tmp_path / "p.png", "-m", out, "--backend", "torch", "-q")

@@ -132,6 +132,18 @@ def test_short_videos_and_multiframe_windows(tmp_path, n):
 
 
 @pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_a_flow_input_model_streams_with_its_flows(tmp_path, backend):
+    """mf-dis takes DIS flows as input: the runner computes them from each window, on either path."""
+    from engines.openvino_backend import OpenVINORunner
+
+    src = make_clip(tmp_path / "pan.mp4", frames=4, audio=False)
+    model = MODELS["mf-dis"].build(2, blocks=1).eval()
+    runner = TorchRunner(model) if backend == "torch" else OpenVINORunner(model, precision="fp32", weights_id="dis")
+    res, _ = run(src, tmp_path / "out.mp4", runner)
+    assert res.frames == 4 == len(frames_of(tmp_path / "out.mp4"))
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
 def test_window_is_t_minus_1_t_t_plus_1_with_repeated_edges(tmp_path, backend):
     """A probe model that outputs the mean of its window reveals which frames it saw (and in which order)."""
     import torch

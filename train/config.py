@@ -44,11 +44,12 @@ class DataConfig:
     video_stride: int = 1  # keep every n-th frame of training videos (bigger motion)
     max_video_frames: int = 0  # per video, 0 = all
     exclude: list[str] = field(default_factory=list)  # substrings of paths to leave out (validation clips)
+    flow_noise: float = 0.0  # flow-input models: share of windows whose given flow is spoiled somewhere
 
 
 @dataclass
 class ValConfig:
-    folders: list[str] = field(default_factory=list)  # HR image folders or videos
+    folders: list[str] = field(default_factory=list)  # HR image folders or videos; the first picks the best checkpoint
     every: int = 1000  # steps between validations; 0 = only at the end
     max_frames: int = 30  # per video
     crop: int = 0  # centre-crop HR frames to this size (0 = whole frame)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vsr.errors import VsrError
 from vsr.files import VIDEO_EXTS, list_images, natural_key
@@ -227,6 +228,23 @@ def _video_file(path: Path, scale: int, cache: Path, stride: int, limit: int) ->
 
 # ---------------------------------------------------------------------------
 # Sampling
+
+
+def spoil_flows(flows: torch.Tensor, rng: np.random.Generator, p: float, amount: float = 3.0) -> torch.Tensor:
+    """For models given their flows (``data.flow_noise``): in a share ``p`` of the windows, one neighbour's flow
+    (N×4×H×W: to t-1, then to t+1) is wrong by up to ``amount`` LR px over a random rectangle, as DIS fails on
+    blur, occlusion and non-rigid motion, so the network learns what a failed flow looks like."""
+    out = flows.clone()
+    n, _, h, w = flows.shape
+    for b in range(n):
+        if rng.random() >= p:
+            continue
+        c = 2 * int(rng.integers(2))
+        y0, x0 = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
+        y1, x1 = int(rng.integers(y0 + h // 4, h + 1)), int(rng.integers(x0 + w // 4, w + 1))
+        shift = torch.from_numpy(rng.uniform(-amount, amount, size=(2, 1, 1))).to(out.dtype)
+        out[b, c : c + 2, y0:y1, x0:x1] += shift
+    return out
 
 
 def augment(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator, temporal: bool = True, flow=None):

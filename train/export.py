@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from train.config import config_from_dict
-from train.loop import TrainError, load_checkpoint
+from train.loop import TrainError, load_checkpoint, validation_psnr
 from vsr.models import MODELS
 from vsr.weights import WeightInfo, save_weights
 
@@ -25,6 +25,8 @@ def export(run_dir: str | Path, out: str | Path, name: str | None = None) -> Pat
     if not validation and last.exists():
         hist = [h for h in load_checkpoint(last).get("history", []) if "val" in h]
         validation = hist[-1]["val"] if hist else {}
+    if any(isinstance(v, dict) for v in validation.values()):  # runs before validation_psnr stored a mean here
+        validation = {**validation, "psnr": validation_psnr(validation)}
     info = WeightInfo(
         name=name or cfg.run.name or cfg.model.name,
         arch=model.arch,

@@ -25,8 +25,9 @@ import torch.nn.functional as F
 
 from train import losses
 from train.config import TrainConfig, config_from_dict, dumps
-from train.data import TrainData, load_sources
+from train.data import TrainData, load_sources, spoil_flows
 from vsr.errors import VsrError
+from vsr.flow import with_flows
 from vsr.models import MODELS, frames_of, size_multiple_of
 
 
@@ -187,6 +188,12 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay)
     use_flows = bool(cfg.loss.flow_weight or cfg.loss.flow_teacher or cfg.loss.flow_exact) and frames > 1
+    flow_input = bool(getattr(model, "flow_input", False))  # given DIS flows (vsr.flow) instead of estimating them
+    if flow_input and use_flows:
+        raise TrainError(f"{cfg.model.name} is given its flows (DIS) and has no aligner to train: "
+                         "set loss.flow_weight, flow_teacher and flow_exact to 0")
+    if cfg.data.flow_noise and not flow_input:
+        raise TrainError("data.flow_noise is for models given their flows (flow = \"dis\")")
     net = _WithFlows(model) if use_flows else model  # forward returns (image, flows)
     if dist:  # buffers are constants (or BatchNorm statistics, kept per process)
         net = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
@@ -281,6 +288,10 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 outs, flows = [], []
                 for i in range(video_outputs):
                     x = lr[:, i + off : i + off + frames].flatten(1, 2)
+                    if flow_input:
+                        x = with_flows(x)
+                        if cfg.data.flow_noise:
+                            x = torch.cat([x[:, :9], spoil_flows(x[:, 9:], rng, cfg.data.flow_noise)], 1)
                     if device.type == "cpu":
                         x = x.contiguous(memory_format=torch.channels_last)
                     if use_flows:
@@ -460,15 +471,19 @@ class _Validator:
 
         model.eval()
         out: dict = {}
-        means = []
         for src in self.sources:
             scores = evaluate(lambda x: model(x.contiguous(memory_format=torch.channels_last)), src,
                               scale=self.scale, frames=self.frames, multiple=self.multiple)
             p, s = mean(scores)
             out[src.name] = {"psnr": p, "ssim": s}
-            means.append(p)
-        out["psnr"] = float(np.mean(means))
+        out["psnr"] = validation_psnr(out)
         return out
+
+
+def validation_psnr(val: dict) -> float:
+    """The score that picks the best checkpoint and is shipped with the weights: the first validation set's
+    (``val.folders[0]``); any further sets are reported beside it."""
+    return float(next(v["psnr"] for v in val.values() if isinstance(v, dict)))
 
 
 def _is_video(path: str) -> bool:

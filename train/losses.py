@@ -75,17 +75,18 @@ def teacher_flows(hr_window: torch.Tensor, scale: int) -> list[torch.Tensor]:
     import cv2
     import numpy as np
 
+    from vsr.flow import dis_flow, gray8
+
     n, t, _, h, w = hr_window.shape
     mid = t // 2
-    gray = (hr_window.detach().float().cpu() * torch.tensor([0.299, 0.587, 0.114]).view(1, 1, 3, 1, 1)).sum(2)
-    gray = (gray * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    gray = [gray8(hr_window[:, j]) for j in range(t)]
     out = []
     for j in range(t):
         if j == mid:
             continue
-        flows = [cv2.resize(dis.calc(gray[b, mid], gray[b, j], None), (w // scale, h // scale),
-                            interpolation=cv2.INTER_AREA) for b in range(n)]
+        flows = [dis_flow(gray[mid][b], gray[j][b]) for b in range(n)]
+        if scale != 1:
+            flows = [cv2.resize(f, (w // scale, h // scale), interpolation=cv2.INTER_AREA) for f in flows]
         out.append(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2) / scale)
     return out
 

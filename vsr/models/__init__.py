@@ -5,7 +5,9 @@ a weight file stores the architecture name and those hyperparameters, so
 loading needs no config (see :mod:`vsr.weights`).
 
 Contract: input N×(3·frames)×H×W float RGB in [0, 1] (frames oldest first),
-output N×3×(s·H)×(s·W). H and W must be multiples of ``size_multiple``.
+output N×3×(s·H)×(s·W). H and W must be multiples of ``size_multiple``. Models with
+``flow_input`` (``flow="dis"``) also take the neighbours' flows as 4 more channels
+(``in_channels``; :mod:`vsr.flow` computes them, and does so itself in eager mode).
 """
 
 from __future__ import annotations
@@ -93,6 +95,14 @@ MODELS: dict[str, ModelSpec] = {
             size_multiple=8,
             description="multi-frame (t-1, t, t+1), flow-aligned, larger",
         ),
+        ModelSpec(
+            "mf-dis",
+            "mfsr",
+            {"frames": 3, "features": 48, "blocks": 3, "flow": "dis", "phase": True, "confidence": True},
+            frames=3,
+            description="multi-frame (t-1, t, t+1) aligned by DIS optical flow on the LR frames, "
+            "confidence-aware fusion",
+        ),
     ]
 }
 
@@ -107,6 +117,11 @@ def build(arch: str, **hparams: Any) -> nn.Module:
     model.arch = arch  # type: ignore[assignment]
     model.hparams = dict(hparams)  # type: ignore[assignment]
     return model
+
+
+def in_channels_of(model: nn.Module) -> int:
+    """Channels of the model's input tensor: 3 per frame, plus its flows for ``flow_input`` models."""
+    return int(getattr(model, "in_channels", 3 * frames_of(model)))
 
 
 def frames_of(model: nn.Module) -> int:

@@ -16,9 +16,14 @@ layers, which oneDNN's bf16 kernels run at full width):
   centre frame, then one depth-to-space (the bicubic skip costs a 5×5 grouped
   conv and no full-resolution pass of its own).
 
-With ``phase=True`` (an experiment) neighbours move by whole pixels and the fusion also sees the sub-pixel
-offsets; ``refine=True`` (an experiment) adds a last flow step at full LR resolution. With ``frames=1`` it is
-the same network without alignment: the single-frame twin for the ablation.
+With ``phase=True`` neighbours move by whole pixels and the fusion also sees the sub-pixel offsets;
+``refine=True`` (an experiment) adds a last flow step at full LR resolution. With ``frames=1`` it is the same
+network without alignment: the single-frame twin for the ablation.
+
+``flow="dis"`` drops the learned estimator: the flows come in as four more input channels, computed by OpenCV's
+DIS on the LR frames (:mod:`vsr.flow`; the exported graph takes them as input, every runner appends them, and in
+eager mode a 9-channel window gets them computed on the spot). ``confidence=True`` lets the fusion see how far each
+aligned neighbour is from the centre (their mean absolute difference), so it can learn where a flow failed.
 """
 
 from __future__ import annotations
@@ -75,14 +80,22 @@ class MultiFrameSR(nn.Module):
         flow_layers: int = 2,
         phase: bool = False,
         refine: bool = False,
+        flow: str = "learned",
+        confidence: bool = False,
     ):
         super().__init__()
         if frames not in (1, 3):
             raise ValueError("frames must be 1 or 3")
+        if flow not in ("learned", "dis"):
+            raise ValueError("flow must be 'learned' or 'dis'")
         self.scale, self.frames = scale, frames
         self.phase = phase and frames > 1
-        self.size_multiple = 8 if frames > 1 else 1
-        if frames > 1:
+        self.confidence = confidence and frames > 1
+        self.flow_input = flow == "dis" and frames > 1  # the flows are input channels 9..12
+        self.in_channels = 3 * frames + (4 if self.flow_input else 0)
+        self.size_multiple = 8 if frames > 1 and not self.flow_input else 1
+        self.flow_refine = None
+        if frames > 1 and not self.flow_input:
             ff = flow_features
             self.flow_enc = nn.Sequential(nn.PixelUnshuffle(4), *_conv_act(48, ff))  # 1/4 resolution
             self.flow_enc8 = nn.Sequential(*_conv_act(ff, ff, stride=2))  # 1/8
@@ -90,7 +103,8 @@ class MultiFrameSR(nn.Module):
             self.flow_fine = _head(2 * ff + 2, ff, flow_layers)
             # optional last step at full LR resolution: the centre, the neighbour warped so far and the flow
             self.flow_refine = _head(3 + 3 + 2, ff, flow_layers) if refine else None
-        self.head = nn.Sequential(*_conv_act(3 * frames + (4 if self.phase else 0), features))
+        extra = (4 if self.phase else 0) + (2 if self.confidence else 0)
+        self.head = nn.Sequential(*_conv_act(3 * frames + extra, features))
         self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
         self.up = nn.Conv2d(features, 3 * scale * scale, 3, padding=1)
         self.skip = BicubicUpsample(scale=scale)
@@ -120,18 +134,28 @@ class MultiFrameSR(nn.Module):
         centre = x[:, 3 * mid : 3 * mid + 3]
         flows = []
         if self.frames > 1:
+            if self.flow_input and x.shape[1] == 3 * self.frames:  # eager use with a bare window
+                from vsr.flow import with_flows
+
+                x = with_flows(x)
             frames = [x[:, 3 * i : 3 * i + 3] for i in range(self.frames)]
-            enc = [self.encode(f) for f in frames]
-            aligned, offsets = [], []
+            if self.flow_input:
+                given = x[:, 3 * self.frames :]
+                given = [given[:, 0:2], given[:, 2:4]]
+            else:
+                enc = [self.encode(f) for f in frames]
+            aligned, offsets, distances = [], [], []
             for i, f in enumerate(frames):
                 if i != mid:
-                    fl = self.flow(enc[mid], enc[i], frames[mid], f)
+                    fl = given[len(flows)] if self.flow_input else self.flow(enc[mid], enc[i], frames[mid], f)
                     flows.append(fl)
                     f, offset = self.align(f, fl)
                     if offset is not None:
                         offsets.append(offset)
+                    if self.confidence:
+                        distances.append((f - centre).abs().mean(1, keepdim=True))
                 aligned.append(f)
-            x = torch.cat(aligned + offsets, 1)
+            x = torch.cat(aligned + offsets + distances, 1)
         return self.reconstruct(x, centre), flows
 
     def align(self, frame: torch.Tensor, flow: torch.Tensor):
