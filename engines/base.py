@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vsr.errors import VsrError
+from vsr.models import in_channels_of
 
 BACKENDS = ("auto", "torch", "openvino", "tensorrt")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -39,7 +40,7 @@ class Runner(ABC):
         self.frames = int(getattr(model, "frames", 1))
         self.size_multiple = int(getattr(model, "size_multiple", 1))
         self.flow_input = bool(getattr(model, "flow_input", False))
-        self.in_channels = int(getattr(model, "in_channels", 3 * self.frames))
+        self.in_channels = in_channels_of(model)
 
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
         """What a compiled graph takes: the window, with its DIS flows appended for ``flow_input`` models."""

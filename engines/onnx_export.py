@@ -12,6 +12,7 @@ import torch
 
 from engines import cache
 from engines.base import BackendError
+from vsr.models import in_channels_of
 
 OPSET = 18
 INPUT, OUTPUT = "lr", "sr"
@@ -50,7 +51,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, *, example_hw: tuple[i
         dynamic = {"frames": tuple({0: batch, 1: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC}
                                    for _ in range(frames))}
     else:
-        args = (torch.rand(2, int(getattr(model, "in_channels", 3 * frames)), h, w),)
+        args = (torch.rand(2, in_channels_of(model), h, w),)
         names = [INPUT]
         dynamic = {"x": {0: batch, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
     quiet = io.StringIO()
