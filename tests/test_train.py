@@ -182,7 +182,8 @@ def test_each_family_trains(tmp_path, name):
 def test_a_flow_input_model_trains_on_spoilt_dis_flows(tmp_path):
     data = _images(tmp_path / "imgs", size=(96, 96))
     small = {"name": "mf-dis", "params": {"features": 8, "blocks": 1}}
-    run = train(_cfg(tmp_path, [data], model=small, data={"pseudo_video": 1.0, "flow_noise": 0.5}), quiet=True)
+    run = train(_cfg(tmp_path, [data], model=small, data={"pseudo_video": 1.0, "flow_noise": 0.5, "motion_blur": 0.5}),
+                quiet=True)
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
     with pytest.raises(TrainError, match="no aligner to train"):
@@ -356,6 +357,46 @@ def test_pseudo_video_knows_its_exact_motion(tmp_path):
     _, videos = load_sources([str(vids)], 2, tmp_path / "cache")
     _, _, motion = TrainData([], videos, scale=2, patch=8, frames=3).batch(np.random.default_rng(0), 2, flows=True)
     assert torch.isnan(motion).all()
+
+
+def test_pseudo_video_motion_blur_smears_along_the_pan_only(tmp_path):
+    """With an open shutter (``exposure``) each frame is smeared along the camera's pan, not across it, and the
+    exact motion is unchanged; ``data.motion_blur`` makes a share of the pseudo-video windows so."""
+    from train.data import camera_motion
+
+    img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)  # detail in every direction
+    for seed in range(50):  # a camera fast enough to blur
+        frames, motion = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12, flow_scale=1)
+        pan = motion[2].mean((0, 1))
+        if np.hypot(*pan) > 8:
+            break
+    blurred, same = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12, flow_scale=1, exposure=1.0)
+    assert np.array_equal(motion, same) and blurred.dtype == np.uint8 and blurred.shape == frames.shape
+    along = pan / np.hypot(*pan)
+    across = np.array([-along[1], along[0]])
+
+    def correlation(video, d):  # of pixels two steps apart in direction d: a smear along d correlates them
+        g = video[1, 20:-20, 20:-20].astype(np.float32)
+        moved = np.roll(g, shift=(int(round(2 * d[1])), int(round(2 * d[0]))), axis=(0, 1))
+        return np.corrcoef(g[4:-4, 4:-4].ravel(), moved[4:-4, 4:-4].ravel())[0, 1]
+
+    assert max(correlation(frames, along), correlation(frames, across)) < 0.3
+    assert correlation(blurred, along) > 0.5 and correlation(blurred, across) < 0.3
+
+    # through TrainData: the 1-frame twin's still crops get the same shutter in the same share of windows
+    (tmp_path / "noise").mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(
+            tmp_path / "noise" / f"{i}.png")
+    stills, _ = load_sources([str(tmp_path / "noise")], 2, tmp_path / "cache")
+    for frames in (1, 3):
+        plain = TrainData(stills, [], scale=2, patch=24, frames=frames, motion_blur=0.0)
+        shaken = TrainData(stills, [], scale=2, patch=24, frames=frames, motion_blur=1.0)
+        rng = np.random.default_rng(0)
+        sharp, smeared = plain.batch(rng, 16)[1], shaken.batch(rng, 16)[1]
+        def grad(hr):
+            return (hr.diff(dim=-1).square().mean() + hr.diff(dim=-2).square().mean()).item()
+        assert grad(smeared) < 0.7 * grad(sharp), frames
 
 
 def test_exact_flow_loss_counts_only_known_motion():

@@ -45,6 +45,7 @@ class DataConfig:
     max_video_frames: int = 0  # per video, 0 = all
     exclude: list[str] = field(default_factory=list)  # substrings of paths to leave out (validation clips)
     flow_noise: float = 0.0  # flow-input models: share of windows whose given flow is spoiled somewhere
+    motion_blur: float = 0.0  # share of windows from stills shot by a panning camera with its shutter open (1-frame too)
 
 
 @dataclass

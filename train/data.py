@@ -277,12 +277,32 @@ def crop_window(seq: Sequence, t: slice, patch: int, scale: int, rng: np.random.
     return np.asarray(lr), np.asarray(hr)
 
 
+def _line_kernel(path: np.ndarray) -> np.ndarray:
+    """A normalised blur kernel: the segment from -path/2 to +path/2 (HR pixels, x and y), sampled every
+    1/4 px and splatted bilinearly, so lengths and directions below a pixel still count."""
+    half = int(math.ceil(np.abs(path).max() / 2)) + 1
+    k = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
+    n = max(2, int(math.ceil(np.abs(path).max() * 4)) + 1)
+    for f in np.linspace(-0.5, 0.5, n):
+        x, y = half + f * path[0], half + f * path[1]
+        x0, y0 = int(math.floor(x)), int(math.floor(y))
+        ax, ay = x - x0, y - y0
+        k[y0, x0] += (1 - ax) * (1 - ay)
+        k[y0, x0 + 1] += ax * (1 - ay)
+        k[y0 + 1, x0] += (1 - ax) * ay
+        k[y0 + 1, x0 + 1] += ax * ay
+    return k / k.sum()
+
+
 def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generator, max_shift: float,
-                  *, flow_scale: int | None = None):
+                  *, flow_scale: int | None = None, exposure: float = 0.0):
     """A pseudo-video: ``frames`` views of a still image along a smooth random camera path.
 
     The camera pans (up to ``max_shift`` HR pixels per frame), zooms (±1.5 %/frame)
     and rotates (±0.5°/frame) about the centre of a random ``out``×``out`` crop.
+    With ``exposure`` e > 0 the shutter is open for that share of the frame interval: each view is blurred along
+    the camera's pan over [t - e/2, t + e/2], as in real footage (the target frame too: it is the frame the camera
+    took). The motion returned is that of the exposures' middles.
     With ``flow_scale`` = s, also returns the exact motion: for each frame, the displacement of the centre
     frame's pixels onto it (T×(out/s)×(out/s)×2, dx, dy; ``flow_warp``'s convention), in the pixels of the
     frames downscaled s× (sampled at their pixel centres), so the aligner can be taught the true flow.
@@ -311,8 +331,17 @@ def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generato
         j = k - frames // 2
         m = cv2.getRotationMatrix2D((c, c), rot * j, 1.0 + zoom * j)
         m[:, 2] += velocity * j + 0.5 * accel * j * j + offset - margin  # pan, and show the region's centre
-        views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT))
         maps.append(m)  # region -> view k
+        if exposure <= 0:
+            views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT))
+            continue
+        # the pan during the exposure as a line kernel (zoom and rotation move too little to matter), applied to a
+        # view with a border as wide as the kernel, so the crop's edges are blurred with real content
+        kernel = _line_kernel((velocity + accel * j) * exposure)
+        b = kernel.shape[0] // 2
+        wide = cv2.warpAffine(region, m + np.array([[0, 0, b], [0, 0, b]]), (out + 2 * b, out + 2 * b),
+                              flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT)
+        views.append(cv2.filter2D(wide, -1, kernel)[b : b + out, b : b + out])
     if flow_scale is None:
         return np.stack(views)
     s = flow_scale
@@ -332,7 +361,7 @@ class TrainData:
     """Draws batches of windows from the sources; all randomness from one Generator."""
 
     def __init__(self, stills: list[Sequence], videos: list[Sequence], *, scale: int, patch: int, frames: int,
-                 pseudo_video: float = 0.0, degrade=None, max_shift: float = 8.0):
+                 pseudo_video: float = 0.0, degrade=None, max_shift: float = 8.0, motion_blur: float = 0.0):
         if not stills and not videos:
             raise DataError("the training set is empty")
         self.stills, self.videos = stills, videos
@@ -342,6 +371,7 @@ class TrainData:
             self.pseudo_video = 1.0  # only stills: make them move
         self.degrade = degrade
         self.max_shift = max_shift  # pseudo-video camera speed, LR pixels per frame
+        self.motion_blur = motion_blur  # share of windows from stills shot with an open shutter
         ok = [s for s in stills if min(s.lr.shape[1:3]) >= patch]
         if stills and not ok:
             raise DataError(f"every training image is smaller than the LR patch ({patch} px)")
@@ -373,24 +403,36 @@ class TrainData:
             seq = self.videos[int(rng.choice(len(self.videos), p=self._video_w))]
             t0 = int(rng.integers(0, seq.lr.shape[0] - T + 1))
             lr, hr = crop_window(seq, slice(t0, t0 + T), p, s, rng)
-        elif T == 1:
-            seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
-            lr, hr = crop_window(seq, slice(0, 1), p, s, rng)
+        elif T == 1:  # a still; with motion blur, as the 3-frame model's pseudo-video sees its centre frames
+            exposure = self._exposure(rng)
+            if exposure:
+                lr, hr, _ = self._pseudo(rng, exposure)
+            else:
+                seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
+                lr, hr = crop_window(seq, slice(0, 1), p, s, rng)
         else:
-            lr, hr, motion = self._pseudo(rng)
+            lr, hr, motion = self._pseudo(rng, self._exposure(rng))
             flow = motion if flows else None
         if self.degrade is not None:
             lr = self.degrade(hr, rng)
         return augment(lr, hr, rng, flow=flow)
 
-    def _pseudo(self, rng: np.random.Generator):
+    def _exposure(self, rng: np.random.Generator) -> float:
+        """The shutter of a window made from a still (``motion_blur``): open for 1/4 to all of the frame time
+        in that share of windows, else 0."""
+        if self.motion_blur and rng.random() < self.motion_blur:
+            return float(rng.uniform(0.25, 1.0))
+        return 0.0
+
+    def _pseudo(self, rng: np.random.Generator, exposure: float = 0.0):
         s, p, T = self.scale, self.patch, self.frames
         pad = 2  # LR pixels of context so the BI kernel never sees the crop border
         for attempt in range(24):
             seq = self.stills[int(rng.choice(len(self.stills), p=self._still_w))]
             shift = self.max_shift * s * 0.5 ** (attempt // 6)  # small images: slower cameras
             try:
-                hr, flow = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=shift, flow_scale=s)
+                hr, flow = camera_motion(seq.hr[0], T, (p + 2 * pad) * s, rng, max_shift=shift, flow_scale=s,
+                                         exposure=exposure)
             except DataError:
                 continue
             lr = np.stack([bicubic_down(f, s)[pad:-pad, pad:-pad] for f in hr])

@@ -226,7 +226,8 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         degrade = BlurDown(cfg.model.scale)
     window = win + video_outputs - 1
     data = TrainData(stills, videos, scale=cfg.model.scale, patch=cfg.data.patch, frames=window,
-                     pseudo_video=cfg.data.pseudo_video, degrade=degrade, max_shift=cfg.data.max_shift)
+                     pseudo_video=cfg.data.pseudo_video, degrade=degrade, max_shift=cfg.data.max_shift,
+                     motion_blur=cfg.data.motion_blur)
     validator = _Validator(cfg, frames, size_multiple_of(model)) if cfg.val.folders and main else None
 
     # state
