@@ -98,7 +98,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "mf-dis",
             "mfsr",
-            {"frames": 3, "features": 48, "blocks": 3, "flow": "dis", "phase": True, "confidence": True},
+            {"frames": 3, "features": 48, "blocks": 2, "flow": "dis", "phase": True, "confidence": True},
             frames=3,
             description="multi-frame (t-1, t, t+1) aligned by DIS optical flow on the LR frames, "
             "confidence-aware fusion",
