@@ -332,16 +332,13 @@ def camera_motion(hr: np.ndarray, frames: int, out: int, rng: np.random.Generato
         m = cv2.getRotationMatrix2D((c, c), rot * j, 1.0 + zoom * j)
         m[:, 2] += velocity * j + 0.5 * accel * j * j + offset - margin  # pan, and show the region's centre
         maps.append(m)  # region -> view k
-        if exposure <= 0:
-            views.append(cv2.warpAffine(region, m, (out, out), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT))
-            continue
-        # the pan during the exposure as a line kernel (zoom and rotation move too little to matter), applied to a
-        # view with a border as wide as the kernel, so the crop's edges are blurred with real content
-        kernel = _line_kernel((velocity + accel * j) * exposure)
-        b = kernel.shape[0] // 2
-        wide = cv2.warpAffine(region, m + np.array([[0, 0, b], [0, 0, b]]), (out + 2 * b, out + 2 * b),
+        # an open shutter: the pan during the exposure as a line kernel (zoom and rotation move too little to
+        # matter), applied to a view rendered with a border as wide as the kernel, so its edges blur real content
+        kernel = _line_kernel((velocity + accel * j) * exposure) if exposure > 0 else None
+        b = 0 if kernel is None else kernel.shape[0] // 2
+        view = cv2.warpAffine(region, m + np.array([[0, 0, b], [0, 0, b]]), (out + 2 * b, out + 2 * b),
                               flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT)
-        views.append(cv2.filter2D(wide, -1, kernel)[b : b + out, b : b + out])
+        views.append(view if kernel is None else cv2.filter2D(view, -1, kernel)[b : b + out, b : b + out])
     if flow_scale is None:
         return np.stack(views)
     s = flow_scale
