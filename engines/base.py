@@ -40,6 +40,7 @@ class Runner(ABC):
         self.frames = int(getattr(model, "frames", 1))
         self.size_multiple = int(getattr(model, "size_multiple", 1))
         self.flow_input = bool(getattr(model, "flow_input", False))
+        self.dis_finest_scale = int(getattr(model, "dis_finest_scale", 2))
         self.in_channels = in_channels_of(model)
 
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +48,7 @@ class Runner(ABC):
         if self.flow_input and x.shape[1] == 3 * self.frames:
             from vsr.flow import with_flows
 
-            return with_flows(x)
+            return with_flows(x, self.dis_finest_scale)
         return x
 
     @abstractmethod

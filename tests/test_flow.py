@@ -94,3 +94,42 @@ def test_openvino_and_torch_agree_on_a_flow_input_model():
     ref, out = TorchRunner(model)(x), ov(x)  # a bare window: each runner appends the flows
     assert out.shape == ref.shape == (1, 3, 80, 80)
     assert (out - ref).abs().max() < 1e-3
+
+
+def _moving_patch(dx: int, size: int = 96, patch: int = 20) -> torch.Tensor:
+    """A still background with one textured square moving by k·dx pixels (k = -1, 0, 1): local, not camera, motion."""
+    bg = scene(size, size, 0)
+    fg = scene(patch, patch, 3)
+    frames = []
+    for k in (-1, 0, 1):
+        f = bg.copy()
+        y, x = size // 2 - patch // 2, size // 2 - patch // 2 + k * dx
+        f[y : y + patch, x : x + patch] = fg
+        frames.append(torch.from_numpy(f).permute(2, 0, 1).float() / 255)
+    return torch.cat(frames, 0)[None]
+
+
+def test_a_finer_dis_level_follows_local_motion_and_the_model_keeps_its_level(tmp_path):
+    """DIS at the frame's own pixels (finest scale 0) finds a small moving object that the FAST preset's 1/4-size
+    search smears into its background; a model's ``dis_finest_scale`` is stored with it and used by every runner."""
+    x = _moving_patch(3)
+    c = slice(48 - 6, 48 + 6)  # the object's interior in the centre frame
+    errors = {}
+    for level in (2, 0):
+        fl = window_flows(x, level)[0, 2:4, c, c]  # centre → t+1: the object is 3 px to the right
+        errors[level] = (fl - torch.tensor([3.0, 0.0]).view(2, 1, 1)).norm(dim=0).median().item()
+    assert errors[0] < 0.25 and errors[0] < errors[2] / 2, errors
+
+    from engines import create_runner
+    from vsr.weights import WeightInfo, load_weights, save_weights
+
+    torch.manual_seed(0)
+    built = MODELS["mf-dis"].build(2, dis_finest_scale=0)
+    info = WeightInfo(name="mf-dis", arch=built.arch, hparams=built.hparams, scale=2, frames=3)
+    model, _ = load_weights(save_weights(tmp_path / "w.safetensors", built, info))
+    assert model.dis_finest_scale == 0
+    with torch.no_grad():
+        _, flows = model.forward_with_flows(x)
+    assert torch.equal(torch.cat(flows, 1), window_flows(x, 0))
+    assert torch.equal(create_runner(model, backend="torch", precision="fp32").model_input(x), with_flows(x, 0))
+    assert MODELS["mf-dis"].build(2).dis_finest_scale == 2  # weights saved before the option meant the preset

@@ -192,6 +192,34 @@ def test_a_flow_input_model_trains_on_spoilt_dis_flows(tmp_path):
         train(_cfg(tmp_path / "c", [data], model={"name": "mf-fast"}, data={"flow_noise": 0.5}), quiet=True)
 
 
+def test_a_flow_input_model_trains_on_the_dis_level_it_is_built_with(tmp_path, monkeypatch):
+    import train.loop as loop
+
+    levels = []
+
+    def spy(x, finest_scale=2):
+        levels.append(finest_scale)
+        return loop_with_flows(x, finest_scale)
+
+    loop_with_flows = loop.with_flows
+    monkeypatch.setattr(loop, "with_flows", spy)
+    data = _images(tmp_path / "imgs", size=(96, 96))
+    fine = {"name": "mf-dis", "params": {"features": 8, "blocks": 1, "dis_finest_scale": 0}}
+    run = train(_cfg(tmp_path, [data], model=fine, data={"pseudo_video": 1.0}), quiet=True)
+    assert levels and set(levels) == {0}
+    assert load_weights(export(run, tmp_path / "w.safetensors"))[0].dis_finest_scale == 0
+
+
+def test_bf16_training_on_a_cpu_without_it_warns(tmp_path, monkeypatch):
+    import train.loop as loop
+
+    monkeypatch.setattr(loop, "_cpu_has_bf16", lambda: False)
+    data = _images(tmp_path / "imgs")
+    with pytest.warns(UserWarning, match="emulated"):
+        train(_cfg(tmp_path, [data], run={"precision": "bf16"}, optim={"steps": 1}), quiet=True)
+    assert loop._autocast_dtype(_cfg(tmp_path, [data], run={"precision": "auto"}), torch.device("cpu")) is None
+
+
 def test_resume_matches_an_uninterrupted_run(tmp_path):
     data = _images(tmp_path / "imgs")
     straight = train(_cfg(tmp_path / "a", [data], run={"name": "a", "out": str(tmp_path / "runs")}), quiet=True)

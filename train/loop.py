@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,9 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         torch.set_num_threads(cfg.run.threads)
     device = _device(cfg)
     amp = _autocast_dtype(cfg, device)
+    if amp is torch.bfloat16 and device.type == "cpu" and not _cpu_has_bf16() and main:
+        warnings.warn("run.precision = \"bf16\" on a CPU without native bf16 (AVX-512 BF16 or AMX) is emulated and "
+                      "several times slower than fp32; set run.precision = \"auto\" or \"fp32\"", stacklevel=2)
     torch.manual_seed(cfg.run.seed + rank)
     rng = np.random.default_rng(cfg.run.seed + 1000 * rank)
 
@@ -290,7 +294,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 for i in range(video_outputs):
                     x = lr[:, i + off : i + off + frames].flatten(1, 2)
                     if flow_input:
-                        x = with_flows(x)
+                        x = with_flows(x, model.dis_finest_scale)
                         if cfg.data.flow_noise:
                             x = torch.cat([x[:, :9], spoil_flows(x[:, 9:], rng, cfg.data.flow_noise)], 1)
                     if device.type == "cpu":

@@ -24,6 +24,8 @@ network without alignment: the single-frame twin for the ablation.
 DIS on the LR frames (:mod:`vsr.flow`; the exported graph takes them as input, every runner appends them, and in
 eager mode a 9-channel window gets them computed on the spot). ``confidence=True`` lets the fusion see how far each
 aligned neighbour is from the centre (their mean absolute difference), so it can learn where a flow failed.
+``dis_finest_scale`` is the DIS pyramid level the flows are found at, part of the model because it is the flow the
+weights were trained with: 2 (OpenCV's FAST preset, 1/4 of the frame's size) or 0 (the frame's own pixels).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class MultiFrameSR(nn.Module):
         refine: bool = False,
         flow: str = "learned",
         confidence: bool = False,
+        dis_finest_scale: int = 2,
     ):
         super().__init__()
         if frames not in (1, 3):
@@ -92,6 +95,7 @@ class MultiFrameSR(nn.Module):
         self.phase = phase and frames > 1
         self.confidence = confidence and frames > 1
         self.flow_input = flow == "dis" and frames > 1  # the flows are input channels 9..12
+        self.dis_finest_scale = dis_finest_scale  # the DIS pyramid level its flows are found at (vsr.flow)
         self.in_channels = 3 * frames + (4 if self.flow_input else 0)
         self.size_multiple = 8 if frames > 1 and not self.flow_input else 1
         self.flow_refine = None
@@ -137,7 +141,7 @@ class MultiFrameSR(nn.Module):
             if self.flow_input and x.shape[1] == 3 * self.frames:  # eager use with a bare window
                 from vsr.flow import with_flows
 
-                x = with_flows(x)
+                x = with_flows(x, self.dis_finest_scale)
             frames = [x[:, 3 * i : 3 * i + 3] for i in range(self.frames)]
             if self.flow_input:
                 given = x[:, 3 * self.frames :]
