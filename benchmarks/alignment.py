@@ -1,6 +1,7 @@
 """Does a multi-frame model's alignment work? Its flow against a reference, on a video it never trained on.
 
     python benchmarks/alignment.py ../shared/data/train_videos/cockatoo_1280x720_yuv420.mp4 -m mf-fast
+    python benchmarks/alignment.py ../shared/data/train_videos/cockatoo_1280x720_yuv420.mp4 --dis-levels
 
 For frames t = 1 … n-2 of the clip (BI-downscaled ×scale, as `vsr eval` does), the model predicts the
 displacement from frame t to t-1 and to t+1 at LR resolution. The reference is OpenCV's DIS optical
@@ -16,6 +17,9 @@ so it is a fair yardstick, not ground truth). Reported:
   over the windows' interiors, next to the same figures for OpenCV's DIS flow of the HR frames (the oracle's flow)
   and of the LR frames (what a deployed model could be given).
 
+``--dis-levels`` measures the flow that ``flow="dis"`` models are given instead (``vsr.flow``: DIS on the LR
+frames) at each pyramid level it can stop at (``dis_finest_scale`` 2, 1, 0), on the clip, with its cost per flow.
+
 Needs ``opencv-python`` (an install dependency of vsr).
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import time
 
 import cv2
 import numpy as np
@@ -50,27 +55,31 @@ def _psnr(a: torch.Tensor, b: torch.Tensor, border: int) -> float:
     return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean()))
 
 
+def _pairs(lr: list[np.ndarray], hr: list[np.ndarray], scale: int, h: int, w: int):
+    """(t, j, reference flow t → j in LR pixels: DIS on the HR frames, area-averaged) for j = t ± 1."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    for t in range(1, len(lr) - 1):
+        for j in (t - 1, t + 1):
+            ref = dis.calc(_gray(hr[t][: h * scale, : w * scale]), _gray(hr[j][: h * scale, : w * scale]), None)
+            yield t, j, cv2.resize(ref, (w, h), interpolation=cv2.INTER_AREA) / scale
+
+
 def measure(model, lr: list[np.ndarray], hr: list[np.ndarray], scale: int, border: int = 8) -> dict:
     m = model.size_multiple
     h, w = (lr[0].shape[0] // m) * m, (lr[0].shape[1] // m) * m  # crop to what the flow network accepts
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     psnr = {"none": [], "model": [], "reference": []}
     errors, sizes = [], []
     with torch.inference_mode():
         enc = [model.encode(_tensor(f[:h, :w])) for f in lr]
-        for t in range(1, len(lr) - 1):
-            centre = _tensor(lr[t][:h, :w])
-            for j in (t - 1, t + 1):
-                nb = _tensor(lr[j][:h, :w])
-                flow = model.flow(enc[t], enc[j], centre, nb)
-                ref = dis.calc(_gray(hr[t][: h * scale, : w * scale]), _gray(hr[j][: h * scale, : w * scale]), None)
-                ref = cv2.resize(ref, (w, h), interpolation=cv2.INTER_AREA) / scale
-                ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None]
-                psnr["none"].append(_psnr(nb, centre, border))
-                psnr["model"].append(_psnr(flow_warp(nb, flow), centre, border))
-                psnr["reference"].append(_psnr(flow_warp(nb, ref_t), centre, border))
-                errors.append(np.linalg.norm(flow[0].permute(1, 2, 0).numpy() - ref, axis=2).ravel())
-                sizes.append(np.linalg.norm(ref, axis=2).ravel())
+        for t, j, ref in _pairs(lr, hr, scale, h, w):
+            centre, nb = _tensor(lr[t][:h, :w]), _tensor(lr[j][:h, :w])
+            flow = model.flow(enc[t], enc[j], centre, nb)
+            ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None]
+            psnr["none"].append(_psnr(nb, centre, border))
+            psnr["model"].append(_psnr(flow_warp(nb, flow), centre, border))
+            psnr["reference"].append(_psnr(flow_warp(nb, ref_t), centre, border))
+            errors.append(np.linalg.norm(flow[0].permute(1, 2, 0).numpy() - ref, axis=2).ravel())
+            sizes.append(np.linalg.norm(ref, axis=2).ravel())
     err, size = np.concatenate(errors), np.concatenate(sizes)
     by_size = {}
     for lo, hi in BINS:
@@ -83,6 +92,33 @@ def measure(model, lr: list[np.ndarray], hr: list[np.ndarray], scale: int, borde
         "epe": round(float(err.mean()), 3),
         "epe_by_motion": by_size,
     }
+
+
+def dis_levels(lr: list[np.ndarray], hr: list[np.ndarray], scale: int, border: int = 8) -> dict:
+    """The flow ``flow="dis"`` models are given, per ``dis_finest_scale``: warp PSNR of the neighbour moved onto the
+    centre, median EPE against the HR reference (LR px, window interiors) and milliseconds per flow (one thread)."""
+    from vsr.flow import dis_flow
+
+    h, w = lr[0].shape[:2]
+    pairs = list(_pairs(lr, hr, scale, h, w))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    out = {}
+    try:
+        for level in (2, 1, 0):
+            psnr, epe, ms = [], [], []
+            for t, j, ref in pairs:
+                start = time.perf_counter()
+                flow = dis_flow(_gray(lr[t]), _gray(lr[j]), level)
+                ms.append(1000 * (time.perf_counter() - start))
+                moved = flow_warp(_tensor(lr[j]), torch.from_numpy(flow).permute(2, 0, 1)[None])
+                psnr.append(_psnr(moved, _tensor(lr[t]), border))
+                epe.append(float(np.median(np.linalg.norm(flow - ref, axis=2)[border:-border, border:-border])))
+            out[level] = {"warp_psnr": round(float(np.mean(psnr)), 2), "epe_median": round(float(np.mean(epe)), 3),
+                          "ms_per_flow": round(float(np.median(ms)), 1)}
+    finally:
+        cv2.setNumThreads(threads)
+    return out
 
 
 def translation_epe(model, scale: int, images: str, repeats: int = 6, seed: int = 0) -> float | None:
@@ -141,7 +177,19 @@ def main() -> int:
     ap.add_argument("--max-frames", type=int, default=20)
     ap.add_argument("--images", default="../shared/data/val/Set5", help="stills for the exact-translation test")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--dis-levels", action="store_true", help="measure the DIS flow of flow-input models instead")
     args = ap.parse_args()
+    if args.dis_levels:
+        item = load_source(args.video, args.scale, max_frames=args.max_frames).items[0]
+        res = dis_levels(item.lr, item.hr, args.scale)
+        if args.json:
+            print(json.dumps({"scale": args.scale, "dis_levels": res}))
+            return 0
+        size = f"{item.lr[0].shape[1]}×{item.lr[0].shape[0]}"
+        for level, v in res.items():
+            print(f"DIS on the LR frames ({size}), dis_finest_scale {level}: warp PSNR {v['warp_psnr']:.2f} dB, "
+                  f"EPE against DIS on the HR frames {v['epe_median']:.3f} px (median), {v['ms_per_flow']:.1f} ms/flow")
+        return 0
     model, info = load_model(args.model, args.scale)
     if getattr(model, "frames", 1) < 3:
         raise SystemExit(f"error: {info.name} is a single-frame model; it has no alignment to measure")

@@ -55,10 +55,10 @@ def main() -> int:
         idx = next(k for k, it in enumerate(set5.items) if it.name == name)
         Image.fromarray(strip(set5, idx, 0, box, [image_model], s)).save(OUT / f"set5_{name}_x{s}.png")
     video = load_source(data / "train_videos" / "cockatoo_1280x720_yuv420.mp4", s, max_frames=12)
-    models = [m for m in ("mf-fast", "mf-fast-gan", "mf-dis") if default_model("video", s) != "bicubic" and _has(m, s)]
+    models = [m for m in ("mf-fast", "mf-fast-gan", "mf-dis", "mf-dis-gan") if default_model("video", s) != "bicubic" and _has(m, s)]
     Image.fromarray(strip(video, 0, 10, (160, 470, 200), models, s)).save(OUT / f"cockatoo_x{s}.png")
     video = load_source(data / "train_videos" / "realshort_320x240.mp4", s, max_frames=12)
-    models = [m for m in ("mf-fast", "mf-dis") if _has(m, s)]
+    models = [m for m in ("mf-fast", "mf-dis", "mf-dis-gan") if _has(m, s)]
     Image.fromarray(strip(video, 0, 10, (30, 60, 180), models, s)).save(OUT / f"realshort_x{s}.png")
     for p in sorted(OUT.glob("*.png")):
         print(p)

@@ -345,7 +345,7 @@ def _variant_description(config: dict, arch: str) -> str:
     """What a bundled name outside the registry is, from the training config stored with its weights."""
     base = config.get("model", {}).get("name", arch)
     if config.get("loss", {}).get("adversarial_weight", 0) > 0:
-        return f"{base} fine-tuned with a GAN: sharper textures, lower PSNR"
+        return f"{base} fine-tuned with a GAN (spatio-temporal discriminator)"
     return f"trained variant of {base}"
 
 

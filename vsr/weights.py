@@ -139,7 +139,7 @@ def bundled() -> dict[tuple[str, int], Path]:
 # preference order of the bundled defaults, by job
 DEFAULTS = {
     "image": ["sr-lite", "edsr", "rrdb", "srresnet", "vdsr", "fsrcnn", "espcn", "srcnn"],
-    "video": ["mf-fast", "mf-fast-gan", "mf-quality", "mf-quality-gan"],
+    "video": ["mf-fast", "mf-fast-gan", "mf-dis", "mf-dis-gan"],
 }
 
 
