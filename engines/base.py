@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vsr.errors import VsrError
+from vsr.flow import FINEST_SCALE
 from vsr.models import in_channels_of
 
 BACKENDS = ("auto", "torch", "openvino", "tensorrt")
@@ -40,7 +41,7 @@ class Runner(ABC):
         self.frames = int(getattr(model, "frames", 1))
         self.size_multiple = int(getattr(model, "size_multiple", 1))
         self.flow_input = bool(getattr(model, "flow_input", False))
-        self.dis_finest_scale = int(getattr(model, "dis_finest_scale", 2))
+        self.dis_finest_scale = int(getattr(model, "dis_finest_scale", FINEST_SCALE))
         self.in_channels = in_channels_of(model)
 
     def model_input(self, x: torch.Tensor) -> torch.Tensor:

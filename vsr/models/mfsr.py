@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsr.flow import FINEST_SCALE
 from vsr.models.common import ResBlock
 from vsr.resize import BicubicUpsample
 
@@ -84,7 +85,7 @@ class MultiFrameSR(nn.Module):
         refine: bool = False,
         flow: str = "learned",
         confidence: bool = False,
-        dis_finest_scale: int = 2,
+        dis_finest_scale: int = FINEST_SCALE,
     ):
         super().__init__()
         if frames not in (1, 3):
