@@ -1,3 +1,4 @@
+import functools
 import io
 
 import numpy as np
@@ -13,6 +14,7 @@ from vsr.models import MODELS
 from vsr.tiling import run_tiled
 
 
+@functools.cache  # LittleCMS stamps each new profile with the time to the second: build it once
 def _srgb_icc() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
