@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from engines import create_runner
-from vsr.evaluate import load_source, upscale_frames
-from vsr.weights import default_model, load_model
+from vsr.evaluate import load_source, upscale_clip
+from vsr.zoo import default_model, load_model, weight_files
 
 OUT = Path(__file__).with_name("figures")
 
@@ -38,7 +38,7 @@ def strip(source, item: int, t: int, box, models: list[str], scale: int) -> np.n
     for name in ["bicubic", *models]:
         model, info = load_model(name, scale)
         runner = create_runner(model, backend="torch", precision="fp32")
-        sr = upscale_frames(runner, it.lr, t, runner.frames, scale, runner.size_multiple)
+        sr = next(f for i, f in enumerate(upscale_clip(runner, it.lr)) if i == t)
         tiles.append(_label(sr[y : y + size, x : x + size], info.name))
     tiles.append(_label(it.hr[t][y : y + size, x : x + size], "ground truth"))
     gap = np.full((size, 4, 3), 255, np.uint8)
@@ -55,7 +55,7 @@ def main() -> int:
         idx = next(k for k, it in enumerate(set5.items) if it.name == name)
         Image.fromarray(strip(set5, idx, 0, box, [image_model], s)).save(OUT / f"set5_{name}_x{s}.png")
     video = load_source(data / "train_videos" / "cockatoo_1280x720_yuv420.mp4", s, max_frames=12)
-    models = [m for m in ("mf-fast", "mf-fast-gan", "mf-dis", "mf-dis-gan") if default_model("video", s) != "bicubic" and _has(m, s)]
+    models = [m for m in ("mf-fast", "mf-fast-gan", "mf-dis", "mf-dis-gan") if _has(m, s)]
     Image.fromarray(strip(video, 0, 10, (160, 470, 200), models, s)).save(OUT / f"cockatoo_x{s}.png")
     video = load_source(data / "train_videos" / "realshort_320x240.mp4", s, max_frames=12)
     models = [m for m in ("mf-fast", "mf-dis", "mf-dis-gan") if _has(m, s)]
@@ -66,9 +66,7 @@ def main() -> int:
 
 
 def _has(name: str, scale: int) -> bool:
-    from vsr.weights import bundled
-
-    return (name, scale) in bundled()
+    return (name, scale) in weight_files()
 
 
 if __name__ == "__main__":

@@ -2,13 +2,12 @@
 
     python benchmarks/pipeline_ablation.py            # median of 3 runs per row, ×2 480p and ×4 270p
 
-Rows (OpenVINO bf16, x264 veryfast, the clips `vsr bench` makes):
+Rows (OpenVINO, bf16 where the CPU has it, x264 veryfast, the clips `vsr bench` makes):
 
 * ``all on``: what `vsr upscale` does by default;
 * ``1 OpenVINO stream``: one frame in flight (``VSR_OV_STREAMS=1``) instead of two, so the model
   does not overlap itself while the encoder bursts;
-* ``float I/O, 1 request``: the host converts frames to float/NCHW and back (``--tile`` larger than the
-  frame takes the general path: no 8-bit I/O inside the graph, one synchronous request);
+* ``1 frame at a time``: one synchronous request (``--tile`` larger than the frame takes the tiled path);
 * ``1 encoder thread``: x264 limited to one thread (``VSR_ENCODER_THREADS=1``), the naive fix for the
   two stages fighting over 2 cores.
 
@@ -31,7 +30,7 @@ CONFIGS = [(2, "480p"), (4, "270p")]
 VARIANTS = [
     ("all on", {}, []),
     ("1 OpenVINO stream", {"VSR_OV_STREAMS": "1"}, []),
-    ("float I/O, 1 request", {}, ["--tile", "100000"]),
+    ("1 frame at a time", {}, ["--tile", "100000"]),
     ("1 encoder thread", {"VSR_ENCODER_THREADS": "1"}, []),
 ]
 
@@ -47,7 +46,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vsr-ablation-") as d:
         for scale, size in CONFIGS:
             clip = make_bench_clip(Path(d), size, args.frames)
-            base = ["-s", str(scale), "--backend", "openvino", "--precision", "bf16", "--preset", "veryfast"]
+            base = ["-s", str(scale), "--backend", "openvino", "--precision", "auto", "--preset", "veryfast"]
             if args.model:
                 base += ["-m", args.model]
             for label, env, extra in VARIANTS:

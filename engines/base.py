@@ -1,79 +1,121 @@
-"""The backend interface: one ``Runner`` per (model, backend, precision).
+"""The runner interface: integer frames in, integer frame out, on every backend.
 
-A runner takes an N×(3·frames)×H×W float32 CPU tensor in [0, 1] (H and W
-multiples of ``size_multiple``) and returns N×3×sH×sW float32 on the CPU.
-For models that take their flows as input (``flow_input``: vsr.flow) the
-runner computes them on the CPU and appends them; compiled graphs take
-``in_channels`` channels.
-Backends: ``torch`` (reference; CPU or CUDA), ``openvino`` (CPU), ``tensorrt``
-(NVIDIA). ``auto`` tries TensorRT, then torch-CUDA, then OpenVINO, then
-torch-CPU, and says which it chose; a backend that fails to start falls back
-to the next one with a warning.
+``runner.submit(frames, flows, reset)`` starts one output frame from a window of H×W×3 uint8 (or uint16) frames,
+oldest first, plus the window's flows (flow_channels×H×W float32) for models that take them; ``collect`` returns
+the sH×sW×3 frame in the input's dtype. Any size works: frames are padded to what the model needs and the output
+cropped. Normalising and quantising happen in :mod:`engines.graph`, in the compiled graph or on the host, with
+one rounding rule. A recurrent model's state stays inside the runner from one call to the next (``reset`` starts
+it from zero: a clip's first frame, a scene cut, a still image); up to ``depth`` frames may be in flight, and
+recurrent models have a depth of 1.
+
+Backends: ``torch`` (reference; CPU or CUDA), ``openvino`` (CPU), ``tensorrt`` (NVIDIA). ``auto`` tries
+TensorRT, then torch-CUDA, then OpenVINO, then torch-CPU, and says which it chose; a backend that fails to start
+falls back to the next one with a warning.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from vsr.errors import VsrError
-from vsr.flow import FINEST_SCALE
-from vsr.models import in_channels_of
+from engines.descriptor import Descriptor
+from engines.errors import BackendError
+from engines.graph import PEAK, normalise, quantise
 
 BACKENDS = ("auto", "torch", "openvino", "tensorrt")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-class BackendError(VsrError):
-    """A backend can't run here (missing runtime, unsupported precision, shape outside a profile)."""
+@dataclass
+class Identity:
+    """What names the model in engine cache keys: the weights' hash and how the module was built."""
+
+    weights: str = ""
+    arch: str = ""
+    hparams: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: torch.nn.Module, weights: str = "") -> Identity:
+        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})))
+
+
+def io_of(dtype: np.dtype) -> str:
+    if dtype == np.uint8:
+        return "u8"
+    if dtype == np.uint16:
+        return "u16"
+    raise BackendError(f"frames must be uint8 or uint16, not {dtype}")
+
+
+def _pad(a: np.ndarray, h: int, w: int, hw_axes: tuple[int, int]) -> np.ndarray:
+    ph, pw = h - a.shape[hw_axes[0]], w - a.shape[hw_axes[1]]
+    if not ph and not pw:
+        return a
+    pads = [(0, 0)] * a.ndim
+    pads[hw_axes[0]], pads[hw_axes[1]] = (0, ph), (0, pw)
+    return np.pad(a, pads, mode="edge")
 
 
 class Runner(ABC):
     name: str = "?"
     precision: str = "fp32"
-    depth: int = 1  # windows that may be in flight at once (submit/collect)
+    depth: int = 1  # frames that may be in flight at once (submit … collect)
 
-    def __init__(self, model: torch.nn.Module):
-        self.scale = int(model.scale)
-        self.frames = int(getattr(model, "frames", 1))
-        self.size_multiple = int(getattr(model, "size_multiple", 1))
-        self.flow_input = bool(getattr(model, "flow_input", False))
-        self.dis_finest_scale = int(getattr(model, "dis_finest_scale", FINEST_SCALE))
-        self.in_channels = in_channels_of(model)
+    def __init__(self, model: torch.nn.Module, identity: Identity | None = None):
+        self.model = model
+        self.d = Descriptor.of(model)
+        self.identity = identity or Identity.of(model)
+        self.scale, self.frames = self.d.scale, self.d.frames
+        self.last_build: tuple[str, bool] | None = None  # (engine cache entry, came from the cache)
 
-    def model_input(self, x: torch.Tensor) -> torch.Tensor:
-        """What a compiled graph takes: the window, with its DIS flows appended for ``flow_input`` models."""
-        if self.flow_input and x.shape[1] == 3 * self.frames:
-            from vsr.flow import with_flows
+    def io_for(self, io: str) -> str:
+        """What crosses into the graph for frames of this io: the io itself, or "f32" where the runtime has no
+        such integer tensors (the host then normalises and quantises)."""
+        return io
 
-            return with_flows(x, self.dis_finest_scale)
-        return x
-
-    @abstractmethod
-    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
-
-    def run_frames(self, frames: list[np.ndarray]) -> np.ndarray:
-        """8-bit window in (``frames`` H×W×3 uint8, oldest first), 8-bit frame out (sH×sW×3 uint8).
-
-        Any size: padded to the size multiple and cropped back. Engines override this
-        to do the conversions inside the compiled graph (see engines/frame_io.py).
-        """
-        from vsr.tiling import run_padded
-
+    def submit(self, frames: Sequence[np.ndarray], flows: np.ndarray | None = None, reset: bool = False):
+        if len(frames) != self.d.frames:
+            raise BackendError(f"the model takes {self.d.frames} frame(s) per window, not {len(frames)}")
+        if bool(self.d.flow_channels) != (flows is not None):
+            raise BackendError("flows must be given exactly for models that take them")
         h, w = frames[0].shape[:2]
-        x = torch.from_numpy(np.concatenate(frames, axis=2)).permute(2, 0, 1)[None].float().div_(255.0)
-        y = run_padded(self, x, self.scale, self.size_multiple)[0]
-        return y.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-    def submit(self, frames: list[np.ndarray]):
-        """Start ``run_frames`` on a window; ``collect`` returns its result. Up to ``depth`` may be in flight."""
-        return self.run_frames(frames)
+        io = io_of(frames[0].dtype)
+        ph, pw = self.d.padded(h, w)
+        frames = [_pad(f, ph, pw, (0, 1)) for f in frames]
+        graph_io = self.io_for(io)
+        if graph_io == "f32":
+            inputs = [normalise([torch.from_numpy(f)[None] for f in frames], PEAK[io]).numpy()]
+        else:
+            inputs = [np.ascontiguousarray(f)[None] for f in frames]
+        if flows is not None:
+            inputs.append(np.ascontiguousarray(_pad(flows, ph, pw, (1, 2)), dtype=np.float32)[None])
+        return self._start(graph_io, inputs, reset or not self.d.recurrent), io, graph_io, h, w
 
     def collect(self, handle) -> np.ndarray:
-        return handle
+        inner, io, graph_io, h, w = handle
+        out = self._finish(inner)
+        if graph_io == "f32":
+            out = quantise(torch.from_numpy(np.asarray(out)), PEAK[io]).numpy().astype(np.dtype(io.replace("u", "uint")))
+        return np.array(out[0, : h * self.scale, : w * self.scale])  # a copy: engines reuse their buffers
+
+    def __call__(self, frames: Sequence[np.ndarray], flows: np.ndarray | None = None, reset: bool = False):
+        return self.collect(self.submit(frames, flows, reset))
+
+    @abstractmethod
+    def _start(self, io: str, inputs: list[np.ndarray], reset: bool):
+        """Start the graph for ``io`` on ``inputs`` (frames…, [flows]); the state is the runner's own."""
+
+    @abstractmethod
+    def _finish(self, handle) -> np.ndarray:
+        """The output: N×sH×sW×3 integers, or N×3×sH×sW floats for the "f32" io."""
+
+    def prepare(self, h: int, w: int, io: str = "u8") -> None:
+        """Build (or load) what an h×w input needs, ahead of the first frame. Backends that compile override it."""
 
     def describe(self) -> str:
         return f"{self.name} ({self.precision})"
@@ -84,8 +126,6 @@ def _nvidia_gpu() -> bool:
 
 
 def _has(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -105,20 +145,22 @@ def candidates(backend: str) -> list[str]:
 
 
 def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: str = "auto",
-                  weights_id: str = "", warn: Callable[[str], None] = print,
-                  shape: tuple[int, int] | None = None, frame_io: bool = False) -> Runner:
-    """Build a runner for ``model``. ``weights_id`` names the weights in engine cache keys;
-    ``shape`` (LR height, width) lets engines build for the expected input ahead of time,
-    for 8-bit frames in and out (``frame_io``, the video path) or float tensors."""
+                  identity: Identity | None = None, warn: Callable[[str], None] = print,
+                  shape: tuple[int, int] | None = None, io: str = "u8") -> Runner:
+    """A runner for ``model``. ``identity`` names it in engine cache keys; ``shape`` (LR height, width) and ``io``
+    let compiling backends build for the expected input ahead of time."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    identity = identity or Identity.of(model)
     errors = []
     tried = candidates(backend)
     for i, name in enumerate(tried):
         try:
-            runner = _make(name, model, precision if backend != "auto" else "auto", weights_id, shape, frame_io)
+            runner = _make(name, model, precision if backend != "auto" else "auto", identity)
+            if shape is not None:
+                runner.prepare(*shape, io=io)
         except BackendError as e:
             if backend != "auto":
                 raise
@@ -130,18 +172,18 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     raise BackendError("no backend could run the model: " + "; ".join(errors))
 
 
-def _make(name: str, model, precision: str, weights_id: str, shape, frame_io: bool) -> Runner:
+def _make(name: str, model, precision: str, identity: Identity) -> Runner:
     if name in ("torch", "torch-cuda"):
         from engines.torch_backend import TorchRunner
 
         device = "cuda" if name == "torch-cuda" else ("cuda" if _nvidia_gpu() else "cpu")
-        return TorchRunner(model, device=device, precision=precision)
+        return TorchRunner(model, identity, device=device, precision=precision)
     if name == "openvino":
         from engines.openvino_backend import OpenVINORunner
 
-        return OpenVINORunner(model, precision=precision, weights_id=weights_id, shape=shape, frame_io=frame_io)
+        return OpenVINORunner(model, identity, precision=precision)
     if name == "tensorrt":
         from engines.tensorrt_backend import TensorRTRunner
 
-        return TensorRTRunner(model, precision=precision, weights_id=weights_id, shape=shape if not frame_io else None)
+        return TensorRTRunner(model, identity, precision=precision)
     raise BackendError(f"unknown backend {name!r}")

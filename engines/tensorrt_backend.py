@@ -1,28 +1,31 @@
 """TensorRT on NVIDIA GPUs, through the TensorRT Python API (no trtexec, no pycuda).
 
-* ONNX (from the engine cache) is parsed with ``trt.OnnxParser``; the engine is
-  built with FP16 by default and one optimisation profile per input
-  resolution bucket (min/opt/max shapes, :func:`profile_for`), and cached under
-  a key that names the TensorRT version and the GPU (name and compute
-  capability). A persistent timing cache speeds up later builds.
-* Device buffers are torch CUDA tensors; host input is staged through a pinned
-  buffer and copied asynchronously on the runner's CUDA stream.
+* ONNX (from the engine cache, float32 I/O: the host normalises and quantises with :mod:`engines.graph`'s
+  functions) is parsed with ``trt.OnnxParser``; the engine is built with FP16 by default and one optimisation
+  profile per input resolution bucket (min/opt/max shapes, :func:`profile_for`), and cached under a key that
+  names the TensorRT version and the GPU (name and compute capability). A persistent timing cache speeds up
+  later builds.
+* Device buffers are torch CUDA tensors; host input is staged through pinned buffers and copied asynchronously on
+  the runner's CUDA stream. A recurrent model's state stays on the GPU: two buffers take turns as its input and
+  output.
 
-NOT EXERCISED ON A GPU YET: TensorRT cannot be installed on the machines this
-project is developed on. The pure logic here (buckets, profiles, cache keys,
-error paths, fallback) is unit-tested without a GPU; the tests that build and
-run an engine are marked ``gpu`` and skip without one.
+NOT EXERCISED ON A GPU YET: TensorRT cannot be installed on the machines this project is developed on. The pure
+logic here (buckets, profiles, cache keys, error paths, fallback) is unit-tested without a GPU; the tests that
+build and run an engine are marked ``gpu`` and skip without one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from engines import cache
-from engines.base import BackendError, Runner
-from engines.onnx_export import INPUT, OUTPUT, cached_onnx, model_key
+from engines.base import Identity, Runner
+from engines.errors import BackendError
+from engines.graph import Graph
+from engines.onnx_export import cached_onnx, model_key
 
 # LR input buckets (height, width): a video's frames or an image's tiles fall in one.
 BUCKETS: list[tuple[int, int]] = [(288, 512), (544, 960), (736, 1280), (1088, 1920), (2176, 3840)]
@@ -31,17 +34,17 @@ MIN_SIDE = 16
 
 @dataclass(frozen=True)
 class Profile:
-    """An optimisation profile over N×C×H×W (batch fixed per profile)."""
+    """An optimisation profile over the inputs' N×·×H×W (batch fixed per profile)."""
 
-    min: tuple[int, int, int, int]
-    opt: tuple[int, int, int, int]
-    max: tuple[int, int, int, int]
+    min: tuple[int, int, int]  # (N, H, W)
+    opt: tuple[int, int, int]
+    max: tuple[int, int, int]
 
-    def contains(self, shape: tuple[int, ...]) -> bool:
-        return len(shape) == 4 and all(lo <= s <= hi for lo, s, hi in zip(self.min, shape, self.max))
+    def contains(self, n: int, h: int, w: int) -> bool:
+        return all(lo <= s <= hi for lo, s, hi in zip(self.min, (n, h, w), self.max))
 
     def label(self) -> str:
-        return f"{self.max[2]}x{self.max[3]}b{self.max[0]}"
+        return f"{self.max[1]}x{self.max[2]}b{self.max[0]}"
 
 
 def bucket_for(h: int, w: int) -> tuple[int, int]:
@@ -52,17 +55,15 @@ def bucket_for(h: int, w: int) -> tuple[int, int]:
     raise BackendError(f"input {w}×{h} is larger than TensorRT's largest profile (3840×2176); use --tile")
 
 
-def profile_for(shape: tuple[int, int, int, int], multiple: int = 1) -> Profile:
-    """min/opt/max for an input: opt is the shape itself, max its bucket, min a small tile."""
-    n, c, h, w = shape
-    bh, bw = bucket_for(h, w)
-    bh, bw = _round_up(bh, multiple), _round_up(bw, multiple)
-    lo = _round_up(MIN_SIDE, multiple)
-    return Profile(min=(1, c, lo, lo), opt=(n, c, h, w), max=(n, c, bh, bw))
-
-
 def _round_up(v: int, m: int) -> int:
     return -(-v // m) * m
+
+
+def profile_for(n: int, h: int, w: int, multiple: int = 1) -> Profile:
+    """min/opt/max for an input: opt is the input itself, max its bucket, min a small tile."""
+    bh, bw = bucket_for(h, w)
+    lo = _round_up(MIN_SIDE, multiple)
+    return Profile(min=(1, lo, lo), opt=(n, h, w), max=(n, _round_up(bh, multiple), _round_up(bw, multiple)))
 
 
 def gpu_identity() -> dict:
@@ -70,10 +71,10 @@ def gpu_identity() -> dict:
     return {"device": props.name, "compute_capability": f"{props.major}.{props.minor}"}
 
 
-def engine_key(model, weights_id: str, profile: Profile, precision: str, trt_version: str, gpu: dict) -> dict:
-    return {**model_key(model, weights_id), "name": getattr(model, "arch", "model"),
-            "runtime": f"tensorrt-{trt_version}", "precision": precision,
-            "profile": profile.label(), "profile_shapes": [profile.min, profile.opt, profile.max], **gpu}
+def engine_key(identity: Identity, d, profile: Profile, precision: str, trt_version: str, gpu: dict) -> dict:
+    return {**model_key(identity, d), "name": identity.arch or "model", "runtime": f"tensorrt-{trt_version}",
+            "precision": precision, "profile": profile.label(),
+            "profile_shapes": [profile.min, profile.opt, profile.max], "io": "f32", **gpu}
 
 
 def _import_trt():
@@ -89,31 +90,36 @@ def _import_trt():
 class TensorRTRunner(Runner):
     name = "tensorrt"
 
-    def __init__(self, model: torch.nn.Module, *, precision: str = "auto", weights_id: str = "",
-                 shape: tuple[int, int] | None = None, batch: int = 1):
-        super().__init__(model)
+    def __init__(self, model: torch.nn.Module, identity: Identity | None = None, *, precision: str = "auto"):
+        super().__init__(model, identity)
         self.trt = _import_trt()
         if precision == "auto":
             precision = "fp16"
         if precision == "bf16":
             raise BackendError("bf16 is not offered for TensorRT here; use fp16 or fp32")
         self.precision = precision
-        self.model, self.weights_id = model, weights_id
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.stream = torch.cuda.Stream()
+        self.graph = Graph(model, self.d, "f32")  # its input names
         self._engines: dict[str, tuple] = {}
-        self._pinned: torch.Tensor | None = None
-        self.last_build: tuple[str, bool] | None = None
-        if shape is not None:
-            self.prepare((batch, self.in_channels, *shape))
+        self._pinned: dict[str, torch.Tensor] = {}
+        self.state: list[torch.Tensor] | None = None
+
+    def io_for(self, io: str) -> str:
+        return "f32"
 
     # -- building -----------------------------------------------------------
     def _timing_cache_path(self):
-        return cache.engines_dir() / f"tensorrt-{self.trt.__version__}-{gpu_identity()['device'].replace(' ', '_')}.timing"
+        gpu = gpu_identity()["device"].replace(" ", "_")
+        return cache.engines_dir() / f"tensorrt-{self.trt.__version__}-{gpu}.timing"
+
+    def _channels(self) -> dict[str, int]:
+        d = self.d
+        return {"lr": 3 * d.frames, "flows": d.flow_channels, "state": d.state_channels}
 
     def _build(self, folder, profile: Profile) -> None:
         trt = self.trt
-        onnx_path = cached_onnx(self.model, self.weights_id)
+        onnx_path = cached_onnx(self.model, self.identity, io="f32")
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)
         parser = trt.OnnxParser(network, self.logger)
@@ -129,7 +135,10 @@ class TensorRTRunner(Runner):
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
         config.set_timing_cache(timing, ignore_mismatch=False)
         opt_profile = builder.create_optimization_profile()
-        opt_profile.set_shape(INPUT, profile.min, profile.opt, profile.max)
+        channels = self._channels()
+        for name in self.graph.input_names():
+            c = channels[name]
+            opt_profile.set_shape(name, *[(n, c, h, w) for n, h, w in (profile.min, profile.opt, profile.max)])
         config.add_optimization_profile(opt_profile)
         plan = builder.build_serialized_network(network, config)
         if plan is None:
@@ -140,48 +149,56 @@ class TensorRTRunner(Runner):
         tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
         tmp.replace(timing_path)
 
-    def prepare(self, shape: tuple[int, ...]):
-        profile = profile_for(tuple(shape), self.size_multiple)  # type: ignore[arg-type]
+    def prepare(self, h: int, w: int, io: str = "u8", n: int = 1):
+        ph, pw = self.d.padded(h, w)
+        profile = profile_for(n, ph, pw, self.d.size_multiple)
         label = profile.label()
         if label in self._engines:
             return self._engines[label]
-        key = engine_key(self.model, self.weights_id, profile, self.precision, self.trt.__version__, gpu_identity())
-        entry, hit = cache.get_or_build(key, lambda d: self._build(d, profile))
+        key = engine_key(self.identity, self.d, profile, self.precision, self.trt.__version__, gpu_identity())
+        entry, hit = cache.get_or_build(key, lambda folder: self._build(folder, profile))
         runtime = self.trt.Runtime(self.logger)
         engine = runtime.deserialize_cuda_engine((entry / "engine.plan").read_bytes())
         if engine is None:
             raise BackendError(f"cached TensorRT engine {entry.name} could not be loaded; run `vsr engines --clear`")
-        context = engine.create_execution_context()
         self.last_build = (str(entry), hit)
-        self._engines[label] = (profile, engine, context)
+        self._engines[label] = (profile, engine, engine.create_execution_context())
         return self._engines[label]
 
     # -- running ------------------------------------------------------------
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run_device(self.to_device(self.model_input(x))).float().cpu()
-
-    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+    def _to_device(self, name: str, a: np.ndarray) -> torch.Tensor:
         """Host → GPU through a reused pinned buffer, asynchronously on our stream."""
-        if x.is_cuda:
-            return x
-        if self._pinned is None or self._pinned.shape != x.shape:
-            self._pinned = torch.empty(x.shape, dtype=torch.float32, pin_memory=True)
-        self._pinned.copy_(x)
+        pinned = self._pinned.get(name)
+        if pinned is None or tuple(pinned.shape) != a.shape:
+            pinned = self._pinned[name] = torch.empty(a.shape, dtype=torch.float32, pin_memory=True)
+        pinned.copy_(torch.from_numpy(a))
         with torch.cuda.stream(self.stream):
-            return self._pinned.to("cuda", non_blocking=True)
+            return pinned.to("cuda", non_blocking=True)
 
-    def run_device(self, x: torch.Tensor) -> torch.Tensor:
-        """Run on a CUDA tensor, returning a CUDA tensor (no host round trip)."""
-        profile, engine, context = self.prepare(tuple(x.shape))
-        if not profile.contains(tuple(x.shape)):
-            raise BackendError(f"input shape {tuple(x.shape)} is outside the engine's profile {profile}")
-        n, _, h, w = x.shape
-        out = torch.empty((n, 3, h * self.scale, w * self.scale), dtype=torch.float32, device=x.device)
-        x = x.contiguous().float()
-        context.set_input_shape(INPUT, tuple(x.shape))
-        context.set_tensor_address(INPUT, x.data_ptr())
-        context.set_tensor_address(OUTPUT, out.data_ptr())
+    def _start(self, io: str, inputs: list[np.ndarray], reset: bool):
+        n, _, h, w = inputs[0].shape
+        profile, _, context = self.prepare(h, w, n=n)
+        if not profile.contains(n, h, w):
+            raise BackendError(f"input {w}×{h} (batch {n}) is outside the engine's profile {profile}")
+        names = self.graph.input_names()
+        tensors = {name: self._to_device(name, a) for name, a in zip(names, inputs)}
+        out = torch.empty((n, 3, h * self.scale, w * self.scale), dtype=torch.float32, device="cuda")
+        outputs = {"sr": out}
+        if self.d.recurrent:
+            shape = (n, self.d.state_channels, h, w)
+            if reset or self.state is None or tuple(self.state[0].shape) != shape:
+                self.state = [torch.zeros(shape, device="cuda"), torch.empty(shape, device="cuda")]
+            tensors["state"], outputs["state_out"] = self.state
+        for name, t in {**tensors, **outputs}.items():
+            if name in tensors:
+                context.set_input_shape(name, tuple(t.shape))
+            context.set_tensor_address(name, t.data_ptr())
         if not context.execute_async_v3(self.stream.cuda_stream):
             raise BackendError("TensorRT inference failed")
-        self.stream.synchronize()
+        if self.d.recurrent:
+            self.state.reverse()  # this frame's output state is the next frame's input
         return out
+
+    def _finish(self, out: torch.Tensor) -> np.ndarray:
+        self.stream.synchronize()
+        return out.cpu().numpy()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +41,33 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 @pytest.fixture
 def cli(capsys):
     return lambda *args: run_cli(list(args), capsys)
+
+
+# the architectures of the shipped models, at test size
+SMALL = {
+    "sr-lite": ("window", {"window": 1, "state": False, "features": 16, "blocks": 2}),
+    "mf-fast": ("mfsr", {"features": 16, "blocks": 2, "flow_features": 16}),
+    "mf-dis": ("window", {"window": 3, "state": False, "features": 16, "blocks": 1}),
+    "rvsr": ("window", {"window": 3, "state": True, "features": 16, "blocks": 1}),
+    "edsr": ("edsr", {"features": 16, "blocks": 2}),
+    "bicubic": ("bicubic", {}),
+}
+
+
+def small(name: str, scale: int = 2, seed: int = 0, **over):
+    """A test-size model with the architecture a shipped model has, random weights (seeded), in eval mode."""
+    import torch
+
+    from vsr.models import build
+
+    arch, params = SMALL[name]
+    torch.manual_seed(seed)
+    return build(arch, scale=scale, **{**params, **over}).eval()
+
+
+def pan(n: int, h: int = 40, w: int = 56, speed: float = 1.5, dtype=np.uint8) -> list[np.ndarray]:
+    """n frames of a panning synthetic scene (uint8, or scaled to uint16)."""
+    from vsr.testclips import scene
+
+    frames = [scene(h, w, t, speed=speed) for t in range(n)]
+    return frames if dtype == np.uint8 else [f.astype(np.uint16) * 257 for f in frames]

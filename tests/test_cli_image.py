@@ -1,7 +1,8 @@
-import numpy as np
 from PIL import Image
 
-from vsr.images import read_picture
+from conftest import ROOT
+
+from vsr.picture import read_picture
 
 
 def _photo(path, rgb):
@@ -35,7 +36,7 @@ def test_image_errors_are_one_line(tmp_path, natural_rgb, cli):
         (["image", tmp_path / "missing.png"], "no such file"),
         (["image", bad, "--backend", "torch"], "bad.png"),
         (["image", src, "-m", "no-such-model"], "unknown model"),
-        (["image", src, "-s", "7", "--backend", "torch"], "supports scales"),
+        (["image", src, "-s", "7", "--backend", "torch"], "×7"),
         (["image", src, tmp_path / "out.gif"], "unsupported output format"),
         (["image", src, "--backend", "warp-drive"], "unknown backend"),
     ]
@@ -61,10 +62,10 @@ def test_folder_mode_skips_bad_files(tmp_path, natural_rgb, cli):
 
 
 def test_image_with_a_weight_file(tmp_path, natural_rgb, cli):
-    from vsr.models import MODELS
-    from vsr.weights import WeightInfo, save_weights
+    from vsr.models import build
+    from vsr.weightfile import WeightInfo, save_weights
 
-    m = MODELS["espcn"].build(3)
+    m = build("espcn", scale=3)
     w = save_weights(tmp_path / "espcn.safetensors", m, WeightInfo("espcn", m.arch, m.hparams, 3, 1))
     src = _photo(tmp_path / "photo.png", natural_rgb)
     rc, _, err = cli("image", src, tmp_path / "o.tif", "-m", w, "--backend", "torch", "-q")
@@ -72,12 +73,56 @@ def test_image_with_a_weight_file(tmp_path, natural_rgb, cli):
     assert read_picture(tmp_path / "o.tif").size == (384, 288)
 
 
-def test_models_and_help_list_examples(cli):
+def test_models_lists_what_runs_and_readme_shows_the_same_table(cli):
+    """`vsr models` lists the shipped models and bicubic, never an architecture without weights; README's models
+    table is `vsr models --markdown`."""
+    from vsr.zoo import ZOO
+
     rc, out, _ = cli("models")
-    assert rc == 0 and "bicubic" in out and "mf-fast" in out
-    for cmd in ("image", "upscale", "eval", "models"):
+    assert rc == 0 and "bicubic" in out and all(e.name in out for e in ZOO)
+    assert "rrdb" not in out and "no weights yet" not in out
+    rc, table, _ = cli("models", "--markdown")
+    assert rc == 0 and table.strip() in (ROOT / "README.md").read_text(), "README's table is stale: vsr models --markdown"
+    for cmd in ("image", "upscale", "eval", "models", "build-engine", "bench"):
         rc, out, _ = cli(cmd, "--help")
         assert rc == 0 and "Example: vsr" in out, cmd
+
+
+def test_a_scale_without_weights_is_one_error_line(tmp_path, natural_rgb, cli):
+    from vsr.zoo import weight_files
+
+    src = _photo(tmp_path / "photo.png", natural_rgb)
+    missing = next(s for s in (2, 3, 4) if not any(n == "sr-lite" and sc == s for n, sc in weight_files()))
+    rc, _, err = cli("image", src, "-s", missing, "-m", "sr-lite", "-q")
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and err.startswith("error: ") and f"×{missing}" in err
+    assert not (tmp_path / f"photo_x{missing}.png").exists()
+    rc, _, err = cli("image", src, "-s", missing, "-m", "bicubic", "-q")  # bicubic runs at any scale
+    assert rc == 0, err
+
+
+def test_an_output_too_large_is_refused_at_once(tmp_path, cli):
+    """A small file that decodes to 12000×12000 would become 24000×24000 (576 M pixels, which Pillow refuses to
+    open): refused from the header, before any model loads or pixel decodes, and nothing is written."""
+    import time
+
+    src = tmp_path / "huge.png"
+    Image.new("1", (12000, 12000)).save(src)
+    assert src.stat().st_size < 1_000_000
+    t = time.perf_counter()
+    rc, _, err = cli("image", src, "-s", "2", "-q")
+    assert rc == 1 and time.perf_counter() - t < 1.0
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "--max-pixels" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.png"]
+    rc, _, err = cli("image", tmp_path, tmp_path / "out", "-s", "2", "-q")  # in a folder: reported and skipped
+    assert rc == 1 and "--max-pixels" in err and not list((tmp_path / "out").glob("*.png"))
+
+
+def test_a_one_pixel_image_upscales(tmp_path, cli):
+    src = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), (200, 40, 90)).save(src)
+    rc, _, err = cli("image", src, "-s", "2", "--backend", "openvino", "-q")
+    assert rc == 0, err
+    assert read_picture(tmp_path / "dot_x2.png").size == (2, 2)
 
 
 def test_eval_on_a_folder(tmp_path, natural_rgb, cli):
@@ -90,13 +135,3 @@ def test_eval_on_a_folder(tmp_path, natural_rgb, cli):
     assert "│ x " in out and "│ y " in out and "mean" in out
     psnr = float(out.split("mean")[1].split("/")[0].split()[-1])
     assert psnr > 20
-
-
-def test_a_bundled_variant_says_what_it_was_trained_as():
-    from vsr.cli import _variant_description
-
-    gan = {"model": {"name": "mf-fast"}, "loss": {"adversarial_weight": 2e-3}}
-    assert _variant_description(gan, "mfsr").startswith("mf-fast fine-tuned with a GAN")
-    plain = {"model": {"name": "sr-lite"}, "loss": {"adversarial_weight": 0.0}}
-    assert _variant_description(plain, "sr") == "trained variant of sr-lite"
-    assert _variant_description({}, "mfsr") == "trained variant of mfsr"

@@ -1,12 +1,13 @@
-"""Models given their flows (``flow="dis"``): the DIS flow, the model's use of it, every runner, training."""
+"""The flow stage: DIS flows, scene cuts, and the windows every model input is made of."""
 
 import numpy as np
 import pytest
 import torch
+from conftest import pan, small
 
-from vsr.flow import window_flows, with_flows
-from vsr.models import MODELS, in_channels_of
+from vsr.flow import gray8, is_cut, luma8, window_flows
 from vsr.testclips import scene
+from vsr.windows import options_for, still, windows
 
 
 def _pan(sx: int, sy: int, size: int = 64) -> torch.Tensor:
@@ -23,51 +24,71 @@ def test_window_flows_follow_a_known_motion():
     inner = flows[..., 8:-8, 8:-8].median(-1).values.median(-1).values[0]
     # the centre pixel p is found at p + (sx, sy) in t+1 and at p - (sx, sy) in t-1 (flow_warp's convention)
     assert torch.allclose(inner, torch.tensor([-2.0, 1.0, 2.0, -1.0]), atol=0.1)
-    assert with_flows(x).shape == (1, 13, 64, 64)
     with pytest.raises(ValueError, match="9 channels"):
         window_flows(x[:, :6])
 
 
-def test_a_flow_input_model_aligns_with_the_flow_it_is_given():
-    torch.manual_seed(0)
-    model = MODELS["mf-dis"].build(2).eval()
-    assert model.flow_input and in_channels_of(model) == 13 and model.size_multiple == 1
-    assert not any(n.startswith("flow_") for n, _ in model.named_parameters())  # no learned aligner
-    x = _pan(2, -1)
-    with torch.no_grad():
-        eager = model(x)  # a bare window: the model computes its flows
-        given = model(with_flows(x))
-        assert torch.equal(eager, given)
-        _, flows = model.forward_with_flows(with_flows(x))
-        assert torch.equal(torch.cat(flows, 1), window_flows(x))
-        # moved by the right flow, the neighbours land on the centre: whole-pixel motion is an exact copy
-        centre = x[:, 3:6]
-        for i, fl in ((0, flows[0]), (2, flows[1])):
-            moved, _ = model.align(x[:, 3 * i : 3 * i + 3], torch.round(fl))
-            assert (moved - centre)[..., 8:-8, 8:-8].abs().mean() < 0.01
-        # and a wrong flow changes the output
-        wrong = with_flows(x)
-        wrong[:, 9:] += 3.0
-        assert not torch.allclose(model(wrong), given)
+def test_luma_from_integer_frames_is_the_float_frames_luma():
+    f8 = scene(30, 40, 0)
+    assert np.array_equal(luma8(f8), gray8(torch.from_numpy(f8).permute(2, 0, 1)[None].float() / 255)[0])
+    f16 = f8.astype(np.uint16) * 257
+    assert np.array_equal(luma8(f16), luma8(f8))
 
 
-def test_the_confidence_input_is_the_aligned_neighbours_distance():
-    """With confidence the head sees 2 more channels; they are zero where the neighbours are copies of the centre."""
-    torch.manual_seed(0)
-    plain = MODELS["mf-dis"].build(2, confidence=False).eval()
-    conf = MODELS["mf-dis"].build(2).eval()
-    assert conf.head[0].in_channels == plain.head[0].in_channels + 2
-    still = _pan(0, 0)
-    with torch.no_grad():
-        seen = {}
-        hook = conf.head.register_forward_pre_hook(lambda m, i: seen.update(x=i[0]))  # returns None: no change
-        conf(still)
-        hook.remove()
-    assert seen["x"].shape[1] == 9 + 4 + 2 and not seen["x"][:, -2:].any()
+def test_windows_repeat_the_edges_and_carry_flows_and_resets():
+    frames = pan(4)
+    ws = list(windows(((f, i) for i, f in enumerate(frames)), size=3, flows=True))
+    assert [w.meta for w in ws] == [0, 1, 2, 3]
+    assert [w.reset for w in ws] == [True, False, False, False]
+    for i, w in enumerate(ws):
+        want = [frames[max(i - 1, 0)], frames[i], frames[min(i + 1, 3)]]
+        assert all(a is b for a, b in zip(w.frames, want))
+        assert w.flows.shape == (4, 40, 56) and w.flows.dtype == np.float32
+    # the scene moves 1.5 px a frame to the left: t+1 holds p at p - 1.5 px, t-1 at p + 1.5 px
+    assert abs(float(np.median(ws[1].flows[2, 8:-8, 8:-8])) + 1.5) < 0.3
+    assert abs(float(np.median(ws[1].flows[0, 8:-8, 8:-8])) - 1.5) < 0.3
+    assert [len(w.frames) for w in windows(((f, None) for f in frames), size=1)] == [1, 1, 1, 1]
+
+
+def test_a_scene_cut_starts_the_state_over_and_keeps_the_shots_apart():
+    shot1 = [scene(40, 56, t, seed=0) for t in range(3)]
+    shot2 = [scene(40, 56, t, seed=7, speed=2.5) for t in range(3)]
+    assert is_cut(luma8(shot1[-1]), luma8(shot1[-1])) is False
+    assert not any(is_cut(luma8(shot1[i]), luma8(shot1[i + 1])) for i in range(2))
+    assert is_cut(luma8(shot1[-1]), luma8(shot2[0]))
+    ws = list(windows(((f, None) for f in shot1 + shot2), size=3, flows=True))
+    assert [w.reset for w in ws] == [True, False, False, True, False, False]
+    assert ws[2].frames[2] is shot1[2] and ws[3].frames[0] is shot2[0]  # neither shot sees the other
+    off = list(windows(((f, None) for f in shot1 + shot2), size=3, cuts=False))
+    assert [w.reset for w in off] == [True] + [False] * 5 and off[2].frames[2] is shot2[0]
+
+
+def test_real_footage_cuts_are_found_and_motion_is_not(shared):
+    """On the DAVIS clips: consecutive frames of the fastest clips are one shot, clip boundaries are cuts."""
+    from vsr.formats import list_images
+    from vsr.picture import read_rgb8
+
+    def clip(name, n=8):
+        return [luma8(read_rgb8(p)) for p in list_images(shared / "train_videos" / "davis" / name)[:n]]
+
+    fast = clip("motocross-jump") + clip("drift-straight")
+    assert sum(is_cut(fast[i], fast[i + 1]) for i in range(7)) == 0
+    assert sum(is_cut(fast[8 + i], fast[9 + i]) for i in range(7)) == 0
+    others = [clip(n, 1)[0] for n in ("camel", "cows", "dog", "goat", "parkour")]
+    assert all(is_cut(fast[7], o) for o in others)
+
+
+def test_a_still_is_a_window_that_does_not_move():
+    model = small("mf-dis")
+    w = still(pan(1)[0], model)
+    assert len(w.frames) == 3 and w.reset and np.abs(w.flows).max() < 0.05
+    opts = options_for(small("rvsr"))
+    assert opts == {"size": 3, "flows": True, "finest_scale": 2, "cuts": True}
+    assert options_for(small("sr-lite")) == {"size": 1, "flows": False, "finest_scale": 2, "cuts": False}
 
 
 def test_spoil_flows():
-    from train.data import spoil_flows
+    from train.sampler import spoil_flows
 
     flows = torch.zeros(8, 4, 16, 16)
     rng = np.random.default_rng(0)
@@ -80,20 +101,6 @@ def test_spoil_flows():
         assert region.sum() >= 16  # a rectangle of at least a quarter of each side
         assert out[b].abs().max() <= 3.0
     assert not flows.any()  # the input is untouched
-
-
-def test_openvino_and_torch_agree_on_a_flow_input_model():
-    from engines.openvino_backend import OpenVINORunner
-    from engines.torch_backend import TorchRunner
-
-    torch.manual_seed(0)
-    model = MODELS["mf-dis"].build(2, blocks=1, features=16).eval()
-    x = _pan(1, 1, size=40)
-    ov = OpenVINORunner(model, precision="fp32", weights_id="flow-input-test")
-    assert ov.flow_input and ov.in_channels == 13
-    ref, out = TorchRunner(model)(x), ov(x)  # a bare window: each runner appends the flows
-    assert out.shape == ref.shape == (1, 3, 80, 80)
-    assert (out - ref).abs().max() < 1e-3
 
 
 def _moving_patch(dx: int, size: int = 96, patch: int = 20) -> torch.Tensor:
@@ -111,7 +118,7 @@ def _moving_patch(dx: int, size: int = 96, patch: int = 20) -> torch.Tensor:
 
 def test_a_finer_dis_level_follows_local_motion_and_the_model_keeps_its_level(tmp_path):
     """DIS at the frame's own pixels (finest scale 0) finds a small moving object that the FAST preset's 1/4-size
-    search smears into its background; a model's ``dis_finest_scale`` is stored with it and used by every runner."""
+    search smears into its background; a model's ``dis_finest_scale`` is stored with it and makes its windows."""
     x = _moving_patch(3)
     c = slice(48 - 6, 48 + 6)  # the object's interior in the centre frame
     errors = {}
@@ -120,16 +127,12 @@ def test_a_finer_dis_level_follows_local_motion_and_the_model_keeps_its_level(tm
         errors[level] = (fl - torch.tensor([3.0, 0.0]).view(2, 1, 1)).norm(dim=0).median().item()
     assert errors[0] < 0.25 and errors[0] < errors[2] / 2, errors
 
-    from engines import create_runner
-    from vsr.weights import WeightInfo, load_weights, save_weights
+    from vsr.weightfile import WeightInfo, load_weights, save_weights
 
-    torch.manual_seed(0)
-    built = MODELS["mf-dis"].build(2, dis_finest_scale=0)
+    built = small("mf-dis", dis_finest_scale=0)
     info = WeightInfo(name="mf-dis", arch=built.arch, hparams=built.hparams, scale=2, frames=3)
     model, _ = load_weights(save_weights(tmp_path / "w.safetensors", built, info))
-    assert model.dis_finest_scale == 0
-    with torch.no_grad():
-        _, flows = model.forward_with_flows(x)
-    assert torch.equal(torch.cat(flows, 1), window_flows(x, 0))
-    assert torch.equal(create_runner(model, backend="torch", precision="fp32").model_input(x), with_flows(x, 0))
-    assert MODELS["mf-dis"].build(2).dis_finest_scale == 2  # weights saved before the option meant the preset
+    assert model.dis_finest_scale == 0 and options_for(model)["finest_scale"] == 0
+    frames = [(x[0, 3 * i : 3 * i + 3].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for i in range(3)]
+    w = list(windows(((f, None) for f in frames), **options_for(model)))[1]
+    assert np.allclose(w.flows, window_flows(x, 0)[0].numpy())

@@ -1,87 +1,104 @@
+"""Every architecture builds, runs, saves and loads; the window/recurrent model's parts do what they say."""
+
+import numpy as np
 import pytest
 import torch
+from conftest import small
 
-from vsr.models import MODELS, build
-from vsr.weights import WeightInfo, load_weights, save_weights
+from vsr.models import ARCHITECTURES, SCALES, build, run_window
+from vsr.weightfile import WeightInfo, load_weights, save_weights
 
-CASES = [(name, s) for name, spec in MODELS.items() for s in spec.scales]
+CASES = [(arch, s) for arch in ARCHITECTURES for s in SCALES]
 
 
-@pytest.mark.parametrize("name,scale", CASES, ids=[f"{n}-x{s}" for n, s in CASES])
-def test_every_registered_model(name, scale, tmp_path):
-    spec = MODELS[name]
+@pytest.mark.parametrize("arch,scale", CASES, ids=[f"{a}-x{s}" for a, s in CASES])
+def test_every_architecture(arch, scale, tmp_path):
     torch.manual_seed(0)
-    model = spec.build(scale).eval()
-    assert model.scale == scale and getattr(model, "frames", 1) == spec.frames
-    assert getattr(model, "size_multiple", 1) == spec.size_multiple
-    h, w = 2 * max(spec.size_multiple, 4), 3 * max(spec.size_multiple, 4)
-    x = torch.rand(1, 3 * spec.frames, h, w)
+    model = build(arch, scale=scale).eval()
+    assert model.scale == scale and model.arch == arch and model.hparams["scale"] == scale
+    m = int(getattr(model, "size_multiple", 1))
+    frames = int(getattr(model, "frames", 1))
+    h, w = 2 * max(m, 4), 3 * max(m, 4)
+    x = torch.rand(1, 3 * frames, h, w)
     with torch.no_grad():
-        y1, y2 = model(x), model(x)
-    assert y1.shape == (1, 3, h * scale, w * scale)
-    assert torch.isfinite(y1).all()
+        y1, y2 = run_window(model, x), run_window(model, x)
+    assert y1.shape == (1, 3, h * scale, w * scale) and torch.isfinite(y1).all()
     assert torch.equal(y1, y2)  # deterministic
-    path = save_weights(tmp_path / "m.safetensors", model, WeightInfo(name, model.arch, model.hparams, scale, spec.frames))
+    path = save_weights(tmp_path / "m.safetensors", model, WeightInfo(arch, model.arch, model.hparams, scale, frames))
     loaded, info = load_weights(path)
-    assert (info.arch, info.scale, info.frames) == (model.arch, scale, spec.frames)
+    assert (info.arch, info.scale, info.frames) == (arch, scale, frames)
     with torch.no_grad():
-        assert torch.equal(loaded(x), y1)
+        assert torch.equal(run_window(loaded, x), y1)
 
 
 def test_unsupported_scale_and_arch():
-    with pytest.raises(ValueError, match="scales"):
-        MODELS["edsr"].build(5)
+    with pytest.raises(ValueError, match="scale"):
+        build("edsr", scale=5)
     with pytest.raises(ValueError, match="unknown architecture"):
         build("nope", scale=2)
 
 
 def test_bicubic_model_is_matlab_bicubic(natural_rgb):
-    import numpy as np
-
     from vsr.resize import imresize
 
     x = torch.from_numpy(natural_rgb).permute(2, 0, 1)[None].double() / 255
-    y = MODELS["bicubic"].build(3).double()(x)[0].permute(1, 2, 0).numpy()
+    y = build("bicubic", scale=3).double()(x)[0].permute(1, 2, 0).numpy()
     ref = imresize(natural_rgb.astype(np.float64) / 255, 3.0)
     assert np.abs(y - ref).max() < 1e-6
 
 
-def test_phase_alignment_moves_by_whole_pixels():
-    """``phase``: the neighbour moves by round(flow) (an exact copy), the remainder is an input, and in training
-    the flow still gets a gradient (bilinear straight-through)."""
-    model = MODELS["mf-fast"].build(2, phase=True)
-    frame = torch.rand(1, 3, 8, 8)
-    flow = torch.zeros(1, 2, 8, 8)
-    flow[:, 0] = 1.3  # 1.3 px to the right
-    flow.requires_grad_(True)
-    model.eval()
-    moved, offset = model._whole_pixel_warp(frame, flow)
-    assert torch.allclose(moved[..., :-1], frame[..., 1:], atol=1e-6)  # sampled one pixel to the right
-    assert torch.allclose(offset[:, 0], torch.full((1, 8, 8), 0.3), atol=1e-6) and not offset[:, 1].any()
-    model.train()
-    moved, _ = model._whole_pixel_warp(frame, flow)
-    assert torch.allclose(moved[..., :-1], frame[..., 1:], atol=1e-6)
-    moved.sum().backward()
-    assert flow.grad is not None and flow.grad.abs().sum() > 0
-
-
-def test_refine_starts_from_the_coarse_flow_and_then_corrects_it():
-    """``refine``: a last flow step at full LR resolution, zero-initialised (the flow starts as without it)."""
-    torch.manual_seed(0)
-    plain = MODELS["mf-fast"].build(2).eval()
-    refined = MODELS["mf-fast"].build(2, refine=True).eval()
-    refined.load_state_dict(plain.state_dict(), strict=False)
-    x = torch.rand(1, 9, 16, 16)
+def test_window_moves_neighbours_by_whole_pixels_and_sees_the_remainder():
+    """t-1 and t+1 move by round(flow) (an exact copy: their samples reach the network unfiltered); the
+    remainder and each aligned neighbour's distance from t are inputs of the head."""
+    model = small("mf-dis")
+    base = torch.rand(1, 3, 16, 20)
+    x = torch.cat([torch.roll(base, -1, 3), base, torch.roll(base, 2, 2)], 1)  # t-1 shifted left, t+1 down
+    flows = torch.zeros(1, 4, 16, 20)
+    flows[:, 0] = -1.3  # centre pixel p is at p - 1.3 px (x) in t-1
+    flows[:, 3] = 2.2  # and at p + 2.2 px (y) in t+1
+    seen = {}
+    hook = model.head.register_forward_pre_hook(lambda m, i: seen.update(x=i[0]))
     with torch.no_grad():
-        assert torch.equal(plain.forward_with_flows(x)[1][0], refined.forward_with_flows(x)[1][0])
-        torch.nn.init.normal_(refined.flow_refine[-1].weight, std=0.1)
-        assert not torch.allclose(plain.forward_with_flows(x)[1][0], refined.forward_with_flows(x)[1][0])
+        model(x, flows)
+    hook.remove()
+    h = seen["x"][0]
+    assert h.shape[0] == 9 + 4 + 2
+    inner = (slice(3, -3), slice(3, -3))
+    assert torch.allclose(h[0:3][(slice(None), *inner)], base[0][(slice(None), *inner)], atol=1e-4)  # t-1 aligned exactly
+    assert torch.allclose(h[6:9][(slice(None), *inner)], base[0][(slice(None), *inner)], atol=1e-4)  # t+1 too
+    assert torch.allclose(h[9], torch.full((16, 20), -0.3), atol=1e-6) and torch.allclose(h[12], torch.full((16, 20), 0.2), atol=1e-5)
+    assert h[13][inner].abs().max() < 1e-4 and h[14][inner].abs().max() < 1e-4  # aligned neighbours = the centre
 
 
-def test_multiframe_model_uses_its_neighbours():
+def test_the_recurrent_state_carries_what_earlier_frames_saw():
+    """Frame 2's output depends on frame 0 only through the state; a zero state is a clip's first frame."""
+    model = small("rvsr")
+    assert model.state_channels == 16 and model.flow_channels == 4
+    frames = [torch.rand(1, 3, 12, 16) for _ in range(4)]
+    flows = torch.zeros(1, 4, 12, 16)
+
+    def run(fs):
+        state, outs = torch.zeros(1, 16, 12, 16), []
+        for t in range(1, 3):
+            y, state = model(torch.cat(fs[t - 1 : t + 2], 1), flows, state)
+            outs.append(y)
+        return outs
+
+    with torch.no_grad():
+        a = run(frames)
+        b = run([torch.rand(1, 3, 12, 16), *frames[1:]])
+        assert not torch.allclose(a[1], b[1])  # frame 0 reached frame 2 through the state
+        first, _ = model(torch.cat(frames[0:3], 1), flows, torch.zeros(1, 16, 12, 16))
+        assert torch.equal(first, a[0])
+        from vsr.flow import window_flows
+
+        x = torch.cat(frames[0:3], 1)  # eager use: the window's own flows, zero state
+        assert torch.equal(run_window(model, x), model(x, window_flows(x), torch.zeros(1, 16, 12, 16))[0])
+
+
+def test_mf_fast_uses_its_neighbours():
     """Changing t-1 changes the output (alignment + fusion are wired in)."""
-    torch.manual_seed(0)
-    model = MODELS["mf-fast"].build(2).eval()
+    model = small("mf-fast")
     for head in (model.flow_coarse, model.flow_fine):  # give the zero-initialised flow heads an output
         for p in head[-1].parameters():
             torch.nn.init.normal_(p, std=0.1)
@@ -90,3 +107,12 @@ def test_multiframe_model_uses_its_neighbours():
     x2[:, :3] = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert not torch.allclose(model(x), model(x2))
+
+
+def test_older_weight_files_of_the_window_family_load():
+    """Files written before the window architecture called it mfsr with frames=1 or flow="dis"."""
+    single = build("mfsr", scale=2, frames=1, features=8, blocks=1)
+    dis = build("mfsr", scale=4, frames=3, features=8, blocks=1, flow="dis", phase=True, confidence=True)
+    assert single.arch == dis.arch == "window"
+    assert (single.frames, single.state_channels, single.flow_channels) == (1, 0, 0)
+    assert (dis.frames, dis.state_channels, dis.flow_channels, dis.scale) == (3, 0, 4, 4)

@@ -8,13 +8,15 @@ import pytest
 import torch
 from PIL import Image
 
+from train.checkpoint import TrainError, load_checkpoint
 from train.config import ConfigError, config_from_dict, load_config
-from train.data import DataError, TrainData, load_sources
 from train.export import export
-from train.loop import TrainError, load_checkpoint, train
+from train.loop import train
+from train.sampler import TrainData
+from train.store import DataError, load_sources
 from vsr.resize import imresize
 from vsr.testclips import make_clip, scene
-from vsr.weights import load_weights
+from vsr.weightfile import load_weights
 
 
 def _images(folder: Path, n=4, size=(64, 80)) -> Path:
@@ -26,7 +28,7 @@ def _images(folder: Path, n=4, size=(64, 80)) -> Path:
 
 def _cfg(tmp_path, folders, **sections):
     base = {
-        "model": {"name": "edsr", "scale": 2, "params": {"blocks": 2, "features": 16}},
+        "model": {"arch": "edsr", "scale": 2, "params": {"blocks": 2, "features": 16}},
         "data": {"train": [str(d) for d in folders], "patch": 16, "batch": 4, "cache_dir": str(tmp_path / "cache")},
         "optim": {"steps": 4, "warmup": 1, "lr": 1e-3},
         "run": {"out": str(tmp_path / "runs"), "name": "t", "precision": "fp32", "checkpoint_every": 2, "log_every": 1},
@@ -49,15 +51,30 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="'optim.steps'"):
         load_config(None, ["optim.steps='many'"])
     with pytest.raises(ConfigError, match="scale"):
-        load_config(None, ["model.name='mf-fast'", "model.scale=5"])
+        load_config(None, ["model.arch='mfsr'", "model.scale=5"])
+    with pytest.raises(ConfigError, match="'model.arch'"):
+        load_config(None, ["model.arch='mf-fast'"])
 
 
 def test_config_file_and_overrides(tmp_path):
     cfg_file = tmp_path / "c.toml"
-    cfg_file.write_text('[model]\nname = "espcn"\nscale = 3\n[optim]\nlr = 0.001\n')
+    cfg_file.write_text('[model]\narch = "espcn"\nscale = 3\n[optim]\nlr = 0.001\n')
     cfg = load_config(cfg_file, ["optim.lr=5e-4", 'data.train=["a", "b"]', "optim.betas=[0.8, 0.9]"])
-    assert cfg.model.name == "espcn" and cfg.optim.lr == 5e-4 and cfg.data.train == ["a", "b"]
+    assert cfg.model.arch == "espcn" and cfg.optim.lr == 5e-4 and cfg.data.train == ["a", "b"]
     assert cfg.optim.betas == (0.8, 0.9) and cfg.run.name == "c"
+
+
+def test_a_config_says_only_what_differs_from_the_one_it_inherits(tmp_path):
+    (tmp_path / "base.toml").write_text('[model]\narch = "window"\nscale = 4\nparams = {window = 3, features = 32}\n'
+                                        '[optim]\nlr = 0.001\nsteps = 100\n')
+    (tmp_path / "x2.toml").write_text('inherit = "base.toml"\n[model]\nscale = 2\nparams = {features = 16}\n'
+                                      '[optim]\nsteps = 10\n')
+    cfg = load_config(tmp_path / "x2.toml")
+    assert (cfg.model.arch, cfg.model.scale, cfg.optim.lr, cfg.optim.steps) == ("window", 2, 0.001, 10)
+    assert cfg.model.params == {"window": 3, "features": 16}
+    (tmp_path / "loop.toml").write_text('inherit = "loop.toml"\n')
+    with pytest.raises(ConfigError, match="inherits from itself"):
+        load_config(tmp_path / "loop.toml")
 
 
 def test_shipped_configs_parse():
@@ -163,57 +180,81 @@ def test_bd_keeps_the_aliasing_that_bi_filters_out():
 FAMILIES = {
     "srcnn": {}, "vdsr": {"depth": 4}, "espcn": {}, "fsrcnn": {"m": 2}, "srresnet": {"blocks": 1, "features": 8},
     "edsr": {"blocks": 1, "features": 8}, "rrdb": {"blocks": 1, "features": 8, "growth": 4},
-    "mf-fast": {"features": 8, "blocks": 1, "flow_features": 8},
+    "mfsr": {"features": 8, "blocks": 1, "flow_features": 8},
+    "window": {"window": 3, "state": True, "features": 8, "blocks": 1},
 }
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
-def test_each_family_trains(tmp_path, name):
+@pytest.mark.parametrize("arch", list(FAMILIES))
+def test_each_family_trains(tmp_path, arch):
     data = _images(tmp_path / "imgs", size=(96, 96))
-    extra = {"loss": {"flow_weight": 0.1, "flow_teacher": 0.1, "flow_exact": 0.1}} if name.startswith("mf") else {}
-    cfg = _cfg(tmp_path, [data], model={"name": name, "params": FAMILIES[name]}, data={"patch": 16}, **extra)
+    extra = {"loss": {"flow_weight": 0.1}} if arch == "mfsr" else {}
+    frames = 4 if arch in ("mfsr", "window") else 0
+    cfg = _cfg(tmp_path, [data], model={"arch": arch, "params": FAMILIES[arch]}, data={"patch": 16, "frames": frames},
+               **extra)
     run = train(cfg, quiet=True)
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
-    if name.startswith("mf"):  # the alignment was trained against the DIS reference flow and the exact motion
-        assert all(np.isfinite([h["flow_teacher"], h["flow_exact"]]).all() for h in ck["history"] if "loss" in h)
+    if arch == "mfsr":  # the learned alignment was trained with its photometric loss
+        assert all(np.isfinite(h["flow"]) for h in ck["history"] if "loss" in h)
+
+
+def test_a_recurrent_model_learns_through_its_state(tmp_path, monkeypatch):
+    """Back-propagation through the clip: the loss of the last output reaches the weights through every step."""
+    import train.loop as loop
+    from train.config import TrainConfig
+    from vsr.models import build
+
+    model = build("window", scale=2, window=3, state=True, features=8, blocks=1)
+    lr = torch.rand(2, 5, 3, 12, 12, requires_grad=False)
+    outs, _ = loop.run_clip(model, model, lr, TrainConfig(), np.random.default_rng(0))
+    assert len(outs) == 3 and outs[0].shape == (2, 3, 24, 24)
+    steps = []
+    hook = model.head.register_forward_hook(lambda m, i, o: steps.append(o))
+    outs, _ = loop.run_clip(model, model, lr, TrainConfig(), np.random.default_rng(0))
+    hook.remove()
+    for s in steps:
+        s.retain_grad()
+    outs[-1].sum().backward()
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in steps)  # every step, the first included
 
 
 def test_a_flow_input_model_trains_on_spoilt_dis_flows(tmp_path):
     data = _images(tmp_path / "imgs", size=(96, 96))
-    small = {"name": "mf-dis", "params": {"features": 8, "blocks": 1}}
+    small = {"arch": "window", "params": {"window": 3, "state": False, "features": 8, "blocks": 1}}
     run = train(_cfg(tmp_path, [data], model=small, data={"pseudo_video": 1.0, "flow_noise": 0.5, "motion_blur": 0.5}),
                 quiet=True)
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
-    with pytest.raises(TrainError, match="no aligner to train"):
+    with pytest.raises(TrainError, match="no learned aligner"):
         train(_cfg(tmp_path / "b", [data], model=small, loss={"flow_weight": 0.1}), quiet=True)
     with pytest.raises(TrainError, match="flow_noise"):
-        train(_cfg(tmp_path / "c", [data], model={"name": "mf-fast"}, data={"flow_noise": 0.5}), quiet=True)
+        train(_cfg(tmp_path / "c", [data], model={"arch": "mfsr", "params": {}}, data={"flow_noise": 0.5}), quiet=True)
 
 
 def test_a_flow_input_model_trains_on_the_dis_level_it_is_built_with(tmp_path, monkeypatch):
-    import train.loop as loop
+    import vsr.flow
 
     levels = []
+    real = vsr.flow.clip_flows
 
     def spy(x, finest_scale=2):
         levels.append(finest_scale)
-        return loop_with_flows(x, finest_scale)
+        return real(x, finest_scale)
 
-    loop_with_flows = loop.with_flows
-    monkeypatch.setattr(loop, "with_flows", spy)
+    monkeypatch.setattr(vsr.flow, "clip_flows", spy)
     data = _images(tmp_path / "imgs", size=(96, 96))
-    fine = {"name": "mf-dis", "params": {"features": 8, "blocks": 1, "dis_finest_scale": 0}}
+    fine = {"arch": "window", "params": {"window": 3, "state": False, "features": 8, "blocks": 1, "dis_finest_scale": 0}}
     run = train(_cfg(tmp_path, [data], model=fine, data={"pseudo_video": 1.0}), quiet=True)
     assert levels and set(levels) == {0}
     assert load_weights(export(run, tmp_path / "w.safetensors"))[0].dis_finest_scale == 0
 
 
 def test_bf16_training_on_a_cpu_without_it_warns(tmp_path, monkeypatch):
+    import engines.cpu
     import train.loop as loop
 
-    monkeypatch.setattr(loop, "_cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: False)
     data = _images(tmp_path / "imgs")
     with pytest.warns(UserWarning, match="emulated"):
         train(_cfg(tmp_path, [data], run={"precision": "bf16"}, optim={"steps": 1}), quiet=True)
@@ -246,7 +287,7 @@ def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
     model, info = load_weights(out)
     assert info.name == "mine" and info.scale == 2
     assert info.validation["psnr"] == info.validation["val"]["psnr"] != info.validation["other"]["psnr"]
-    assert info.training["config"]["model"]["name"] == "edsr"
+    assert info.training["config"]["model"]["arch"] == "edsr"
     Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
     rc, _, err = cli("image", tmp_path / "p.png", "-m", out, "--backend", "torch", "-q")
     assert rc == 0, err
@@ -290,8 +331,8 @@ def test_gan_fine_tuning_image_and_video(tmp_path):
                loss={"adversarial_weight": 0.01, "feature_match_weight": 0.1})
     ck = load_checkpoint(train(gan, quiet=True) / "checkpoint.pt")
     assert ck["disc"] is not None and "adversarial" in ck["history"][-1]
-    video = _cfg(tmp_path, [data], run={"name": "vgan"},
-                 model={"name": "mf-fast", "params": {"features": 8, "blocks": 1, "flow_features": 8}},
+    video = _cfg(tmp_path, [data], run={"name": "vgan"}, data={"frames": 5},
+                 model={"arch": "mfsr", "params": {"features": 8, "blocks": 1, "flow_features": 8}},
                  loss={"adversarial_weight": 0.01, "temporal_weight": 0.5, "flow_weight": 0.1})
     ck = load_checkpoint(train(video, quiet=True) / "checkpoint.pt")
     first_conv = next(v for k, v in ck["disc"].items() if k.endswith("weight.original") or k.endswith("weight"))
@@ -333,7 +374,7 @@ def test_distributed_two_cpu_processes(tmp_path):
     data = _images(tmp_path / "imgs")
     cfg = tmp_path / "ddp.toml"
     cfg.write_text(
-        f'[model]\nname = "edsr"\nscale = 2\nparams = {{ blocks = 1, features = 8 }}\n'
+        f'[model]\narch = "edsr"\nscale = 2\nparams = {{ blocks = 1, features = 8 }}\n'
         f'[data]\ntrain = ["{data}"]\npatch = 12\nbatch = 4\ncache_dir = "{tmp_path / "cache"}"\n'
         f'[optim]\nsteps = 3\nwarmup = 1\n[run]\nout = "{tmp_path / "runs"}"\nname = "ddp"\nprecision = "fp32"\n'
         f'checkpoint_every = 3\nthreads = 1\n'
@@ -346,60 +387,20 @@ def test_distributed_two_cpu_processes(tmp_path):
     assert ck["step"] == 3 and len(ck["rng"]) == 2  # both ranks' random state
 
 
-def test_teacher_flows_follow_a_known_motion():
-    """DIS on the HR window, reduced to LR pixels, recovers a camera pan in the flow_warp convention."""
-    from train.losses import teacher_flows
-
-    base = torch.from_numpy(scene(160, 160, 0)).permute(2, 0, 1).float() / 255  # edges and texture
-    sx, sy, scale = 8, -4, 4  # HR pixels per frame
-    win = torch.stack([torch.roll(base, shifts=(k * sy, k * sx), dims=(1, 2)) for k in (-1, 0, 1)])[None]
-    back, fwd = teacher_flows(win, scale)
-    assert back.shape == fwd.shape == (1, 2, 40, 40)
-    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
-    # frame t+1 is frame t moved by (sx, sy): the centre pixel p is found at p + (sx, sy) in t+1
-    assert torch.allclose(fwd[inner].mean((2, 3)), torch.tensor([[sx / scale, sy / scale]]), atol=0.1)
-    assert torch.allclose(back[inner].mean((2, 3)), torch.tensor([[-sx / scale, -sy / scale]]), atol=0.1)
-
-
-def test_pseudo_video_knows_its_exact_motion(tmp_path):
-    """The pseudo-video's exact flow moves each LR neighbour onto the centre frame — after the random flips,
-    transposes and time reversal too — better than the flow a quarter pixel off; real video gets NaN."""
-    from vsr.models.mfsr import flow_warp
-
-    stills, _ = load_sources([str(_images(tmp_path / "stills", n=2, size=(160, 160)))], 2, tmp_path / "cache")
-    pseudo = TrainData(stills, [], scale=2, patch=24, frames=3)
-    lr, hr, motion = pseudo.batch(np.random.default_rng(2), 8, flows=True)
-    assert motion.shape == (8, 3, 2, 24, 24) and (motion[:, 1] == 0).all()
-    assert motion.abs().amax() > 1  # the camera moved by more than a pixel somewhere
-    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
-    def err(k, flow):
-        return (flow_warp(lr[:, k], flow) - lr[:, 1])[inner].abs().mean((1, 2, 3))
-
-    for k in (0, 2):
-        exact, off = err(k, motion[:, k]), err(k, motion[:, k] + 0.25)
-        assert (exact < off).all() and exact.mean() < 0.3 * err(k, torch.zeros_like(motion[:, k])).mean()
-
-    vids = tmp_path / "videos"
-    vids.mkdir()
-    make_clip(vids / "a.mp4", width=64, height=48, frames=6, audio=False)
-    _, videos = load_sources([str(vids)], 2, tmp_path / "cache")
-    _, _, motion = TrainData([], videos, scale=2, patch=8, frames=3).batch(np.random.default_rng(0), 2, flows=True)
-    assert torch.isnan(motion).all()
-
-
 def test_pseudo_video_motion_blur_smears_along_the_pan_only(tmp_path):
-    """With an open shutter (``exposure``) each frame is smeared along the camera's pan, not across it, and the
-    exact motion is unchanged; ``data.motion_blur`` makes a share of the pseudo-video windows so."""
-    from train.data import camera_motion
+    """With an open shutter (``exposure``) each frame is smeared along the camera's pan, not across it;
+    ``data.motion_blur`` makes a share of the pseudo-video clips so."""
+    from train.pseudo import camera_motion
+    from vsr.flow import dis_flow, luma8
 
     img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)  # detail in every direction
     for seed in range(50):  # a camera fast enough to blur
-        frames, motion = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12, flow_scale=1)
-        pan = motion[2].mean((0, 1))
+        frames = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12)
+        pan = np.median(dis_flow(luma8(frames[1]), luma8(frames[2]), 0)[16:-16, 16:-16].reshape(-1, 2), axis=0)
         if np.hypot(*pan) > 8:
             break
-    blurred, same = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12, flow_scale=1, exposure=1.0)
-    assert np.array_equal(motion, same) and blurred.dtype == np.uint8 and blurred.shape == frames.shape
+    blurred = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12, exposure=1.0)
+    assert blurred.dtype == np.uint8 and blurred.shape == frames.shape
     along = pan / np.hypot(*pan)
     across = np.array([-along[1], along[0]])
 
@@ -427,12 +428,3 @@ def test_pseudo_video_motion_blur_smears_along_the_pan_only(tmp_path):
         rng = np.random.default_rng(0)
         sharp, smeared = plain.batch(rng, 16)[1], shaken.batch(rng, 16)[1]
         assert grad(smeared) < 0.7 * grad(sharp), window
-
-
-def test_exact_flow_loss_counts_only_known_motion():
-    from train.losses import exact_flow_loss
-
-    flow = torch.zeros(2, 2, 4, 4)
-    ref = torch.stack([torch.full((2, 4, 4), 0.5), torch.full((2, 4, 4), float("nan"))])
-    assert exact_flow_loss([flow], [ref]).item() == pytest.approx(0.5)  # the unknown window adds nothing
-    assert exact_flow_loss([flow], [torch.full_like(ref, float("nan"))]).item() == 0

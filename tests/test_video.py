@@ -1,4 +1,3 @@
-import fractions
 import os
 import signal
 import subprocess
@@ -11,17 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import small
+
 from engines.torch_backend import TorchRunner
 from vsr.errors import VsrError
-from vsr.models import MODELS
 from vsr.models.bicubic import Bicubic
 from vsr.testclips import make_clip, scene
-from vsr.video.io import EncodeOptions
 from vsr.video.pipeline import upscale_video
+from vsr.video.sink import EncodeOptions
 
 
 def bicubic(scale=2):
-    return TorchRunner(Bicubic(scale=scale))
+    return TorchRunner(small("bicubic", scale))
 
 
 def frames_of(path, index=None):
@@ -126,21 +126,24 @@ def test_odd_output_size_is_padded_with_a_warning(tmp_path):
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_short_videos_and_multiframe_windows(tmp_path, n):
     src = make_clip(tmp_path / "short.mp4", frames=n, audio=False)
-    runner = TorchRunner(MODELS["mf-fast"].build(2).eval())
-    res, _ = run(src, tmp_path / "out.mp4", runner)
-    assert res.frames == n == len(frames_of(tmp_path / "out.mp4"))
+    for name in ("mf-fast", "rvsr"):
+        res, _ = run(src, tmp_path / "out.mp4", TorchRunner(small(name)), overwrite=True)
+        assert res.frames == n == len(frames_of(tmp_path / "out.mp4"))
 
 
 @pytest.mark.parametrize("backend", ["torch", "openvino"])
-def test_a_flow_input_model_streams_with_its_flows(tmp_path, backend):
-    """mf-dis takes DIS flows as input: the runner computes them from each window, on either path."""
+@pytest.mark.parametrize("name", ["mf-dis", "rvsr"])
+def test_models_with_flows_and_state_stream(tmp_path, backend, name):
+    """Models that take DIS flows (and a state) stream: the reader makes their windows, the runner carries the
+    state; 8-bit and 10-bit input alike."""
     from engines.openvino_backend import OpenVINORunner
 
-    src = make_clip(tmp_path / "pan.mp4", frames=4, audio=False)
-    model = MODELS["mf-dis"].build(2, blocks=1).eval()
-    runner = TorchRunner(model) if backend == "torch" else OpenVINORunner(model, precision="fp32", weights_id="dis")
-    res, _ = run(src, tmp_path / "out.mp4", runner)
-    assert res.frames == 4 == len(frames_of(tmp_path / "out.mp4"))
+    model = small(name)
+    for pix_fmt in ("yuv420p", "yuv420p10le"):
+        src = make_clip(tmp_path / f"pan-{pix_fmt}.mp4", frames=4, audio=False, pix_fmt=pix_fmt)
+        runner = TorchRunner(model) if backend == "torch" else OpenVINORunner(model, precision="fp32")
+        res, _ = run(src, tmp_path / "out.mp4", runner, overwrite=True)
+        assert res.frames == 4 == len(frames_of(tmp_path / "out.mp4"))
 
 
 @pytest.mark.parametrize("backend", ["torch", "openvino"])
@@ -151,21 +154,24 @@ def test_window_is_t_minus_1_t_t_plus_1_with_repeated_edges(tmp_path, backend):
     from engines.openvino_backend import OpenVINORunner
 
     class Probe(torch.nn.Module):
-        scale, frames, size_multiple = 1, 3, 1
+        scale, frames, size_multiple = 2, 3, 1
 
         def forward(self, x):
-            return ((x[:, 0:3] + x[:, 3:6] + x[:, 6:9]) / 3.0).contiguous()
+            mean = (x[:, 0:3] + x[:, 3:6] + x[:, 6:9]) / 3.0
+            return torch.nn.functional.interpolate(mean, scale_factor=2.0, mode="nearest")
 
     levels = [40, 90, 140, 190, 30, 60, 120]
+    texture = np.random.default_rng(0).integers(0, 40, (8, 8, 3))  # one shot: the same picture, brighter or darker
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, v in enumerate(levels):
-        Image.fromarray(np.full((8, 8, 3), v, np.uint8)).save(folder / f"f{i}.png")
-    runner = TorchRunner(Probe()) if backend == "torch" else OpenVINORunner(Probe(), precision="fp32", weights_id="probe")
+        Image.fromarray((texture + v).astype(np.uint8)).save(folder / f"f{i}.png")
+    runner = TorchRunner(Probe()) if backend == "torch" else OpenVINORunner(Probe(), precision="fp32")
     run(folder, tmp_path / "out", runner)
     got = [int(np.asarray(Image.open(tmp_path / "out" / f"f{i}.png"))[0, 0, 0]) for i in range(len(levels))]
     padded = [levels[0]] + levels + [levels[-1]]
-    expect = [int((padded[i] + padded[i + 1] + padded[i + 2]) / 3 + 0.5) for i in range(len(levels))]
+    expect = [int((3 * texture[0, 0, 0] + padded[i] + padded[i + 1] + padded[i + 2]) / 3 + 0.5)
+              for i in range(len(levels))]
     assert got == expect
 
 
@@ -279,7 +285,7 @@ def test_frame_folder_in_and_out_keeps_names_and_depth(tmp_path):
     assert res.frames == 3
     names = sorted(p.name for p in (tmp_path / "up").iterdir())
     assert names == ["frame1.png", "frame10.png", "frame2.png"]
-    from vsr.images import read_picture
+    from vsr.picture import read_picture
 
     pic = read_picture(tmp_path / "up" / "frame10.png")
     assert pic.bits == 16 and pic.size == (64, 48)

@@ -1,12 +1,16 @@
+"""vsr's weight files and the table of what ships (vsr.zoo): loading, metadata, clear errors."""
+
 import pytest
 import torch
+from conftest import small
 
-from vsr.models import MODELS
-from vsr.weights import WeightInfo, WeightsError, load_model, load_weights, read_info, save_weights
+from vsr.errors import VsrError
+from vsr.weightfile import WeightInfo, WeightsError, load_weights, read_info, save_weights
+from vsr.zoo import ZOO, default_model, load_model, weight_files
 
 
 def _saved(tmp_path, name="edsr"):
-    model = MODELS[name].build(2)
+    model = small(name)
     info = WeightInfo("mine", model.arch, model.hparams, 2, 1, training={"data": ["x"]}, validation={"psnr": 30.5})
     return save_weights(tmp_path / "w.safetensors", model, info), model
 
@@ -15,7 +19,7 @@ def test_metadata_round_trip(tmp_path):
     path, _ = _saved(tmp_path)
     info = read_info(path)
     assert info.name == "mine" and info.arch == "edsr" and info.scale == 2
-    assert info.hparams["blocks"] == 16 and info.validation == {"psnr": 30.5} and info.training == {"data": ["x"]}
+    assert info.hparams["blocks"] == 2 and info.validation == {"psnr": 30.5} and info.training == {"data": ["x"]}
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left
 
 
@@ -58,16 +62,41 @@ def test_load_model_resolution(tmp_path):
         load_model(str(path), 4)
     with pytest.raises(WeightsError, match="unknown model"):
         load_model("no-such-model", 2)
-    with pytest.raises(WeightsError, match="supports scales"):
+    with pytest.raises(WeightsError, match="unknown model"):
+        load_model("rrdb", 4)  # an architecture without shipped weights is for training, not a runnable model
+    with pytest.raises(WeightsError, match="scale"):
         load_model("bicubic", 7)
     bic, info = load_model("bicubic", 3)
     assert info.scale == 3 and bic.scale == 3
 
 
-def test_model_without_weights_says_so(monkeypatch, tmp_path):
-    import vsr.weights as w
+def test_a_scale_without_weights_is_refused_with_what_exists():
+    have = weight_files()
+    for e in ZOO:
+        missing = [s for s in (2, 3, 4) if (e.name, s) not in have]
+        for s in missing:
+            with pytest.raises(WeightsError) as err:
+                load_model(e.name, s)
+            msg = str(err.value)
+            assert f"×{s}" in msg and "bicubic" in msg
+            assert all(f"×{t}" in msg for n, t in have if n == e.name)  # it names the scales that do ship
+    for job in ("video", "image"):
+        for s in (2, 3, 4):
+            if any(sc == s for _, sc in have):
+                assert (default_model(job, s), s) in have
+            else:
+                with pytest.raises(VsrError, match=f"×{s}"):
+                    default_model(job, s)
 
-    monkeypatch.setattr(w, "BUNDLED_DIR", tmp_path)  # as if nothing were bundled
-    with pytest.raises(WeightsError, match="no trained weights"):
-        load_model("rrdb", 4)
-    assert w.default_model("image", 4) == "bicubic"
+
+def test_the_zoo_and_the_weight_files_agree():
+    """Every shipped file has a table entry, every entry has files, and the file's own name is the entry's."""
+    names = {e.name for e in ZOO}
+    assert len(names) == len(ZOO)
+    assert {n for n, _ in weight_files()} <= names
+    for e in ZOO:
+        assert any(n == e.name for n, _ in weight_files()), f"{e.name} is listed but ships no weights"
+        assert e.job in ("video", "image")
+    for (n, s), p in weight_files().items():
+        info = read_info(p)
+        assert info.name == n and info.scale == s

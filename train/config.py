@@ -2,7 +2,9 @@
 
 ``load_config(path, overrides)`` reads the file, applies ``--set key=value``
 overrides (``optim.lr=1e-4``, ``data.train=["a","b"]``) and checks every key:
-an unknown section or key is an error that names it.
+an unknown section or key is an error that names it. A file may start with
+``inherit = "other.toml"`` (relative to it): the other file's keys, overridden by
+this file's, so a config says only what differs from its base.
 """
 
 from __future__ import annotations
@@ -24,19 +26,19 @@ class ConfigError(VsrError):
 
 @dataclass
 class ModelConfig:
-    name: str = "edsr"  # a preset from vsr.models.MODELS
+    name: str = ""  # the name the exported weights carry (default: the run's)
+    arch: str = ""  # an architecture of vsr.models.ARCHITECTURES
     scale: int = 4
-    params: dict[str, Any] = field(default_factory=dict)  # overrides of the preset's hyperparameters
+    params: dict[str, Any] = field(default_factory=dict)  # its hyperparameters (the rest: the class's defaults)
     init: str = ""  # weights (.safetensors) or a run folder to start from; matching tensors are copied
 
 
 @dataclass
 class DataConfig:
     train: list[str] = field(default_factory=list)  # image folders, DIV2K roots, video folders/files
-    kind: str = "auto"  # auto | image | video | pseudo-video
     patch: int = 48  # LR patch size
     batch: int = 16
-    frames: int = 0  # window length; 0 = the model's
+    frames: int = 0  # frames per training clip (outputs for frames 1 .. frames-2 when over 1); 0 = the model's window
     degradation: str = "bicubic"  # bicubic (BI) | bd (Gaussian blur + subsampling) | realistic
     pseudo_video: float = 0.0  # share of video samples made from still images by camera motion
     max_shift: float = 8.0  # pseudo-video camera speed: at most this many LR pixels per frame
@@ -80,9 +82,7 @@ class LossConfig:
     adversarial_weight: float = 0.0
     feature_match_weight: float = 0.0
     temporal_weight: float = 0.0
-    flow_weight: float = 0.0  # photometric loss on the multi-frame model's alignment
-    flow_teacher: float = 0.0  # L1 between the alignment and OpenCV's DIS flow of the HR frames (training only)
-    flow_exact: float = 0.0  # L1 between the alignment and the exact camera motion of pseudo-video windows
+    flow_weight: float = 0.0  # photometric loss on a learned aligner (mfsr)
 
 
 @dataclass
@@ -173,16 +173,34 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] = ()) -> TrainCo
     return cfg
 
 
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's keys, merged over those of the file it inherits from."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: inherits from itself")
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    base = data.pop("inherit", None)
+    if base is None:
+        return data
+    return _merge(_read(path.parent / base, (*seen, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as e:
-            raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: invalid TOML ({e})") from None
+        data = _read(path)
     cfg = config_from_dict(data, overrides)
     if not cfg.run.name and path is not None:
         cfg.run.name = Path(path).stem
@@ -190,24 +208,22 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
 
 
 def _validate(cfg: TrainConfig) -> None:
-    from vsr.models import MODELS
+    from vsr.models import ARCHITECTURES, SCALES
 
     choices = {
         "loss.pixel": (cfg.loss.pixel, ("l1", "charbonnier", "mse")),
         "optim.schedule": (cfg.optim.schedule, ("cosine", "multistep", "constant")),
         "run.precision": (cfg.run.precision, ("auto", "fp32", "bf16", "fp16")),
-        "data.kind": (cfg.data.kind, ("auto", "image", "video", "pseudo-video")),
         "data.degradation": (cfg.data.degradation, ("bicubic", "bd", "realistic")),
         "run.device": (cfg.run.device, ("auto", "cpu", "cuda")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"config key {key!r}: {value!r} is not one of {', '.join(allowed)}")
-    if cfg.model.name not in MODELS:
-        raise ConfigError(f"config key 'model.name': unknown model {cfg.model.name!r}")
-    spec = MODELS[cfg.model.name]
-    if cfg.model.scale not in spec.scales:
-        raise ConfigError(f"model {cfg.model.name!r} does not support scale {cfg.model.scale}")
+    if cfg.model.arch not in ARCHITECTURES:
+        raise ConfigError(f"config key 'model.arch': {cfg.model.arch!r} is not one of {', '.join(ARCHITECTURES)}")
+    if cfg.model.scale not in SCALES:
+        raise ConfigError(f"config key 'model.scale': {cfg.model.scale} is not one of {', '.join(map(str, SCALES))}")
     if cfg.data.patch < 4 or cfg.data.batch < 1 or cfg.optim.steps < 1:
         raise ConfigError("data.patch, data.batch and optim.steps must be positive")
 

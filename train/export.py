@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from train.checkpoint import TrainError, load_checkpoint
 from train.config import config_from_dict
-from train.loop import TrainError, load_checkpoint, validation_psnr
-from vsr.models import MODELS
-from vsr.weights import WeightInfo, save_weights
+from train.validate import validation_psnr
+from vsr.models import build
+from vsr.weightfile import WeightInfo, save_weights
 
 
 def export(run_dir: str | Path, out: str | Path, name: str | None = None) -> Path:
@@ -17,18 +18,16 @@ def export(run_dir: str | Path, out: str | Path, name: str | None = None) -> Pat
         raise TrainError(f"{run_dir}: no checkpoint to export (is it a run folder?)")
     ck = load_checkpoint(best if best.exists() else last)
     cfg = config_from_dict(ck["config"])
-    spec = MODELS[cfg.model.name]
-    model = spec.build(cfg.model.scale, **cfg.model.params)
-    state = ck.get("ema") or ck.get("model")
-    model.load_state_dict(state)
+    model = build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params)
+    model.load_state_dict(ck.get("ema") or ck.get("model"))
     validation = ck.get("val") or {}
     if not validation and last.exists():
         hist = [h for h in load_checkpoint(last).get("history", []) if "val" in h]
         validation = hist[-1]["val"] if hist else {}
-    if any(isinstance(v, dict) for v in validation.values()):  # runs before validation_psnr stored a mean here
+    if validation and "psnr" not in validation:
         validation = {**validation, "psnr": validation_psnr(validation)}
     info = WeightInfo(
-        name=name or cfg.run.name or cfg.model.name,
+        name=name or cfg.model.name or cfg.run.name or cfg.model.arch,
         arch=model.arch,
         hparams=model.hparams,
         scale=cfg.model.scale,

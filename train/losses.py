@@ -6,8 +6,8 @@
   for single-frame models and a spatio-temporal one (three consecutive output
   frames stacked) for the multi-frame model; discriminator feature matching;
 * temporal consistency: frame differences of the output follow the ground truth's;
-* flow: the multi-frame model's alignment should make the warped neighbour look
-  like the centre (photometric Charbonnier) and be smooth.
+* flow: a learned aligner (mfsr) should make the warped neighbour look like the
+  centre (photometric Charbonnier) and be smooth.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.errors import VsrError
-from vsr.models.mfsr import flow_warp
+from vsr.models.window import flow_warp
 
 
 def pixel_loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -51,44 +51,6 @@ def flow_loss(lr_window: torch.Tensor, flows: list[torch.Tensor]) -> torch.Tenso
         [(f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean() for f in flows]
     ).mean()
     return photo + 0.01 * smooth
-
-
-def exact_flow_loss(flows: list[torch.Tensor], ref: list[torch.Tensor]) -> torch.Tensor:
-    """Mean L1 (LR pixels) between the alignment's flows and the known motion, over the windows where it is known
-    (``ref`` is NaN where it is not: real video); zero when no window in the batch has it."""
-    total = count = 0
-    for f, r in zip(flows, ref):
-        known = ~torch.isnan(r[:, :1, :1, :1])  # a window's motion is known everywhere or nowhere
-        total = total + ((f.float() - torch.nan_to_num(r)).abs() * known).sum()
-        count = count + known.sum() * f[0].numel()
-    return total / max(int(count), 1)
-
-
-def teacher_flows(hr_window: torch.Tensor, scale: int) -> list[torch.Tensor]:
-    """Reference flows for the alignment: OpenCV's DIS optical flow from the centre HR frame to each
-    neighbour, area-averaged down to LR pixels. hr_window is N×T×3×H×W in [0, 1]; returns, for each
-    non-centre frame, N×2×(H/scale)×(W/scale) in LR pixels (dx, dy), the convention of ``flow_warp``.
-
-    Computed on the HR frames (``scale``× the resolution the model sees), so it is a far finer signal
-    than what the model can find in its LR input; training-time only, nothing of it ships.
-    """
-    import cv2
-    import numpy as np
-
-    from vsr.flow import dis_flow, gray8
-
-    n, t, _, h, w = hr_window.shape
-    mid = t // 2
-    gray = [gray8(hr_window[:, j]) for j in range(t)]
-    out = []
-    for j in range(t):
-        if j == mid:
-            continue
-        flows = [dis_flow(gray[mid][b], gray[j][b]) for b in range(n)]
-        if scale != 1:
-            flows = [cv2.resize(f, (w // scale, h // scale), interpolation=cv2.INTER_AREA) for f in flows]
-        out.append(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2) / scale)
-    return out
 
 
 # VGG19 "features" layout, as torchvision names it (features.<index>.weight).
@@ -172,3 +134,37 @@ def ragan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tens
 
 def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([F.l1_loss(f, r.detach()) for r, f in zip(real_feats, fake_feats)]).mean()
+
+
+def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], *, lr_clip=None, flows=None,
+                    disc=None, vgg=None) -> dict[str, torch.Tensor]:
+    """The generator's weighted loss terms for a clip's outputs (``cfg`` is the config's ``loss`` section).
+
+    ``flows`` are a learned aligner's flows per output (for ``flow_weight``; ``lr_clip`` the LR windows they
+    align); the discriminator sees the last three outputs stacked (video) or the last one (images)."""
+    terms = {"pixel": cfg.pixel_weight * sum(pixel_loss(cfg.pixel, o, t) for o, t in zip(outs, targets)) / len(outs)}
+    if flows and cfg.flow_weight:
+        terms["flow"] = cfg.flow_weight * sum(flow_loss(w, f) for w, f in zip(lr_clip, flows)) / len(flows)
+    if cfg.temporal_weight and len(outs) > 1:
+        terms["temporal"] = cfg.temporal_weight * temporal_loss(outs, targets)
+    if vgg is not None:
+        terms["perceptual"] = cfg.perceptual_weight * sum(vgg(o, t) for o, t in zip(outs, targets)) / len(outs)
+    if disc is not None:
+        fake, real = disc_input(outs), disc_input(targets)
+        d_real, real_feats = disc(real)
+        d_fake, fake_feats = disc(fake)
+        terms["adversarial"] = cfg.adversarial_weight * ragan_losses(d_real.detach(), d_fake)[0]
+        if cfg.feature_match_weight:
+            terms["feature_match"] = cfg.feature_match_weight * feature_matching(real_feats, fake_feats)
+    return terms
+
+
+def disc_input(frames: list[torch.Tensor]) -> torch.Tensor:
+    """What the discriminator judges: three consecutive frames stacked on channels (one for image models)."""
+    return torch.cat(frames[-3:], 1) if len(frames) >= 3 else frames[-1]
+
+
+def discriminator_loss(disc, outs: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
+    d_real, _ = disc(disc_input(targets))
+    d_fake, _ = disc(disc_input([o.detach() for o in outs]))
+    return ragan_losses(d_real, d_fake)[1]

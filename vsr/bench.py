@@ -25,7 +25,7 @@ SIZES = {"270p": (480, 270), "360p": (640, 360), "480p": (854, 480), "540p": (96
 
 @dataclass
 class Row:
-    stage: str  # decode | model | encode | end-to-end | floor
+    stage: str  # decode | windows | model | encode | end-to-end | floor
     backend: str = ""
     precision: str = ""
     fps: float = 0.0
@@ -48,9 +48,9 @@ class Report:
 
 
 def machine() -> str:
-    from engines.openvino_backend import cpu_name
+    from engines.cpu import cpu_name, has_native_bf16
 
-    return f"{cpu_name()}, {os.cpu_count()} cores"
+    return f"{cpu_name()}, {os.cpu_count()} cores, {'native bf16' if has_native_bf16() else 'no native bf16'}"
 
 
 def make_bench_clip(folder: Path, size: str, frames: int) -> Path:
@@ -73,46 +73,51 @@ def _median_fps(fn, n: int, repeat: int) -> float:
 
 
 def decode_fps(clip: Path, repeat: int = 3) -> tuple[float, int]:
-    """Decode + colour conversion + to float, as the pipeline's reader does."""
-    import torch
-
-    from vsr.video.io import Frame, VideoSource
+    """Decode + colour conversion to RGB, as the pipeline's reader does."""
+    from vsr.video.source import frames_of
 
     count = {"n": 0}
 
     def run():
-        src = VideoSource(clip)
-        n = 0
-        for item in src.items():
-            if isinstance(item, Frame):
-                torch.from_numpy(item.rgb).permute(2, 0, 1).float().div_(255)
-                n += 1
-        src.close()
-        count["n"] = n
+        count["n"] = sum(1 for _ in frames_of(clip))
 
     run()  # warm-up, and the frame count
     return _median_fps(run, count["n"], repeat), count["n"]
 
 
-def model_fps(runner, hw: tuple[int, int], iters: int = 20, repeat: int = 3) -> float:
-    """Model-only fps on the video path: 8-bit windows in, 8-bit frames out, ``runner.depth`` in flight."""
-    import numpy as np
+def clip_windows(clip: Path, model, frames: int = 20) -> list:
+    """The model's inputs for the clip's first frames, made as the pipeline makes them."""
+    from vsr.video.source import frames_of
+    from vsr.windows import options_for, windows
 
-    rng = np.random.default_rng(0)
-    window = [rng.integers(0, 256, (hw[0], hw[1], 3), dtype=np.uint8) for _ in range(runner.frames)]
-    for _ in range(2):
-        runner.run_frames(window)
+    return list(windows(((f, None) for f in frames_of(clip, frames)), **options_for(model)))
+
+
+def windows_fps(clip: Path, model, frames: int = 20, repeat: int = 3) -> float:
+    """Making the model's inputs alone (luma, DIS flows, scene cuts): the reader's work beyond decoding."""
+    from vsr.video.source import frames_of
+    from vsr.windows import options_for, windows
+
+    decoded = list(frames_of(clip, frames))
+    return _median_fps(lambda: list(windows(((f, None) for f in decoded), **options_for(model))), len(decoded), repeat)
+
+
+def model_fps(runner, inputs: list, repeat: int = 3) -> float:
+    """Model-only fps on the video path: integer windows (with their flows) in, integer frames out, ``runner.depth``
+    in flight, a recurrent model's state carried from frame to frame."""
+    for w in inputs[:2]:
+        runner(w.frames, w.flows, w.reset)
 
     def run():
         inflight = []
-        for _ in range(iters):
-            inflight.append(runner.submit(window))
+        for w in inputs:
+            inflight.append(runner.submit(w.frames, w.flows, w.reset))
             if len(inflight) >= runner.depth:
                 runner.collect(inflight.pop(0))
         for h in inflight:
             runner.collect(h)
 
-    return _median_fps(run, iters, repeat)
+    return _median_fps(run, len(inputs), repeat)
 
 
 def encode_fps(hw_out: tuple[int, int], frames: int, codec: str = "libx264", preset: str = "veryfast",
@@ -211,13 +216,15 @@ def floor_fps(clip: Path, scale: int, codec: str = "libx264", preset: str = "ver
 
 def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions: list[str], size: str, frames: int,
               repeat: int, workdir: Path, e2e: bool = True, say=print) -> Report:
-    from engines import BackendError, create_runner
-    from vsr.weights import default_model, load_model, weights_id
+    from engines import BackendError, Identity, create_runner
+    from vsr.weightfile import weights_id
+    from vsr.zoo import default_model, load_model, looks_like_path
 
     clip = make_bench_clip(workdir, size, frames)
     w, h = SIZES[size]
     ref = model_ref or default_model("video", scale)
-    model, info = load_model(ref, scale)
+    model, info = load_model(ref, None if looks_like_path(ref) else scale)
+    scale = info.scale
     report = Report(model=info.name, scale=scale, input=f"{w}×{h}", output=f"{w * scale}×{h * scale}", frames=frames,
                     machine=machine())
     say(f"benchmarking {info.name} ×{scale}, {w}×{h} → {w * scale}×{h * scale}, {frames} frames, median of {repeat}")
@@ -230,16 +237,22 @@ def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions
     floor = floor_fps(clip, scale, repeat=repeat)
     report.rows.append(Row("floor", fps=floor, note="decode → OpenCV bicubic → libx264 veryfast"))
     say(f"  floor (no model): {floor:.1f} fps")
+    inputs = clip_windows(clip, model)
+    if len(inputs) and (inputs[0].flows is not None or getattr(model, "frames", 1) > 1):
+        fps = windows_fps(clip, model, repeat=repeat)
+        report.rows.append(Row("windows", fps=fps, note="luma, DIS flows, scene cuts (the reader's extra work)"))
+        say(f"  windows: {fps:.1f} fps")
     for backend in backends:
         for precision in precisions:
             try:
-                runner = create_runner(load_model(ref, scale)[0], backend=backend, precision=precision,
-                                       weights_id=weights_id(info), shape=(h, w), frame_io=True)
+                net = load_model(ref, None if looks_like_path(ref) else scale)[0]
+                runner = create_runner(net, backend=backend, precision=precision,
+                                       identity=Identity.of(net, weights_id(info)), shape=(h, w))
             except BackendError as e:
                 report.rows.append(Row("model", backend, precision, note=f"unavailable: {e}"))
                 say(f"  model {backend} {precision}: unavailable ({e})")
                 continue
-            fps = model_fps(runner, (h, w), repeat=repeat)
+            fps = model_fps(runner, inputs, repeat=repeat)
             report.rows.append(Row("model", runner.name, runner.precision, fps))
             say(f"  model {runner.name} {runner.precision}: {fps:.1f} fps")
             if e2e:

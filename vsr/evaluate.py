@@ -4,26 +4,29 @@ Sources:
 
 * a folder of HR images: LR made with MATLAB-compatible bicubic (BI);
 * a paired folder (``HR/`` and ``LR/`` or DIV2K's ``*_HR``/``*_LR_bicubic/X<s>``);
-* a video file or a folder of frames: every frame BI-downscaled, scored per
-  frame; multi-frame models see (t-1, t, t+1) with the edges repeated.
+* a video file, a folder of frames, or a folder of such folders (``../shared/data/val_video``): every frame
+  BI-downscaled, scored per frame, averaged per clip; models see the windows the pipeline makes
+  (:mod:`vsr.windows`: t-1, t, t+1 with edges repeated, flows, a recurrent state carried from the first frame).
+
+Frames are decoded as ``vsr upscale`` decodes them (:mod:`vsr.video.source`, :mod:`vsr.picture`) and upscaled
+through a runner (:mod:`engines`), so a score is what the product makes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vsr.errors import VsrError
-from vsr.files import VIDEO_EXTS, list_images, read_rgb8
-from vsr.metrics import modcrop, psnr, ssim, to_uint8, tof_pair
+from vsr.formats import VIDEO_EXTS, is_clip_folder, list_images
+from vsr.metrics import modcrop, psnr, ssim, tof_pair
+from vsr.picture import read_rgb8
 from vsr.resize import imresize
-from vsr.tiling import run_padded
-
-Model = Callable[[torch.Tensor], torch.Tensor]
+from vsr.video.source import frames_of
+from vsr.windows import options_for, windows
 
 
 @dataclass
@@ -52,15 +55,27 @@ def _paired_dirs(root: Path, scale: int) -> tuple[Path, Path] | None:
     return None
 
 
-def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int = 0) -> Source:
-    """Read HR (and make or read LR) for a folder of images, a paired folder, a video or a frame folder."""
+def is_video(path: Path) -> bool:
+    """A video file or a folder of clips: scored as video (first frames, tOF)."""
+    return (path.is_file() and path.suffix.lower() in VIDEO_EXTS) or is_clip_folder(path)
+
+
+def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int = 0,
+                degrade: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None) -> Source:
+    """HR, and LR made (or read) from it, for a folder of images, a paired folder, a video, a frame folder or a
+    folder of clips. ``max_frames`` (videos) keeps the first frames; ``degrade`` turns a clip's BI LR frames into
+    what real footage looks like (``vsr eval --degrade``)."""
     path = Path(path)
     if not path.exists():
         raise VsrError(f"evaluation data not found: {path}")
     if path.is_file():
         if path.suffix.lower() not in VIDEO_EXTS:
             raise VsrError(f"{path}: not a folder of images or a video")
-        return _video_source(path, _decode(path, max_frames), scale, crop)
+        return Source(path.stem, "video", [_clip(path.stem, frames_of(path, max_frames), scale, crop, degrade)])
+    if is_clip_folder(path):
+        clips = sorted(d for d in path.iterdir() if d.is_dir() and list_images(d))
+        return Source(path.name, "video", [_clip(d.name, frames_of(d, max_frames), scale, crop, degrade)
+                                            for d in clips])
     paired = _paired_dirs(path, scale)
     src = Source(path.name, "images")
     if paired is not None:
@@ -74,59 +89,38 @@ def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int 
             if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
                 raise VsrError(f"{hp} and {lp} are not ×{scale} apart")
             src.items.append(Item(hp.stem, [hr], [lr]))
-    else:
-        files = list_images(path)
-        if not files:
-            raise VsrError(f"no images in {path}")
-        if max_frames:  # a folder of frames is a video
-            return _video_source(path, (read_rgb8(p) for p in files[:max_frames]), scale, crop)
-        for p in files:
-            hr = modcrop(read_rgb8(p), scale)
-            src.items.append(Item(p.stem, [hr], [imresize(hr, 1.0 / scale)]))
+        return src
+    files = list_images(path)
+    if not files:
+        raise VsrError(f"no images in {path}")
+    if max_frames:  # a folder of frames is a video
+        return Source(path.name, "video", [_clip(path.name, frames_of(path, max_frames), scale, crop, degrade)])
+    for p in files:
+        hr = modcrop(read_rgb8(p), scale)
+        src.items.append(Item(p.stem, [hr], [imresize(hr, 1.0 / scale)]))
     return src
 
 
-def _decode(path: Path, max_frames: int):
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            stream = c.streams.video[0]
-            stream.thread_type = "AUTO"
-            for i, frame in enumerate(c.decode(stream)):
-                if max_frames and i >= max_frames:
-                    break
-                yield frame.to_ndarray(format="rgb24")
-    except (av.FFmpegError, IndexError) as e:
-        raise VsrError(f"cannot decode {path}: {e}") from None
-
-
-def _video_source(path: Path, frames, scale: int, crop: int) -> Source:
-    hrs, lrs = [], []
+def _clip(name: str, frames, scale: int, crop: int, degrade) -> Item:
+    hrs = []
     for f in frames:
+        if f.dtype != np.uint8:  # the SR protocol scores 8-bit frames
+            f = np.round(f.astype(np.float32) / 257.0).astype(np.uint8)
         if crop:
             h, w = f.shape[:2]
             y, x = max((h - crop) // 2, 0), max((w - crop) // 2, 0)
             f = f[y : y + crop, x : x + crop]
-        hr = modcrop(f, scale)
-        hrs.append(hr)
-        lrs.append(imresize(hr, 1.0 / scale))
+        hrs.append(modcrop(f, scale))
     if not hrs:
-        raise VsrError(f"no frames in {path}")
-    return Source(path.stem, "video", [Item(path.stem, hrs, lrs)])
+        raise VsrError(f"no frames in {name}")
+    lrs = [imresize(hr, 1.0 / scale) for hr in hrs]
+    return Item(name, hrs, degrade(lrs) if degrade else lrs)
 
 
-def _to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate(frames, axis=2)).permute(2, 0, 1)[None].float().div_(255)
-
-
-def upscale_frames(fn: Model, lr: list[np.ndarray], t: int, frames: int, scale: int, multiple: int) -> np.ndarray:
-    """SR of frame ``t`` of ``lr`` with a window of ``frames`` (edges repeated), as uint8."""
-    half = frames // 2
-    window = [lr[min(max(i, 0), len(lr) - 1)] for i in range(t - half, t + half + 1)]
-    with torch.inference_mode():
-        out = run_padded(fn, _to_tensor(window), scale, multiple)
-    return to_uint8(out[0].permute(1, 2, 0).float().numpy())
+def upscale_clip(runner, lr: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """A runner over a clip's LR frames, as the pipeline runs it: uint8 SR frames in order."""
+    for w in windows(((f, None) for f in lr), **options_for(runner.model)):
+        yield runner(w.frames, w.flows, w.reset)
 
 
 @dataclass
@@ -137,16 +131,15 @@ class Score:
     tof: float | None = None  # videos: temporal flicker (TecoGAN tOF), lower is better
 
 
-def evaluate(fn: Model, source: Source, *, scale: int, frames: int = 1, multiple: int = 1,
-             with_ssim: bool = True, with_tof: bool = False,
+def evaluate(runner, source: Source, *, with_ssim: bool = True, with_tof: bool = False,
              keep: Callable[[str, int, np.ndarray], None] | None = None) -> list[Score]:
     """Per-item PSNR/SSIM-Y (a video's are means over its frames) and, for videos, tOF if asked."""
+    scale = runner.scale
     scores = []
     for item in source.items:
         ps, ss, tofs = [], [], []
         prev = None
-        for t in range(len(item.hr)):
-            sr = upscale_frames(fn, item.lr, t, frames, scale, multiple)
+        for t, sr in enumerate(upscale_clip(runner, item.lr)):
             if keep is not None:
                 keep(item.name, t, sr)
             ps.append(psnr(sr, item.hr[t], shave=scale))
@@ -161,3 +154,8 @@ def evaluate(fn: Model, source: Source, *, scale: int, frames: int = 1, multiple
 
 def mean(scores: list[Score]) -> tuple[float, float]:
     return float(np.mean([s.psnr for s in scores])), float(np.mean([s.ssim for s in scores]))
+
+
+def mean_tof(scores: list[Score]) -> float | None:
+    vals = [s.tof for s in scores if s.tof is not None]
+    return float(np.mean(vals)) if vals else None

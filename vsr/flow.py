@@ -1,9 +1,9 @@
-"""Optical flow computed outside the network: OpenCV's DIS on the frames the model is given.
+"""Optical flow computed outside the network (OpenCV's DIS on the LR frames), and scene cuts.
 
-Models built with ``flow="dis"`` (see :mod:`vsr.models.mfsr`) take their neighbours' flows as input
-instead of estimating them: DIS on the LR frames is good to about 0.03 LR px on camera motion, where
-the small learned aligners stay near 0.2 (BENCHMARKS.md, "A precise flow"). Training, evaluation and
-every backend compute it here, so the flow a model meets in use is the flow it was trained with.
+Models with ``flow_channels`` (:mod:`vsr.models.window`) take their neighbours' flows as an input instead of
+estimating them: DIS on the LR frames is far more precise than a small learned aligner on camera motion
+(BENCHMARKS.md, "A precise flow"). Training, evaluation and the pipeline all compute it here, so the flow a model
+meets in use is the flow it was trained with.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 FLOW_CHANNELS = 4  # (dx, dy) to t-1, then to t+1, in LR pixels
 FINEST_SCALE = 2  # OpenCV's FAST preset: the flow is found at 1/4 of the frame's size and upsampled
 
+CUT_NCC, CUT_NCC_HIGH, CUT_ERR = 0.65, 0.8, 20.0  # scene cuts: see is_cut
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -22,6 +23,41 @@ def gray8(frames: torch.Tensor) -> np.ndarray:
     w = torch.tensor(_LUMA, dtype=torch.float32).view(1, 3, 1, 1)
     y = (frames.detach().float().cpu() * w).sum(1)
     return y.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def luma8(frame: np.ndarray) -> np.ndarray:
+    """An H×W×3 uint8 or uint16 frame → H×W uint8 luma, exactly as :func:`gray8` makes it from the float frame."""
+    peak = 65535.0 if frame.dtype == np.uint16 else 255.0
+    return gray8(torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(peak))[0]
+
+
+def cut_features(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
+    """How alike two consecutive frames (uint8 luma) are once motion is undone: on 160-pixel-wide thumbnails,
+    ``before`` is warped onto ``after`` by DIS, then (normalised cross-correlation, median absolute error)."""
+    import cv2
+
+    def thumb(g: np.ndarray) -> np.ndarray:
+        w = min(160, g.shape[1])
+        return cv2.resize(g, (w, max(1, round(g.shape[0] * w / g.shape[1]))), interpolation=cv2.INTER_AREA)
+
+    a, b = thumb(before), thumb(after)
+    h, w = b.shape
+    f = dis_flow(b, a, 1)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    warped = cv2.remap(a.astype(np.float32), gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    za, zb = warped - warped.mean(), b - b.mean(dtype=np.float32)
+    ncc = float((za * zb).sum() / np.sqrt(float((za * za).sum()) * float((zb * zb).sum()) + 1e-6))
+    return ncc, float(np.median(np.abs(warped - b)))
+
+
+def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether two consecutive frames (uint8 luma) belong to different shots. Thresholds from real footage
+    (``python benchmarks/scene_cuts.py``, BENCHMARKS.md "Scene cuts"): after motion is undone, frames of one shot
+    correlate at 0.70 or more even in fast, blurred motion, while the last and first frames of different clips
+    stay below 0.80 and differ by more than 20 levels (median) when they correlate above 0.65."""
+    ncc, err = cut_features(before, after)
+    return ncc < CUT_NCC or (ncc < CUT_NCC_HIGH and err > CUT_ERR)
 
 
 def dis_flow(centre: np.ndarray, other: np.ndarray, finest_scale: int = FINEST_SCALE) -> np.ndarray:
@@ -33,6 +69,10 @@ def dis_flow(centre: np.ndarray, other: np.ndarray, finest_scale: int = FINEST_S
 
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # cheap to create; one per call is thread-safe
     dis.setFinestScale(finest_scale)
+    h, w = centre.shape
+    if max(h, w) < 16:  # DIS needs a side of 12 or more: tiny frames are searched edge-padded
+        pad = ((0, max(16 - h, 0)), (0, max(16 - w, 0)))
+        return dis.calc(np.pad(centre, pad, mode="edge"), np.pad(other, pad, mode="edge"), None)[:h, :w]
     return dis.calc(np.ascontiguousarray(centre), np.ascontiguousarray(other), None)
 
 
@@ -49,6 +89,19 @@ def window_flows(x: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Ten
         out[b, ..., 0:2] = dis_flow(g[1][b], g[0][b], finest_scale)
         out[b, ..., 2:4] = dis_flow(g[1][b], g[2][b], finest_scale)
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def clip_flows(clip: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Tensor:
+    """The flows of every inner frame of an N×L×3×H×W clip: N×(L-2)×4×H×W, for frame t (1 .. L-2) the flow from
+    t to t-1, then to t+1 (what a recurrent model's step takes)."""
+    n, length, _, h, w = clip.shape
+    g = [gray8(clip[:, t]) for t in range(length)]
+    out = np.empty((n, length - 2, h, w, FLOW_CHANNELS), dtype=np.float32)
+    for b in range(n):
+        for t in range(1, length - 1):
+            out[b, t - 1, ..., 0:2] = dis_flow(g[t][b], g[t - 1][b], finest_scale)
+            out[b, t - 1, ..., 2:4] = dis_flow(g[t][b], g[t + 1][b], finest_scale)
+    return torch.from_numpy(out).permute(0, 1, 4, 2, 3).contiguous()
 
 
 def with_flows(x: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Tensor:

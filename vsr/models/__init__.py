@@ -1,20 +1,19 @@
-"""The model zoo: an explicit registry of architectures and named presets.
+"""Architectures: plain ``nn.Module`` classes with keyword-only hyperparameters, by the name weight files store.
 
-Every architecture is a plain ``nn.Module`` with keyword-only hyperparameters;
-a weight file stores the architecture name and those hyperparameters, so
-loading needs no config (see :mod:`vsr.weights`).
+A weight file stores the architecture's name and hyperparameters, so loading needs no config
+(:mod:`vsr.weightfile`). Which trained models vsr ships is :mod:`vsr.zoo`'s table; any architecture here can be
+trained with ``python -m train``.
 
-Contract: input N×(3·frames)×H×W float RGB in [0, 1] (frames oldest first),
-output N×3×(s·H)×(s·W). H and W must be multiples of ``size_multiple``. Models with
-``flow_input`` (``flow="dis"``) also take the neighbours' flows as 4 more channels
-(``in_channels``; :mod:`vsr.flow` computes them, and does so itself in eager mode).
+Contract (:mod:`engines.descriptor`): ``model(x[, flows][, state])`` with x N×(3·frames)×H×W float RGB in [0, 1]
+(frames oldest first) → N×3×(s·H)×(s·W); models with ``flow_channels`` also take the window's DIS flows
+(:mod:`vsr.flow`), recurrent ones (``state_channels``) a state and return ``(image, next state)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from vsr.models.bicubic import Bicubic
@@ -26,6 +25,7 @@ from vsr.models.rrdb import RRDBNet
 from vsr.models.srcnn import SRCNN
 from vsr.models.srresnet import SRResNet
 from vsr.models.vdsr import VDSR
+from vsr.models.window import WindowSR
 
 # architecture name (as stored in weight files) → class
 ARCHITECTURES: dict[str, type[nn.Module]] = {
@@ -38,95 +38,45 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "edsr": EDSR,
     "rrdb": RRDBNet,
     "mfsr": MultiFrameSR,
+    "window": WindowSR,
 }
+SCALES = (2, 3, 4)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A named configuration of an architecture: what users pick with ``-m NAME``."""
-
-    name: str
-    arch: str
-    params: dict[str, Any] = field(default_factory=dict)
-    frames: int = 1
-    size_multiple: int = 1
-    scales: tuple[int, ...] = (2, 3, 4)
-    description: str = ""
-
-    def build(self, scale: int, **overrides: Any) -> nn.Module:
-        if scale not in self.scales:
-            raise ValueError(f"model {self.name!r} supports scales {', '.join(map(str, self.scales))}, not {scale}")
-        return build(self.arch, scale=scale, **{**self.params, **overrides})
-
-
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in [
-        ModelSpec("bicubic", "bicubic", description="MATLAB bicubic interpolation (no weights)"),
-        ModelSpec("srcnn", "srcnn", description="SRCNN 9-5-5, luma"),
-        ModelSpec("vdsr", "vdsr", description="VDSR, 20 layers, luma"),
-        ModelSpec("espcn", "espcn", description="ESPCN sub-pixel CNN, luma"),
-        ModelSpec("fsrcnn", "fsrcnn", description="FSRCNN(56,12,4), luma"),
-        ModelSpec("srresnet", "srresnet", description="SRResNet 16×64 (SRGAN generator)"),
-        ModelSpec("edsr", "edsr", {"features": 64, "blocks": 16}, description="EDSR baseline 16×64"),
-        ModelSpec(
-            "edsr-large", "edsr", {"features": 256, "blocks": 32, "res_scale": 0.1}, description="EDSR 32×256"
-        ),
-        ModelSpec("rrdb", "rrdb", {"features": 64, "blocks": 23, "growth": 32}, description="ESRGAN RRDB 23 blocks"),
-        ModelSpec(
-            "sr-lite",
-            "mfsr",
-            {"frames": 1, "features": 64, "blocks": 8},
-            description="single-image: 8×64 residual blocks at LR, sub-pixel + bicubic skip",
-        ),
-        ModelSpec(
-            "mf-fast",
-            "mfsr",
-            {"frames": 3, "features": 16, "blocks": 2, "flow_features": 16},
-            frames=3,
-            size_multiple=8,
-            description="multi-frame (t-1, t, t+1), flow-aligned, fast",
-        ),
-        ModelSpec(
-            "mf-quality",
-            "mfsr",
-            {"frames": 3, "features": 48, "blocks": 3, "flow_features": 32},
-            frames=3,
-            size_multiple=8,
-            description="multi-frame (t-1, t, t+1), flow-aligned, larger",
-        ),
-        ModelSpec(
-            "mf-dis",
-            "mfsr",
-            {"frames": 3, "features": 48, "blocks": 2, "flow": "dis", "phase": True, "confidence": True},
-            frames=3,
-            description="multi-frame (t-1, t, t+1) aligned by DIS optical flow on the LR frames, "
-            "confidence-aware fusion",
-        ),
-    ]
-}
+def _legacy(arch: str, hparams: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Weight files written before the window architecture: its single-frame and DIS-aligned variants were
+    ``mfsr`` with ``frames=1`` or ``flow="dis"`` (same tensors, same computation)."""
+    if arch != "mfsr" or (hparams.get("frames", 3) != 1 and hparams.get("flow") != "dis"):
+        return arch, hparams
+    keep = {k: v for k, v in hparams.items() if k in ("scale", "features", "blocks", "dis_finest_scale")}
+    return "window", {**keep, "window": int(hparams.get("frames", 3)), "state": False}
 
 
 def build(arch: str, **hparams: Any) -> nn.Module:
-    """Instantiate an architecture by name with keyword hyperparameters."""
+    """Instantiate an architecture by name with keyword hyperparameters (which the module keeps)."""
+    arch, hparams = _legacy(arch, hparams)
     try:
         cls = ARCHITECTURES[arch]
     except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}") from None
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+    if hparams.get("scale") not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, not {hparams.get('scale')}")
     model = cls(**hparams)
     model.arch = arch  # type: ignore[assignment]
     model.hparams = dict(hparams)  # type: ignore[assignment]
     return model
 
 
-def in_channels_of(model: nn.Module) -> int:
-    """Channels of the model's input tensor: 3 per frame, plus its flows for ``flow_input`` models."""
-    return int(getattr(model, "in_channels", 3 * frames_of(model)))
+def run_window(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Eager use of any model on one N×(3·frames)×H×W window, as a clip's first frame: the window's flows computed
+    here for models that take them, the state zero for recurrent ones."""
+    args: list[torch.Tensor] = [x]
+    if getattr(model, "flow_channels", 0):
+        from vsr.flow import window_flows
 
-
-def frames_of(model: nn.Module) -> int:
-    return int(getattr(model, "frames", 1))
-
-
-def size_multiple_of(model: nn.Module) -> int:
-    return int(getattr(model, "size_multiple", 1))
+        window = x if model.frames == 3 else x.repeat(1, 3, 1, 1)
+        args.append(window_flows(window, model.dis_finest_scale).to(device=x.device, dtype=x.dtype))
+    if getattr(model, "state_channels", 0):
+        args.append(x.new_zeros((x.shape[0], model.state_channels, *x.shape[-2:])))
+        return model(*args)[0]
+    return model(*args)

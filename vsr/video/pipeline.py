@@ -1,17 +1,16 @@
-"""The streaming upscaler: decode → sliding window → model → encode, overlapped.
+"""The streaming upscaler: decode → windows → model → encode, overlapped.
 
-Three stages run at once, joined by small bounded queues (so memory holds a
-few frames whatever the video's length):
+Three stages run at once, joined by small bounded queues (so memory holds a few frames whatever the video's
+length):
 
-* reader thread: demux, decode, convert to RGB with the input's colour tags,
-  to float; packets of other streams pass along in order;
-* this thread: the sliding window (t-1, t, t+1 for a 3-frame model, edges
-  repeated) and the model;
-* writer thread: quantise, convert to YUV with the same tags, encode, mux the
-  video and the copied packets into a temporary file, renamed on success.
+* reader thread: demux, decode, convert to RGB with the input's colour tags, and make each frame's model input
+  (:mod:`vsr.windows`: the window, its DIS flows, scene cuts); packets of other streams pass along in order;
+* this thread: the model, up to ``runner.depth`` frames in flight;
+* writer thread: convert to YUV with the same tags, encode, mux the video and the copied packets into a
+  temporary file, renamed on success.
 
-A stop event (Ctrl-C, SIGTERM) ends all three promptly; the temporary output
-is removed and nothing is left at the target path.
+A stop event (Ctrl-C, SIGTERM) ends all three promptly; the temporary output is removed and nothing is left at
+the target path.
 """
 
 from __future__ import annotations
@@ -24,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from vsr.errors import VsrError
 from vsr.tiling import run_tiled
-from vsr.video.io import EncodeOptions, FolderSink, Frame, Packet, VideoSink, open_source
+from vsr.upscale_picture import upscale_alpha
+from vsr.video.sink import EncodeOptions, FolderSink, VideoSink
+from vsr.video.source import Frame, Packet, open_source
+from vsr.windows import Window, options_for, windows
 
 _END = object()
 QUEUE_FRAMES = 4
@@ -41,7 +40,7 @@ class Stopped(Exception):
 
 @dataclass
 class StageTimes:
-    decode: float = 0.0  # seconds spent in each stage's own work
+    decode: float = 0.0  # seconds spent in each stage's own work (decode includes the windows' flows)
     model: float = 0.0
     encode: float = 0.0
 
@@ -80,37 +79,25 @@ def _get(q: queue.Queue, stop: threading.Event):
     return _END
 
 
-def upscale_video(
-    src: Path,
-    dst: Path,
-    runner,
-    *,
-    opts: EncodeOptions | None = None,
-    stream: int | None = None,
-    fps: float = 25.0,
-    tile: int = 0,
-    overwrite: bool = False,
-    stop: threading.Event | None = None,
-    on_start: Callable[[object], None] | None = None,
-    on_frame: Callable[[int], None] | None = None,
-    warn: Callable[[str], None] = print,
-    decode_threads: int = 0,
-) -> Result:
+def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = None, stream: int | None = None,
+                  fps: float = 25.0, tile: int = 0, overwrite: bool = False, stop: threading.Event | None = None,
+                  on_start: Callable[[object], None] | None = None, on_frame: Callable[[int], None] | None = None,
+                  warn: Callable[[str], None] = print, decode_threads: int = 0) -> Result:
     opts = opts or EncodeOptions()
     stop = stop or threading.Event()
+    if tile and runner.d.recurrent:
+        raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
     t0 = time.perf_counter()
     source = open_source(src, stream=stream, fps=fps, threads=decode_threads)
     info = source.info
     scale = runner.scale
-    out_w, out_h = info.width * scale, info.height * scale
-    folder_out = dst.suffix == "" or dst.is_dir()
     try:
-        if folder_out:
+        if dst.suffix == "" or dst.is_dir():
             sink = FolderSink(dst, source, warn, overwrite)
         else:
             if info.extras.get("alpha"):
                 warn("the input frames have alpha; video codecs here drop it (write to a folder to keep it)")
-            sink = VideoSink(dst, source, opts, out_w, out_h, warn)
+            sink = VideoSink(dst, source, opts, info.width * scale, info.height * scale, warn)
     except BaseException:
         source.close()
         raise
@@ -118,26 +105,27 @@ def upscale_video(
         on_start(info)
 
     stages = StageTimes()
-    fast = info.bits <= 8 and tile == 0  # 8-bit frames straight through the engine (engines/frame_io.py)
     errors: list[BaseException] = []
     q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
     q_out: queue.Queue = queue.Queue(QUEUE_FRAMES)
-    peak = 65535.0 if info.bits > 8 else 255.0
 
     def reader() -> None:
+        def frames():  # the video frames, for the window stage; other streams' packets go straight on
+            for item in source.items():
+                if isinstance(item, Packet):
+                    if not _put(q_in, item, stop):
+                        return
+                else:
+                    yield item.rgb, item
+
         try:
-            it = source.items()
+            it = windows(frames(), **options_for(runner.model))
             while True:
                 t = time.perf_counter()
-                item = next(it, _END)
-                if item is _END:
+                w = next(it, _END)
+                stages.decode += time.perf_counter() - t
+                if w is _END or not _put(q_in, w, stop):
                     break
-                if isinstance(item, Frame):
-                    pixels = item.rgb if fast else torch.from_numpy(item.rgb).permute(2, 0, 1).float().div_(peak)
-                    stages.decode += time.perf_counter() - t
-                    item = (item, pixels)
-                if not _put(q_in, item, stop):
-                    return
             _put(q_in, _END, stop)
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             errors.append(e)
@@ -153,17 +141,8 @@ def upscale_video(
                 if isinstance(item, Packet):
                     sink.write_packet(item.packet)
                     continue
-                frame, y = item
-                if isinstance(y, np.ndarray):  # already 8-bit RGB from the engine
-                    rgb = y
-                else:
-                    dtype = torch.uint16 if peak > 255 else torch.uint8
-                    with torch.inference_mode():
-                        rgb = y.clamp(0, 1).mul_(peak).round_().to(dtype).permute(1, 2, 0).contiguous().numpy()
-                if isinstance(sink, FolderSink):
-                    sink.write_frame(rgb, frame, _upscale_alpha(frame.alpha, scale))
-                else:
-                    sink.write_frame(rgb, frame)
+                frame, rgb = item
+                sink.write_frame(rgb, frame, upscale_alpha(frame.alpha, scale))
                 stages.encode += time.perf_counter() - t
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
@@ -174,11 +153,8 @@ def upscale_video(
     for th in threads:
         th.start()
 
-    half = runner.frames // 2
-    buf: deque = deque()  # (Frame, tensor) from global index `base` on
-    base = received = done = 0
-
-    inflight: deque = deque()  # (Frame, handle) submitted to the engine, oldest first
+    done = 0
+    inflight: deque[tuple[Frame, object]] = deque()
 
     def drain(keep: int) -> bool:
         while len(inflight) > keep:
@@ -190,23 +166,19 @@ def upscale_video(
                 return False
         return True
 
-    def emit(g: int) -> bool:
-        """Output for frame g from frames g-half .. g+half, edges repeated."""
+    def run(w: Window) -> bool:
         nonlocal done
-        window = [buf[min(max(g + k, 0), received - 1) - base][1] for k in range(-half, half + 1)]
         t = time.perf_counter()
         done += 1
         if on_frame:
             on_frame(done)
-        if fast:  # up to runner.depth windows in flight
-            inflight.append((buf[g - base][0], runner.submit(window)))
+        if tile:
+            y = run_tiled(runner, w, tile=tile)
             stages.model += time.perf_counter() - t
-            return drain(runner.depth - 1)
-        x = torch.cat(window, 0)[None]
-        with torch.inference_mode():
-            y = run_tiled(runner, x, scale, tile=tile, multiple=runner.size_multiple)[0]
+            return _put(q_out, (w.meta, y), stop)
+        inflight.append((w.meta, runner.submit(w.frames, w.flows, w.reset)))
         stages.model += time.perf_counter() - t
-        return _put(q_out, (buf[g - base][0], y), stop)
+        return drain(runner.depth - 1)
 
     try:
         while True:
@@ -216,17 +188,7 @@ def upscale_video(
             if isinstance(item, Packet):
                 if not _put(q_out, item, stop):
                     break
-                continue
-            buf.append(item)
-            received += 1
-            while done + half < received:  # frame `done` has its future neighbours
-                if not emit(done):
-                    break
-                while base < done - half:
-                    buf.popleft()
-                    base += 1
-        while not stop.is_set() and done < received:  # the last frames: repeat the final one
-            if not emit(done):
+            elif not run(item):
                 break
         if not stop.is_set():
             drain(0)
@@ -248,19 +210,6 @@ def upscale_video(
     except BaseException:
         sink.abort()
         raise
-    elapsed = time.perf_counter() - t0
-    duration = float(sink.last_end * info.time_base) if hasattr(sink, "last_end") else done / float(info.rate)
-    return Result(frames=done, duration=duration, elapsed=elapsed, decode_errors=source.decode_errors,
-                  truncated=getattr(source, "truncated", False), expected=info.total if info.total_exact else None,
-                  stages=stages)
-
-
-def _upscale_alpha(alpha: np.ndarray | None, scale: int) -> np.ndarray | None:
-    if alpha is None:
-        return None
-    import cv2
-
-    h, w = alpha.shape
-    peak = 65535 if alpha.dtype == np.uint16 else 255
-    a = cv2.resize(alpha.astype(np.float32), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
-    return np.clip(np.round(a), 0, peak).astype(alpha.dtype)
+    return Result(frames=done, duration=sink.duration(info.rate), elapsed=time.perf_counter() - t0,
+                  decode_errors=source.decode_errors, truncated=getattr(source, "truncated", False),
+                  expected=info.total if info.total_exact else None, stages=stages)

@@ -1,18 +1,16 @@
-"""Where frames come from and go to: video files (PyAV) and image-sequence folders.
+"""Where upscaled frames go: a video file (PyAV) or a folder of images.
 
-A source yields, in decode order, ``Frame`` items (RGB pixels with their
-timestamp) and ``Packet`` items (streams copied untouched: audio, subtitles,
-data). A sink takes upscaled frames and the copied packets and writes them to
-a temporary file or folder that ``finish`` renames into place; ``abort``
-removes it, so no half-written output is ever left at the target path.
+Both sinks take upscaled frames and the copied packets of the other streams and write them to a temporary file
+or folder that ``finish`` renames into place; ``abort`` removes it, so no half-written output is ever left at
+the target path.
 """
 
 from __future__ import annotations
 
-import fractions
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,228 +18,11 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.files import IMAGE_EXTS, natural_key
-from vsr.video.colour import Colour, colour_of, from_rgb, tag_encoder, to_rgb
+from vsr.formats import CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS
+from vsr.video.colour import Colour, from_rgb, tag_encoder
+from vsr.video.source import Frame, FolderSource, VideoSource
 
 Warn = Callable[[str], None]
-
-
-@dataclass
-class Frame:
-    rgb: np.ndarray  # H×W×3 uint8/uint16
-    pts: int
-    time_base: fractions.Fraction
-    duration: int = 0
-    alpha: np.ndarray | None = None
-    name: str = ""  # for image sequences
-
-
-@dataclass
-class Packet:
-    packet: av.Packet
-
-
-@dataclass
-class SourceInfo:
-    width: int
-    height: int
-    bits: int
-    colour: Colour | None
-    time_base: fractions.Fraction
-    rate: fractions.Fraction
-    total: int | None  # frame count if known
-    total_exact: bool
-    pix_fmt: str = "rgb24"
-    rotation: int = 0
-    description: str = ""
-    decode_errors: int = 0
-    truncated: bool = False
-    extras: dict = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------
-# video files
-
-
-def _open_input(path: Path):
-    if not path.exists():
-        raise VsrError(f"{path}: no such file")
-    if path.is_file() and path.stat().st_size == 0:
-        raise VsrError(f"{path}: empty file")
-    try:
-        return av.open(str(path), metadata_errors="ignore")
-    except av.error.FFmpegError as e:
-        raise VsrError(f"{path}: not a video FFmpeg can read ({e.strerror or type(e).__name__})") from None
-
-
-def _is_cover_art(stream) -> bool:
-    return bool(stream.disposition & av.stream.Disposition.attached_pic)
-
-
-class VideoSource:
-    def __init__(self, path: Path, stream: int | None = None, threads: int = 0):
-        self.path = path
-        self.container = _open_input(path)
-        streams = self.container.streams
-        if stream is not None:
-            if stream < 0 or stream >= len(streams) or streams[stream].type != "video":
-                videos = ", ".join(str(s.index) for s in streams.video) or "none"
-                self.close()  # (nothing from `streams` is touched after this: the container is gone)
-                raise VsrError(f"{path}: stream {stream} is not a video stream (video streams: {videos})")
-            self.stream = streams[stream]
-        else:
-            candidates = [s for s in streams.video if not _is_cover_art(s)]
-            if not candidates:
-                kinds = {s.type for s in streams}
-                has_video = bool(streams.video)
-                self.close()
-                if has_video:
-                    raise VsrError(f"{path}: its only video stream is cover art (an attached picture)")
-                if "audio" in kinds:
-                    raise VsrError(f"{path}: no video stream (audio only)")
-                raise VsrError(f"{path}: no video stream")
-            self.stream = candidates[0]
-        self.stream.thread_type = "AUTO"
-        if threads:
-            self.stream.codec_context.thread_count = threads
-        self.decode_errors = 0
-        self.truncated = False
-        self._first: av.VideoFrame | None = None
-        self._iter = self._frames()
-        try:
-            self._first = next(self._iter)
-        except StopIteration:
-            self.close()
-            raise VsrError(f"{path}: no decodable video frames") from None
-        f = self._first
-        self.colour = colour_of(f)
-        rate = self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
-        tb = self.stream.time_base or fractions.Fraction(1, 1000)
-        total = self.stream.frames or None
-        exact = bool(total)
-        if not total and self.stream.duration and rate:
-            total = int(round(float(self.stream.duration * tb * rate)))
-        elif not total and self.container.duration and rate:
-            total = int(round(self.container.duration / 1e6 * float(rate)))
-        self.info = SourceInfo(
-            width=f.width, height=f.height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
-            total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
-            description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}",
-        )
-
-    def _frames(self) -> Iterator[av.VideoFrame]:
-        """Decoded frames of the chosen stream; other streams' packets are queued for copying."""
-        self.pending: list[av.Packet] = []
-        demux = self.container.demux()
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
-                return
-            except av.error.FFmpegError:
-                self.truncated = True  # the container ends early or is damaged past recovery
-                break
-            if packet.stream is self.stream:
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError:
-                    self.decode_errors += 1
-                    continue
-                yield from frames
-            elif packet.size or packet.dts is not None:
-                self.pending.append(packet)
-        try:
-            yield from self.stream.codec_context.decode(None)  # flush
-        except av.error.FFmpegError:
-            self.decode_errors += 1
-
-    def items(self) -> Iterator[Frame | Packet]:
-        index = 0
-        tb = self.info.time_base
-        step = max(1, int(round(1 / (self.info.rate * tb)))) if self.info.rate else 1
-        last_pts = None
-        frames = self._frames_with_first()
-        for f in frames:
-            for p in self.pending:
-                yield Packet(p)
-            self.pending.clear()
-            if (f.width, f.height) != (self.info.width, self.info.height):
-                raise VsrError(f"{self.path}: the frame size changes mid-stream ({self.info.width}×{self.info.height} → "
-                               f"{f.width}×{f.height}); this is not supported")
-            pts = f.pts if f.pts is not None else (last_pts + step if last_pts is not None else 0)
-            last_pts = pts
-            yield Frame(to_rgb(f, self.colour), pts, tb, int(f.duration or 0))
-            index += 1
-        for p in self.pending:
-            yield Packet(p)
-        self.pending.clear()
-        if self.info.total and index < 0.9 * self.info.total - 1:
-            self.truncated = True  # the demuxer stopped well before the length the header promised
-        self.info.decode_errors = self.decode_errors
-        self.info.truncated = self.truncated
-
-    def _frames_with_first(self):
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        yield from self._iter
-
-    def close(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - closing a damaged input must not hide the real error
-            pass
-
-
-# ---------------------------------------------------------------------------
-# image sequences
-
-
-class FolderSource:
-    """A folder of images (naturally sorted) as a video at ``fps``."""
-
-    def __init__(self, path: Path, fps: float):
-        from vsr.images import read_picture
-
-        self.files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
-                             and not p.name.startswith(".")), key=natural_key)
-        if not self.files:
-            raise VsrError(f"{path}: no images in the folder")
-        self.read = read_picture
-        first = read_picture(self.files[0])
-        self.rate = fractions.Fraction(fps).limit_denominator(1001)
-        tb = 1 / self.rate
-        h, w = first.color.shape[:2]
-        self.info = SourceInfo(width=w, height=h, bits=first.bits, colour=None, time_base=tb, rate=self.rate,
-                               total=len(self.files), total_exact=True,
-                               description=f"{len(self.files)} images {w}×{h}, {first.bits}-bit",
-                               extras={"alpha": first.alpha is not None, "icc": first.icc})
-        self.decode_errors = 0
-
-    def items(self) -> Iterator[Frame]:
-        w, h = self.info.width, self.info.height
-        for i, p in enumerate(self.files):
-            pic = self.read(p)
-            if pic.size != (w, h):
-                raise VsrError(f"{p}: {pic.size[0]}×{pic.size[1]} differs from the first image ({w}×{h})")
-            rgb = pic.color if not pic.gray else np.repeat(pic.color, 3, axis=2)
-            yield Frame(rgb, i, self.info.time_base, 1, alpha=pic.alpha, name=p.stem)
-
-    def close(self) -> None:
-        pass
-
-
-def open_source(path: Path, *, stream: int | None, fps: float, threads: int = 0):
-    return FolderSource(path, fps) if path.is_dir() else VideoSource(path, stream, threads)
-
-
-# ---------------------------------------------------------------------------
-# sinks
-
-DEFAULT_CODECS = {".webm": "libvpx-vp9", ".mkv": "libx264", ".mp4": "libx264", ".mov": "libx264",
-                  ".m4v": "libx264", ".avi": "libx264", ".ts": "libx264", ".mxf": "mpeg2video"}
-DEFAULT_CRF = {"libx264": 17, "libx265": 19, "libsvtav1": 24, "libvpx-vp9": 24}
-DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "fast", "libsvtav1": "8"}
 
 
 @dataclass
@@ -282,14 +63,38 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int) -> str:
     return supported[0] if supported else "yuv420p"
 
 
-class VideoSink:
+class Sink(ABC):
+    """A destination for upscaled frames (in display order) and copied packets."""
+
+    frames = 0
+
+    @abstractmethod
+    def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None: ...
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """A packet of a copied stream (audio, subtitles, data); sinks that hold none ignore it."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Complete the output and move it into place."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Remove everything written so far."""
+
+    def duration(self, rate) -> float:
+        """Seconds of video written."""
+        return self.frames / float(rate) if rate else 0.0
+
+
+class VideoSink(Sink):
     def __init__(self, target: Path, source: VideoSource | FolderSource, opts: EncodeOptions, width: int, height: int,
                  warn: Warn):
         self.target = target
         self.tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
         self.warn = warn
         ext = target.suffix.lower()
-        codec = opts.codec or DEFAULT_CODECS.get(ext, "libx264")
+        codec = opts.codec or (CONTAINERS[ext].codec if ext in CONTAINERS else "libx264")
         try:
             av.codec.Codec(codec, "w")
         except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError or ValueError
@@ -329,6 +134,7 @@ class VideoSink:
         v.width, v.height, v.pix_fmt = width, height, self.pix_fmt
         v.time_base = info.time_base
         v.codec_context.time_base = info.time_base
+        self.time_base = info.time_base  # of the frames' timestamps (the muxer may change the stream's)
         v.thread_type = "AUTO"
         if opts.threads:
             v.codec_context.thread_count = opts.threads
@@ -336,12 +142,12 @@ class VideoSink:
             tag_encoder(v.codec_context, self.colour)
         options = {}
         crf = opts.crf if opts.crf is not None else DEFAULT_CRF.get(codec)
-        if crf is not None and codec not in ("ffv1",):
+        if crf is not None and codec not in LOSSLESS:
             options["crf"] = str(crf)
             if codec == "libvpx-vp9":
                 options["b"] = "0"
         preset = opts.preset or DEFAULT_PRESET.get(codec)
-        if preset is not None and codec in ("libx264", "libx265", "libsvtav1"):
+        if preset is not None and codec in PRESET_CODECS:
             options["preset"] = preset
         v.options = options
         self.video = v
@@ -404,7 +210,7 @@ class VideoSink:
         except av.error.FFmpegError as e:
             self.warn(f"a packet of stream {packet.stream.index} could not be written ({e.strerror})")
 
-    def write_frame(self, rgb: np.ndarray, frame: Frame) -> None:
+    def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
         if self.pad_w or self.pad_h:
             rgb = np.pad(rgb, ((0, self.pad_h), (0, self.pad_w), (0, 0)), mode="edge")
         vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads)
@@ -430,6 +236,9 @@ class VideoSink:
             raise VsrError(f"encoding failed while finishing {self.target}: {e}") from None
         os.replace(self.tmp, self.target)
 
+    def duration(self, rate) -> float:
+        return float(self.last_end * self.time_base) if self.frames else 0.0
+
     def abort(self) -> None:
         try:
             self.out.close()
@@ -446,11 +255,11 @@ def _subsampled(fmt: av.VideoFormat, axis: str) -> bool:
 
 
 def _format_for(target: Path) -> str | None:
-    return {".mkv": "matroska", ".webm": "webm", ".mp4": "mp4", ".mov": "mov", ".m4v": "mp4", ".avi": "avi",
-            ".ts": "mpegts", ".mxf": "mxf"}.get(target.suffix.lower())
+    c = CONTAINERS.get(target.suffix.lower())
+    return c.muxer if c else None
 
 
-class FolderSink:
+class FolderSink(Sink):
     """Upscaled frames as images in a folder (written to a temporary folder, renamed at the end)."""
 
     def __init__(self, target: Path, source, warn: Warn, overwrite: bool):
@@ -462,13 +271,9 @@ class FolderSink:
         self.icc = source.info.extras.get("icc")
         self.names_from_source = isinstance(source, FolderSource)
         self.frames = 0
-        self.map: dict = {}
-
-    def write_packet(self, packet) -> None:  # image sequences carry no other streams
-        pass
 
     def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
-        from vsr.images import Picture, write_picture
+        from vsr.picture import Picture, write_picture
 
         name = frame.name if self.names_from_source and frame.name else f"frame_{self.frames + 1:06d}"
         write_picture(self.tmp / f"{name}.png", Picture(color=rgb, alpha=alpha, icc=self.icc))

@@ -1,4 +1,4 @@
-"""Reading and writing images without losing what they are.
+"""Reading and writing image files without losing what they are.
 
 Kept: 8/16-bit depth, grayscale, alpha (separate plane), palette images
 (expanded to RGB/RGBA), EXIF orientation (applied, then reset in the written
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import VsrError
+from vsr.formats import IMAGE_WRITERS
 
-DEFAULT_MAX_PIXELS = 200_000_000  # decompression-bomb guard for inputs (--max-pixels)
-WRITE_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+DEFAULT_MAX_PIXELS = 200_000_000  # decompression-bomb guard for inputs and outputs (--max-pixels)
 _EIGHT_BIT_ONLY = {"WEBP", "JPEG"}
 
 
@@ -65,27 +65,52 @@ def _png_bit_depth(path: Path) -> int:
     return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else 8
 
 
-def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+def _open(path: Path):
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     if not path.exists():
         raise VsrError(f"{path}: no such file")
     if path.is_dir():
         raise VsrError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise VsrError(f"{path}: empty file")
-    Image.MAX_IMAGE_PIXELS = None  # the limit below is ours, with a clearer message
+    Image.MAX_IMAGE_PIXELS = None  # the limits are ours, with a clearer message
     try:
-        im = Image.open(path)
+        return Image.open(path)
     except UnidentifiedImageError:
         raise VsrError(f"{path}: not an image (or a format vsr cannot read)") from None
     except OSError as e:
         raise VsrError(f"{path}: cannot open ({e})") from None
+
+
+def check_size(path: Path, w: int, h: int, max_pixels: int, scale: int = 1) -> None:
+    """Refuse an input, or the output it would make at ``scale``, over ``max_pixels`` (before any work)."""
+    if max_pixels and w * h > max_pixels:
+        raise VsrError(f"{path}: {w}×{h} is {w * h:,} pixels, over the limit of {max_pixels:,} (see --max-pixels)")
+    ow, oh = w * scale, h * scale
+    if max_pixels and ow * oh > max_pixels:
+        raise VsrError(f"{path}: ×{scale} would make a {ow}×{oh} image ({ow * oh:,} pixels), over the limit of "
+                       f"{max_pixels:,} (raise it with --max-pixels, or use a smaller scale)")
+
+
+def picture_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it (EXIF rotation applied)."""
+    path = Path(path)
+    with _open(path) as im:
+        w, h = im.size
+        try:
+            orientation = int(im.getexif().get(0x0112, 1))
+        except Exception:  # noqa: BLE001 - a broken EXIF block is not worth failing for
+            orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    path = Path(path)
+    im = _open(path)
     with im:
         w, h = im.size
-        if max_pixels and w * h > max_pixels:
-            raise VsrError(f"{path}: {w}×{h} is {w * h:,} pixels, over the limit of {max_pixels:,} (see --max-pixels)")
+        check_size(path, w, h, max_pixels)
         icc = im.info.get("icc_profile") or None
         try:
             exif = im.getexif()
@@ -156,11 +181,19 @@ def _pixels(im, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return a.copy(), None
 
 
+def read_rgb8(path: str | os.PathLike) -> np.ndarray:
+    """Any image as H×W×3 uint8 RGB (16-bit scaled down, gray repeated, alpha dropped): what training and
+    scoring read, decoded as ``vsr image`` decodes it."""
+    pic = read_picture(path)
+    color = _to8(pic.color) if pic.bits == 16 else pic.color
+    return np.ascontiguousarray(np.repeat(color, 3, axis=2) if pic.gray else color)
+
+
 def output_format(path: str | os.PathLike) -> str:
     ext = Path(path).suffix.lower()
-    if ext not in WRITE_FORMATS:
+    if ext not in IMAGE_WRITERS:
         raise VsrError(f"{path}: unsupported output format {ext or '(none)'}; use .png, .tif, .webp or .jpg")
-    return WRITE_FORMATS[ext]
+    return IMAGE_WRITERS[ext]
 
 
 def write_picture(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -> Path:

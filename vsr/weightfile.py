@@ -3,8 +3,7 @@
 Metadata keys (all strings, JSON where structured): ``format`` = "vsr",
 ``name``, ``arch``, ``hparams`` (JSON), ``scale``, ``frames``, ``training``
 (JSON: data, config), ``validation`` (JSON: metric → value). Loading needs
-nothing else. Bundled weights live in ``vsr/weights/`` as
-``<name>_x<scale>.safetensors``.
+nothing else. The weights vsr ships are listed in :mod:`vsr.zoo`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from typing import Any
 
 from vsr.errors import VsrError
 
-BUNDLED_DIR = Path(__file__).with_name("weights")
 FORMAT = "vsr"
 
 
@@ -110,7 +108,7 @@ def load_weights(path: str | os.PathLike):
 
     info = read_info(path)
     try:
-        model = build(info.arch, **info.hparams)
+        model = build(info.arch, **{**info.hparams, "scale": info.scale})
     except (TypeError, ValueError) as e:
         raise WeightsError(f"{path}: cannot build {info.arch!r} from its metadata ({e})") from None
     try:
@@ -124,68 +122,6 @@ def load_weights(path: str | os.PathLike):
         raise WeightsError(f"{path}: tensors do not match {info.arch!r} ({first})") from None
     model.eval()
     return model, info
-
-
-def bundled() -> dict[tuple[str, int], Path]:
-    """(name, scale) → path of every weight file shipped in the package."""
-    out: dict[tuple[str, int], Path] = {}
-    if BUNDLED_DIR.is_dir():
-        for p in sorted(BUNDLED_DIR.glob("*_x[0-9].safetensors")):
-            name, _, scale = p.stem.rpartition("_x")
-            out[(name, int(scale))] = p
-    return out
-
-
-# preference order of the bundled defaults, by job
-DEFAULTS = {
-    "image": ["sr-lite", "edsr", "rrdb", "srresnet", "vdsr", "fsrcnn", "espcn", "srcnn"],
-    "video": ["mf-fast", "mf-fast-gan", "mf-dis", "mf-dis-gan"],
-}
-
-
-def default_model(job: str, scale: int) -> str:
-    """The model ``vsr image``/``vsr upscale`` use without ``-m``: the first with bundled weights for ``scale``.
-
-    Video falls back to the image default (single-frame models work on video), then to bicubic.
-    """
-    have = bundled()
-    order = DEFAULTS[job] + (DEFAULTS["image"] if job == "video" else [])
-    return next((name for name in order if (name, scale) in have), "bicubic")
-
-
-def looks_like_path(ref: str) -> bool:
-    return ref.endswith(".safetensors") or os.sep in ref or "/" in ref or Path(ref).is_file()
-
-
-def load_model(ref: str, scale: int | None):
-    """A model by bundled name, registry name (weightless ones only) or weight-file path: (model, info)."""
-    from vsr.models import MODELS
-
-    if looks_like_path(ref):
-        model, info = load_weights(ref)
-        if scale is not None and info.scale != scale:
-            raise WeightsError(f"{ref} is a ×{info.scale} model; drop --scale or pass --scale {info.scale}")
-        return model, info
-    if scale is None:
-        raise WeightsError("a scale is needed (--scale)")
-    path = bundled().get((ref, scale))
-    if path is not None:
-        return load_weights(path)
-    spec = MODELS.get(ref)
-    if spec is None:
-        names = sorted(set(MODELS) | {n for n, _ in bundled()})
-        raise WeightsError(f"unknown model {ref!r}; known: {', '.join(names)} (or a .safetensors path)")
-    if scale not in spec.scales:
-        raise WeightsError(f"model {ref!r} supports scales {', '.join(map(str, spec.scales))}, not {scale}")
-    if spec.arch != "bicubic":
-        have = sorted({f"{n} ×{s}" for n, s in bundled()})
-        raise WeightsError(
-            f"model {ref!r} has no trained weights for ×{scale} in this vsr"
-            + (f" (bundled: {', '.join(have)})" if have else "")
-            + "; train one with `python -m train` and pass its .safetensors"
-        )
-    model = spec.build(scale).eval()
-    return model, WeightInfo(name=ref, arch=spec.arch, hparams={"scale": scale}, scale=scale, frames=1)
 
 
 def weights_id(info: WeightInfo) -> str:

@@ -1,0 +1,96 @@
+"""``vsr build-engine`` and ``vsr engines``: compile ahead of time, and look after the engine cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vsr.cli.app import ModelOpt, PrecisionOpt, ScaleOpt, app, load_runner
+from vsr.errors import VsrError
+
+
+@app.command("build-engine")
+def build_engine(
+    model: ModelOpt = None,
+    scale: ScaleOpt = 2,
+    backend: Annotated[str, typer.Option(help="openvino | tensorrt")] = "openvino",
+    height: Annotated[Optional[int], typer.Option(help="input (low-resolution) height")] = None,
+    width: Annotated[Optional[int], typer.Option(help="input (low-resolution) width")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", help="a video or image to take the input size from")] = None,
+    precision: PrecisionOpt = "auto",
+    video: Annotated[bool, typer.Option(help="the default model of `vsr upscale` (--no-video: of `vsr image`) when "
+                                             "no -m is given")] = True,
+    sixteen: Annotated[bool, typer.Option("--16-bit", help="for 10- to 16-bit input (default: 8-bit)")] = False,
+) -> None:
+    """Compile a model ahead of time for an input size; a second call is a cache hit.
+
+    Example: vsr build-engine -m mf-fast -s 2 --height 480 --width 854
+    """
+    import time
+
+    if backend not in ("openvino", "tensorrt"):
+        raise VsrError(f"build-engine compiles for openvino or tensorrt, not {backend!r}")
+    if input is not None:
+        height, width = _input_size(input)
+    if not height or not width:
+        raise VsrError("give --height and --width (the input size), or --input FILE")
+    t0 = time.perf_counter()
+    runner, info = load_runner(model, scale, "video" if video else "image", backend, precision, quiet=True,
+                               shape=(height, width), io="u16" if sixteen else "u8")
+    entry, hit = runner.last_build
+    took = time.perf_counter() - t0
+    state = "cache hit" if hit else "built"
+    print(f"{state}: {info.name} ×{info.scale} for {width}×{height} input, {runner.name} {runner.precision}, {took:.2f} s")
+    print(f"engine: {entry}")
+
+
+def _input_size(path: Path) -> tuple[int, int]:
+    from vsr.formats import IMAGE_EXTS
+
+    if path.suffix.lower() in IMAGE_EXTS:
+        from vsr.picture import picture_size
+
+        w, h = picture_size(path)
+        return h, w
+    from vsr.video.source import open_source
+
+    src = open_source(path, stream=None, fps=25)
+    src.close()
+    return src.info.height, src.info.width
+
+
+@app.command()
+def engines(
+    clear: Annotated[bool, typer.Option("--clear", help="delete every cached engine")] = False,
+) -> None:
+    """List the compiled engines in the cache (or empty it with --clear).
+
+    Example: vsr engines --clear
+    """
+    from rich.table import Table
+
+    from engines import cache
+
+    if clear:
+        n = cache.clear()
+        print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} from {cache.engines_dir()}")
+        return
+    rows = cache.entries()
+    table = Table(title=f"engine cache: {cache.engines_dir()}")
+    for col in ("model", "scale", "runtime", "precision", "shape / profile", "size", "built"):
+        table.add_column(col)
+    import datetime
+
+    for e in rows:
+        k = e.get("key", {})
+        shape = "×".join(map(str, k["shape"])) if k.get("shape") else str(k.get("profile", k.get("opset", "")))
+        when = datetime.datetime.fromtimestamp(e["created"]).strftime("%Y-%m-%d %H:%M") if e.get("created") else "?"
+        table.add_row(str(k.get("name", k.get("arch", "?"))), f"×{k.get('scale', '?')}", str(k.get("runtime", "?")),
+                      str(k.get("precision", "-")), shape, f"{e.get('bytes', 0) / 1e6:.1f} MB", when)
+    from rich.console import Console
+
+    Console().print(table)
+    if not rows:
+        print("(empty)")

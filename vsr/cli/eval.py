@@ -1,0 +1,54 @@
+"""``vsr eval``: PSNR/SSIM (Y, the SR protocol) and, for video, tOF of a model next to bicubic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, ScaleOpt, app, load_runner
+
+
+@app.command("eval")
+def eval_(
+    hr: Annotated[Path, typer.Argument(help="folder of HR images, a paired HR/ LR/ folder, a video, a folder of frames "
+                                            "or a folder of clips")],
+    scale: ScaleOpt = 4,
+    model: ModelOpt = None,
+    backend: BackendOpt = "torch",
+    precision: PrecisionOpt = "fp32",
+    max_frames: Annotated[int, typer.Option(help="frames to score per video clip (the first ones)")] = 30,
+) -> None:
+    """PSNR/SSIM (Y, SR protocol) of a model and of bicubic, per image or clip and mean.
+
+    Example: vsr eval ../shared/data/val_video --scale 4 --max-frames 20
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from vsr.evaluate import evaluate, is_video, load_source, mean, mean_tof
+
+    video = is_video(hr)
+    src = load_source(hr, scale, max_frames=max_frames if video else 0)
+    bic, _ = load_runner("bicubic", scale, "image", "torch", "fp32", quiet=True)
+    columns = [("bicubic", bic)]
+    if model != "bicubic":
+        runner, info = load_runner(model, scale, "video" if video else "image", backend, precision, quiet=False)
+        columns.append((info.name, runner))
+    results = [(name, evaluate(r, src, with_tof=video)) for name, r in columns]
+    title = "PSNR / SSIM on Y" + (" / tOF (flicker, lower is better)" if video else "")
+    table = Table(title=f"{hr} ×{scale}: {title}")
+    table.add_column("video" if video else "image")
+    for name, _ in results:
+        table.add_column(name, justify="right")
+
+    def cell(p: float, s: float, tof: float | None) -> str:
+        return f"{p:.2f} / {s:.4f}" + (f" / {tof:.3f}" if tof is not None else "")
+
+    for i, item in enumerate(src.items):
+        table.add_row(item.name, *[cell(sc[i].psnr, sc[i].ssim, sc[i].tof) for _, sc in results])
+    if len(src.items) > 1:
+        table.add_row("mean", *[cell(*mean(sc), mean_tof(sc)) for _, sc in results], style="bold")
+    Console(width=max(100, 40 + 30 * len(results))).print(table)
+

@@ -1,0 +1,79 @@
+"""``vsr models``: what vsr ships (:mod:`vsr.zoo`), with each weight file's own numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vsr.cli.app import app
+
+
+def _params(path: Path) -> str:
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        n = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+
+def rows() -> list[dict[str, str]]:
+    """One row per shipped model (and bicubic): name, job, frames, parameters per scale, validation per scale."""
+    from vsr.zoo import BICUBIC, ZOO, describe, weight_files
+
+    files = weight_files()
+    out = []
+    for e in ZOO:
+        infos = describe(e.name)
+        if not infos:
+            continue
+        frames = infos[0][1].frames
+        recurrent = bool(infos[0][1].hparams.get("state"))
+        params = " / ".join(dict.fromkeys(_params(files[(e.name, s)]) for s, _ in infos))
+        scores = []
+        for s, info in infos:
+            v = info.validation
+            where = Path(str((info.training.get("config") or {}).get("val", {}).get("folders", ["?"])[0])).stem
+            score = f"{v['psnr']:.2f} dB" if isinstance(v.get("psnr"), (int, float)) else "-"
+            scores.append(f"×{s} {score} ({where})")
+        out.append({"name": e.name, "job": e.job, "description": e.description,
+                    "frames": f"{frames}{' + state' if recurrent else ''}", "scales": " ".join(f"×{s}" for s, _ in infos),
+                    "params": params, "validation": "; ".join(scores)})
+    out.append({"name": BICUBIC.name, "job": BICUBIC.job, "description": BICUBIC.description, "frames": "1",
+                "scales": "any", "params": "0", "validation": "-"})
+    return out
+
+
+COLUMNS = ("name", "job", "description", "frames", "scales", "params", "validation")
+
+
+def markdown() -> str:
+    """The models table as README shows it (a test keeps README's copy in step)."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(f"`{r[c]}`" if c == "name" else r[c] for c in COLUMNS) + " |" for r in rows()]
+    return "\n".join(lines)
+
+
+@app.command()
+def models(
+    markdown_: Annotated[bool, typer.Option("--markdown", help="print the table as Markdown (README's)")] = False,
+) -> None:
+    """List the models vsr ships: job, frames, scales with weights, parameters, validation PSNR-Y.
+
+    Example: vsr models
+    """
+    if markdown_:
+        print(markdown())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vsr models (-m NAME); architectures without weights are for `python -m train`")
+    for col in COLUMNS:
+        table.add_column(col, no_wrap=col in ("name", "job", "scales"), overflow="fold")
+    for r in rows():
+        table.add_row(*[r[c] for c in COLUMNS])
+    Console().print(table)

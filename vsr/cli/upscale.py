@@ -1,0 +1,133 @@
+"""``vsr upscale``: upscale a video (or a folder of frames) keeping audio, subtitles, timestamps and colour."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, stderr_console
+from vsr.errors import VsrError
+
+
+@app.command()
+def upscale(
+    input: Annotated[Path, typer.Argument(help="a video file, or a folder of frames (frame0001.png …)")],
+    output: Annotated[Path, typer.Argument(help="output video (.mp4 .mkv .mov .webm …) or a folder for PNG frames")],
+    scale: ScaleOpt = 2,
+    model: ModelOpt = None,
+    backend: BackendOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    tile: Annotated[int, typer.Option(help="tile size in input pixels (0 = whole frame)")] = 0,
+    codec: Annotated[Optional[str], typer.Option(help="encoder: libx264, libx265, libsvtav1, libvpx-vp9, ffv1, …")] = None,
+    crf: Annotated[Optional[int], typer.Option(help="quality (lower is better); default depends on the codec")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="encoder speed preset (x264/x265: ultrafast … veryslow)")] = None,
+    pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="output pixel format; default keeps the input's depth and chroma")] = None,
+    stream: Annotated[Optional[int], typer.Option(help="index of the video stream to upscale (default: the first that is not cover art)")] = None,
+    fps: Annotated[float, typer.Option(help="frame rate of an image-sequence input")] = 25.0,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Upscale a video: audio, subtitles, timestamps and colour are kept.
+
+    Example: vsr upscale in.mp4 out.mp4 -s 2 --crf 16
+    """
+    import signal
+    import threading
+
+    from vsr.formats import CONTAINERS
+    from vsr.video.pipeline import Stopped, upscale_video
+    from vsr.video.sink import EncodeOptions
+    from vsr.video.source import open_source
+
+    if not input.exists():
+        raise VsrError(f"{input}: no such file or folder")
+    if output.resolve() == input.resolve():
+        raise VsrError("the output would overwrite the input")
+    if output.exists() and not overwrite:
+        raise VsrError(f"{output} exists; pass --overwrite to replace it")
+    if output.suffix == "" and not output.exists() and not input.is_dir():
+        pass  # a folder of PNG frames
+    elif output.suffix and output.suffix.lower() not in CONTAINERS:
+        raise VsrError(f"{output}: unknown video container {output.suffix}; use .mp4, .mkv, .mov or .webm (or a folder)")
+    probe = open_source(input, stream=stream, fps=fps)  # fail on bad input before loading a model
+    info = probe.info
+    probe.close()
+    runner, _ = load_runner(model, scale, "video", backend, precision, quiet, shape=(info.height, info.width),
+                            io="u16" if info.bits > 8 else "u8")
+    stop = threading.Event()
+    got: dict[str, int] = {}
+
+    def on_signal(signum, _frame):
+        got["signal"] = signum
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    opts = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    progress = _VideoProgress(quiet)
+    try:
+        result = upscale_video(input, output, runner, opts=opts, stream=stream, fps=fps, tile=tile,
+                               overwrite=overwrite, stop=stop, on_start=progress.start, on_frame=progress.advance,
+                               warn=progress.warn)
+    except Stopped:
+        progress.close()
+        sig = got.get("signal", signal.SIGINT)
+        say(f"interrupted: {output} was not written")
+        raise typer.Exit(128 + sig) from None
+    finally:
+        progress.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    if result.decode_errors:
+        say(f"warning: {result.decode_errors} damaged packet(s) could not be decoded"
+             + (f"; {result.expected - result.frames} frame(s) lost" if result.expected and result.expected > result.frames else ""))
+    if result.truncated:
+        say("warning: the input ends early (truncated or damaged); everything before the damage was upscaled")
+    if not quiet:
+        say(f"wrote {output}: {result.frames} frames, {result.duration:.2f} s of video, "
+             f"{result.fps:.1f} fps average ({result.elapsed:.1f} s)")
+
+
+class _VideoProgress:
+    """frames done/total, fps and ETA on stderr; indeterminate when the frame count is unknown."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.p = None
+
+    def start(self, info) -> None:
+        if not self.quiet:
+            say(f"input: {info.description}")
+        if self.quiet:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.p = Progress(TextColumn("upscaling"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                          TextColumn("{task.fields[fps]:.1f} fps"), TimeElapsedColumn(), TextColumn("ETA"),
+                          TimeRemainingColumn(), console=stderr_console(), transient=True)
+        self.p.start()
+        self.task = self.p.add_task("frames", total=info.total, fps=0.0)
+        self.t0 = time.perf_counter()
+
+    def advance(self, done: int) -> None:
+        if self.p is not None:
+            elapsed = time.perf_counter() - self.t0
+            total = self.p.tasks[0].total
+            if total is not None and done > total:
+                total = None  # the estimate was short
+            self.p.update(self.task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
+
+    def warn(self, msg: str) -> None:
+        text = f"warning: {msg}"
+        if self.p is not None:
+            self.p.console.print(text, markup=False, soft_wrap=True)
+        else:
+            say(text)
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.stop()
+            self.p = None

@@ -1,0 +1,48 @@
+"""File formats in one place: which image files vsr reads and writes, which video containers it writes and
+with what encoder by default, and how folders of frames are listed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# images
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  # read
+IMAGE_WRITERS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+@dataclass(frozen=True)
+class Container:
+    muxer: str  # FFmpeg's format name
+    codec: str  # the video encoder used when none is asked for
+
+
+CONTAINERS = {
+    ".mp4": Container("mp4", "libx264"), ".m4v": Container("mp4", "libx264"), ".mov": Container("mov", "libx264"),
+    ".mkv": Container("matroska", "libx264"), ".webm": Container("webm", "libvpx-vp9"),
+    ".avi": Container("avi", "libx264"), ".ts": Container("mpegts", "libx264"), ".mxf": Container("mxf", "mpeg2video"),
+}
+VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg"}  # read
+
+# encoder defaults: constant quality, and a speed preset that keeps up with the model on a laptop
+DEFAULT_CRF = {"libx264": 17, "libx265": 19, "libsvtav1": 24, "libvpx-vp9": 24}
+DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "fast", "libsvtav1": "8"}
+PRESET_CODECS = ("libx264", "libx265", "libsvtav1")
+LOSSLESS = ("ffv1",)  # no CRF
+
+
+def natural_key(path: Path | str) -> list:
+    """Sort key that puts frame2.png before frame10.png."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files in a folder (hidden files left out), in natural order."""
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
+                   and not p.name.startswith(".")), key=natural_key)
+
+
+def is_clip_folder(path: Path) -> bool:
+    """A folder of clips, each a folder of frames (``../shared/data/val_video``)."""
+    return path.is_dir() and not list_images(path) and any(d.is_dir() and list_images(d) for d in path.iterdir())

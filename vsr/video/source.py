@@ -1,0 +1,247 @@
+"""Where frames come from: video files (PyAV) and image-sequence folders.
+
+A source yields, in decode order, ``Frame`` items (RGB pixels converted with the input's colour tags, with their
+timestamp) and ``Packet`` items (streams copied untouched: audio, subtitles, data). ``vsr upscale``, ``vsr eval``
+and training all decode through here, so a model is trained and scored on the pixels it meets in use.
+"""
+
+from __future__ import annotations
+
+import fractions
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.errors import VsrError
+from vsr.formats import list_images
+from vsr.video.colour import Colour, colour_of, to_rgb
+
+
+@dataclass
+class Frame:
+    rgb: np.ndarray  # H×W×3 uint8/uint16
+    pts: int
+    time_base: fractions.Fraction
+    duration: int = 0
+    alpha: np.ndarray | None = None
+    name: str = ""  # for image sequences
+
+
+@dataclass
+class Packet:
+    packet: av.Packet
+
+
+@dataclass
+class SourceInfo:
+    width: int
+    height: int
+    bits: int
+    colour: Colour | None
+    time_base: fractions.Fraction
+    rate: fractions.Fraction
+    total: int | None  # frame count if known
+    total_exact: bool
+    pix_fmt: str = "rgb24"
+    rotation: int = 0
+    description: str = ""
+    decode_errors: int = 0
+    truncated: bool = False
+    extras: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# video files
+
+
+def _open_input(path: Path):
+    if not path.exists():
+        raise VsrError(f"{path}: no such file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise VsrError(f"{path}: empty file")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as e:
+        raise VsrError(f"{path}: not a video FFmpeg can read ({e.strerror or type(e).__name__})") from None
+
+
+def _is_cover_art(stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+class VideoSource:
+    def __init__(self, path: Path, stream: int | None = None, threads: int = 0):
+        self.path = path
+        self.container = _open_input(path)
+        streams = self.container.streams
+        if stream is not None:
+            if stream < 0 or stream >= len(streams) or streams[stream].type != "video":
+                videos = ", ".join(str(s.index) for s in streams.video) or "none"
+                self.close()  # (nothing from `streams` is touched after this: the container is gone)
+                raise VsrError(f"{path}: stream {stream} is not a video stream (video streams: {videos})")
+            self.stream = streams[stream]
+        else:
+            candidates = [s for s in streams.video if not _is_cover_art(s)]
+            if not candidates:
+                kinds = {s.type for s in streams}
+                has_video = bool(streams.video)
+                self.close()
+                if has_video:
+                    raise VsrError(f"{path}: its only video stream is cover art (an attached picture)")
+                if "audio" in kinds:
+                    raise VsrError(f"{path}: no video stream (audio only)")
+                raise VsrError(f"{path}: no video stream")
+            self.stream = candidates[0]
+        self.stream.thread_type = "AUTO"
+        if threads:
+            self.stream.codec_context.thread_count = threads
+        self.decode_errors = 0
+        self.truncated = False
+        self._first: av.VideoFrame | None = None
+        self._iter = self._frames()
+        try:
+            self._first = next(self._iter)
+        except StopIteration:
+            self.close()
+            raise VsrError(f"{path}: no decodable video frames") from None
+        f = self._first
+        self.colour = colour_of(f)
+        rate = self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
+        tb = self.stream.time_base or fractions.Fraction(1, 1000)
+        total = self.stream.frames or None
+        exact = bool(total)
+        if not total and self.stream.duration and rate:
+            total = int(round(float(self.stream.duration * tb * rate)))
+        elif not total and self.container.duration and rate:
+            total = int(round(self.container.duration / 1e6 * float(rate)))
+        self.info = SourceInfo(
+            width=f.width, height=f.height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
+            total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
+            description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}",
+        )
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames of the chosen stream; other streams' packets are queued for copying."""
+        self.pending: list[av.Packet] = []
+        demux = self.container.demux()
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                return
+            except av.error.FFmpegError:
+                self.truncated = True  # the container ends early or is damaged past recovery
+                break
+            if packet.stream is self.stream:
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    self.decode_errors += 1
+                    continue
+                yield from frames
+            elif packet.size or packet.dts is not None:
+                self.pending.append(packet)
+        try:
+            yield from self.stream.codec_context.decode(None)  # flush
+        except av.error.FFmpegError:
+            self.decode_errors += 1
+
+    def items(self) -> Iterator[Frame | Packet]:
+        index = 0
+        tb = self.info.time_base
+        step = max(1, int(round(1 / (self.info.rate * tb)))) if self.info.rate else 1
+        last_pts = None
+        frames = self._frames_with_first()
+        for f in frames:
+            for p in self.pending:
+                yield Packet(p)
+            self.pending.clear()
+            if (f.width, f.height) != (self.info.width, self.info.height):
+                raise VsrError(f"{self.path}: the frame size changes mid-stream ({self.info.width}×{self.info.height} → "
+                               f"{f.width}×{f.height}); this is not supported")
+            pts = f.pts if f.pts is not None else (last_pts + step if last_pts is not None else 0)
+            last_pts = pts
+            yield Frame(to_rgb(f, self.colour), pts, tb, int(f.duration or 0))
+            index += 1
+        for p in self.pending:
+            yield Packet(p)
+        self.pending.clear()
+        if self.info.total and index < 0.9 * self.info.total - 1:
+            self.truncated = True  # the demuxer stopped well before the length the header promised
+        self.info.decode_errors = self.decode_errors
+        self.info.truncated = self.truncated
+
+    def _frames_with_first(self):
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._iter
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - closing a damaged input must not hide the real error
+            pass
+
+
+# ---------------------------------------------------------------------------
+# image sequences
+
+
+class FolderSource:
+    """A folder of images (naturally sorted) as a video at ``fps``."""
+
+    def __init__(self, path: Path, fps: float):
+        from vsr.picture import read_picture
+
+        self.files = list_images(path)
+        if not self.files:
+            raise VsrError(f"{path}: no images in the folder")
+        self.read = read_picture
+        first = read_picture(self.files[0])
+        self.rate = fractions.Fraction(fps).limit_denominator(1001)
+        tb = 1 / self.rate
+        h, w = first.color.shape[:2]
+        self.info = SourceInfo(width=w, height=h, bits=first.bits, colour=None, time_base=tb, rate=self.rate,
+                               total=len(self.files), total_exact=True,
+                               description=f"{len(self.files)} images {w}×{h}, {first.bits}-bit",
+                               extras={"alpha": first.alpha is not None, "icc": first.icc})
+        self.decode_errors = 0
+
+    def items(self) -> Iterator[Frame]:
+        w, h = self.info.width, self.info.height
+        for i, p in enumerate(self.files):
+            pic = self.read(p)
+            if pic.size != (w, h):
+                raise VsrError(f"{p}: {pic.size[0]}×{pic.size[1]} differs from the first image ({w}×{h})")
+            rgb = pic.color if not pic.gray else np.repeat(pic.color, 3, axis=2)
+            yield Frame(rgb, i, self.info.time_base, 1, alpha=pic.alpha, name=p.stem)
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(path: Path, *, stream: int | None, fps: float, threads: int = 0):
+    return FolderSource(path, fps) if path.is_dir() else VideoSource(path, stream, threads)
+
+
+
+
+def frames_of(path: Path, limit: int = 0, stride: int = 1) -> Iterator[np.ndarray]:
+    """The RGB frames of a video file or a folder of frames (every ``stride``-th, at most ``limit``), as
+    ``vsr upscale`` decodes them: for training and scoring."""
+    src = open_source(path, stream=None, fps=25.0)
+    n = 0
+    try:
+        for i, item in enumerate(f for f in src.items() if isinstance(f, Frame)):
+            if i % stride:
+                continue
+            yield item.rgb
+            n += 1
+            if limit and n >= limit:
+                return
+    finally:
+        src.close()

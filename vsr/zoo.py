@@ -1,0 +1,115 @@
+"""The models vsr ships: one table that drives ``vsr models``, the defaults and README's models table.
+
+Each entry names a model, the job it is for and what it is; its weights are ``vsr/weights/<name>_x<scale>.safetensors``
+(what each file holds: architecture, hyperparameters, the config that trained it and its validation numbers, is in
+the file, :mod:`vsr.weightfile`). A job's default at a scale is its first entry with weights for that scale.
+``bicubic`` needs no weights and runs at any scale; architectures without shipped weights are for training.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsr.errors import VsrError
+from vsr.weightfile import WeightInfo, WeightsError, load_weights, read_info
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    job: str  # "video" (vsr upscale) or "image" (vsr image)
+    description: str
+
+
+ZOO: list[Entry] = [
+    Entry("mf-fast", "video", "multi-frame (t-1, t, t+1) with a small learned aligner: the default for vsr upscale"),
+    Entry("mf-dis", "video", "multi-frame aligned by DIS optical flow, confidence-aware fusion: the quality option"),
+    Entry("mf-fast-gan", "video", "mf-fast fine-tuned with a GAN (spatio-temporal discriminator)"),
+    Entry("mf-dis-gan", "video", "mf-dis fine-tuned with a GAN (spatio-temporal discriminator)"),
+    Entry("sr-lite", "image", "single image, 8×64 residual blocks: the default for vsr image"),
+]
+BICUBIC = Entry("bicubic", "reference", "MATLAB bicubic interpolation (no weights, any scale)")
+
+
+def entry(name: str) -> Entry | None:
+    return next((e for e in ZOO if e.name == name), None)
+
+
+def weight_files() -> dict[tuple[str, int], Path]:
+    """(name, scale) → path of every weight file shipped in the package."""
+    if not WEIGHTS_DIR.is_dir():
+        return {}
+    out = {}
+    for p in sorted(WEIGHTS_DIR.glob("*_x[0-9].safetensors")):
+        name, _, scale = p.stem.rpartition("_x")
+        out[(name, int(scale))] = p
+    return out
+
+
+def scales_of(name: str) -> list[int]:
+    return sorted(s for n, s in weight_files() if n == name)
+
+
+def _offer(job: str | None = None) -> str:
+    """What exists, for error messages: 'mf-fast ×2 ×4, sr-lite ×2 ×4'."""
+    names = [e.name for e in ZOO if job is None or e.job == job]
+    return ", ".join(f"{n} " + " ".join(f"×{s}" for s in scales_of(n)) for n in names if scales_of(n))
+
+
+def default_model(job: str, scale: int) -> str:
+    """The model ``vsr upscale`` (job "video") or ``vsr image`` ("image") runs without ``-m`` at ``scale``: the
+    job's first model with weights for it, else any shipped model that has them (single-image models run on video
+    frame by frame, video models on stills); no weights at all for the scale is an error, never bicubic."""
+    have = weight_files()
+    order = [e.name for e in ZOO if e.job == job] + [e.name for e in ZOO if e.job != job]
+    for name in order:
+        if (name, scale) in have:
+            return name
+    raise VsrError(f"no model ships ×{scale} weights (shipped: {_offer() or 'none'}); "
+                   f"-m bicubic runs at any scale, or train one with `python -m train`")
+
+
+def looks_like_path(ref: str) -> bool:
+    return ref.endswith(".safetensors") or os.sep in ref or "/" in ref or Path(ref).is_file()
+
+
+def load_model(ref: str, scale: int | None):
+    """A model by shipped name, ``bicubic``, or weight-file path: (model, info). ``scale`` None takes a weight
+    file's own scale."""
+    from vsr.models import build
+
+    if looks_like_path(ref):
+        model, info = load_weights(ref)
+        if scale is not None and info.scale != scale:
+            raise WeightsError(f"{ref} is a ×{info.scale} model; drop --scale or pass --scale {info.scale}")
+        return model, info
+    if scale is None:
+        raise WeightsError("a scale is needed (--scale)")
+    if ref == BICUBIC.name:
+        try:
+            model = build("bicubic", scale=scale).eval()
+        except ValueError as e:
+            raise WeightsError(str(e)) from None
+        return model, WeightInfo(name=ref, arch="bicubic", hparams={"scale": scale}, scale=scale, frames=1)
+    if entry(ref) is None:
+        names = [e.name for e in ZOO] + [BICUBIC.name]
+        raise WeightsError(f"unknown model {ref!r}; shipped: {', '.join(names)} (or a .safetensors path)")
+    path = weight_files().get((ref, scale))
+    if path is None:
+        have = " ".join(f"×{s}" for s in scales_of(ref))
+        raise WeightsError(f"{ref} has no ×{scale} weights (it ships {have}); models with ×{scale}: "
+                           f"{_offer_at(scale) or 'none'} (-m bicubic runs at any scale)")
+    return load_weights(path)
+
+
+def _offer_at(scale: int) -> str:
+    return ", ".join(n for n, s in weight_files() if s == scale and entry(n) is not None)
+
+
+def describe(name: str) -> list[tuple[int, WeightInfo]]:
+    """(scale, metadata) of each weight file of a shipped model."""
+    return [(s, read_info(p)) for (n, s), p in sorted(weight_files().items()) if n == name]
