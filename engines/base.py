@@ -117,6 +117,9 @@ class Runner(ABC):
     def prepare(self, h: int, w: int, io: str = "u8") -> None:
         """Build (or load) what an h×w input needs, ahead of the first frame. Backends that compile override it."""
 
+    def check(self, io: str = "u8") -> None:
+        """Fail now, not at the first frame, if the model cannot run here (compiling backends export it)."""
+
     def describe(self) -> str:
         return f"{self.name} ({self.precision})"
 
@@ -159,6 +162,7 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     for i, name in enumerate(tried):
         try:
             runner = _make(name, model, precision if backend != "auto" else "auto", identity)
+            runner.check(io)
             if shape is not None:
                 runner.prepare(*shape, io=io)
         except BackendError as e:

@@ -7,7 +7,8 @@ The engines run any ``nn.Module`` whose forward is ``model(x[, flows][, state])`
 * ``state`` (``state_channels`` > 0): N×state_channels×H×W, the state the previous frame's call returned
   (zeros at the start); such a model returns ``(image, next state)``, others the image N×3×sH×sW.
 
-H and W must be multiples of ``size_multiple``; runners pad to it (and to ``MIN_SIDE``) and crop.
+H and W must be multiples of ``size_multiple``, at least ``min_size`` and, for ``square`` models, equal; runners
+pad to that (edges repeated) and crop.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Descriptor:
     flow_channels: int = 0
     state_channels: int = 0
     size_multiple: int = 1
+    min_size: int = MIN_SIDE
+    square: bool = False
 
     @classmethod
     def of(cls, model: nn.Module) -> Descriptor:
@@ -33,13 +36,17 @@ class Descriptor:
         return cls(scale=int(model.scale), frames=int(getattr(model, "frames", 1)),
                    flow_channels=int(getattr(model, "flow_channels", 0)),
                    state_channels=int(getattr(model, "state_channels", 0)),
-                   size_multiple=int(getattr(model, "size_multiple", 1)))
+                   size_multiple=int(getattr(model, "size_multiple", 1)),
+                   min_size=max(MIN_SIDE, int(getattr(model, "min_size", 0))),
+                   square=bool(getattr(model, "square", False)))
 
     @property
     def recurrent(self) -> bool:
         return self.state_channels > 0
 
     def padded(self, h: int, w: int) -> tuple[int, int]:
-        """The input size a frame of h×w runs at: at least ``MIN_SIDE``, a multiple of ``size_multiple``."""
+        """The input size a frame of h×w runs at."""
         m = self.size_multiple
-        return -(-max(h, MIN_SIDE) // m) * m, -(-max(w, MIN_SIDE) // m) * m
+        if self.square:
+            h = w = max(h, w)
+        return -(-max(h, self.min_size) // m) * m, -(-max(w, self.min_size) // m) * m

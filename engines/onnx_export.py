@@ -55,9 +55,11 @@ def export_onnx(model: torch.nn.Module, path: str | Path, *, io: str = "u8", exa
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(_Sink()), _quiet_logs():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(graph, args, dynamo=True, opset_version=OPSET,
-                                        input_names=graph.input_names(), output_names=graph.output_names(),
-                                        dynamic_shapes={"inputs": tuple(spatial)}, verbose=False)
+            # torch.export first, on its own: a model it cannot trace fails here with an exception, where the ONNX
+            # exporter's own fallbacks have crashed the process outright (spandrel's SPAN)
+            exported = torch.export.export(graph, args, dynamic_shapes={"inputs": tuple(spatial)})
+            program = torch.onnx.export(exported, dynamo=True, opset_version=OPSET, input_names=graph.input_names(),
+                                        output_names=graph.output_names(), verbose=False)
             program.save(str(path))
     except Exception as e:  # noqa: BLE001 - the exporter raises many kinds; one message for the user
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -87,6 +87,9 @@ class OpenVINORunner(Runner):
             cfg["INFERENCE_NUM_THREADS"] = self.threads
         return cfg
 
+    def check(self, io: str = "u8") -> None:
+        cached_onnx(self.model, self.identity, io=self.io_for(io))
+
     def _input_shapes(self, io: str, n: int, h: int, w: int) -> list[list[int]]:
         d = self.d
         shapes = [[n, h, w, 3]] * d.frames if io != "f32" else [[n, 3 * d.frames, h, w]]

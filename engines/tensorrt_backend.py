@@ -108,6 +108,9 @@ class TensorRTRunner(Runner):
     def io_for(self, io: str) -> str:
         return "f32"
 
+    def check(self, io: str = "u8") -> None:
+        cached_onnx(self.model, self.identity, io="f32")
+
     # -- building -----------------------------------------------------------
     def _timing_cache_path(self):
         gpu = gpu_identity()["device"].replace(" ", "_")

@@ -93,11 +93,14 @@ def check_size(path: Path, w: int, h: int, max_pixels: int, scale: int = 1) -> N
                        f"{max_pixels:,} (raise it with --max-pixels, or use a smaller scale)")
 
 
-def picture_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding it (EXIF rotation applied)."""
+def picture_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, int]:
+    """(width, height) from the file's header; ``oriented`` applies the EXIF rotation (which for some formats means
+    reading the whole file: the pixel budget needs only the count)."""
     path = Path(path)
     with _open(path) as im:
         w, h = im.size
+        if not oriented:
+            return w, h
         try:
             orientation = int(im.getexif().get(0x0112, 1))
         except Exception:  # noqa: BLE001 - a broken EXIF block is not worth failing for

@@ -24,6 +24,10 @@ class WeightsError(VsrError):
     pass
 
 
+class NotVsrFile(WeightsError):
+    """A readable safetensors file written by something else (a community model, perhaps)."""
+
+
 @dataclass
 class WeightInfo:
     """What a weight file (or a weightless model like bicubic) is."""
@@ -83,7 +87,7 @@ def read_info(path: str | os.PathLike) -> WeightInfo:
         raise WeightsError(f"{path}: not a safetensors weight file (unreadable header)") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise WeightsError(f"{path}: safetensors file without vsr metadata (not a vsr weight file)")
+        raise NotVsrFile(f"{path}: safetensors file without vsr metadata (not a vsr weight file)")
     try:
         return WeightInfo(
             name=meta.get("name") or path.stem,
@@ -97,6 +101,17 @@ def read_info(path: str | os.PathLike) -> WeightInfo:
         )
     except (KeyError, ValueError) as e:
         raise WeightsError(f"{path}: vsr metadata is incomplete or malformed ({e})") from None
+
+
+def is_foreign(path: str | os.PathLike) -> bool:
+    """A readable safetensors file that is not vsr's (a damaged vsr file is not foreign: loading it says so)."""
+    try:
+        read_info(path)
+    except NotVsrFile:
+        return True
+    except WeightsError:
+        return False
+    return False
 
 
 def load_weights(path: str | os.PathLike):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsr.errors import VsrError
-from vsr.weightfile import WeightInfo, WeightsError, load_weights, read_info
+from vsr.weightfile import WeightInfo, WeightsError, is_foreign, load_weights, read_info
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -83,7 +83,7 @@ def load_model(ref: str, scale: int | None):
     from vsr.models import build
 
     if looks_like_path(ref):
-        model, info = load_weights(ref)
+        model, info = _load_file(Path(ref))
         if scale is not None and info.scale != scale:
             raise WeightsError(f"{ref} is a ×{info.scale} model; drop --scale or pass --scale {info.scale}")
         return model, info
@@ -104,6 +104,25 @@ def load_model(ref: str, scale: int | None):
         raise WeightsError(f"{ref} has no ×{scale} weights (it ships {have}); models with ×{scale}: "
                            f"{_offer_at(scale) or 'none'} (-m bicubic runs at any scale)")
     return load_weights(path)
+
+
+def _load_file(path: Path):
+    """A vsr weight file, or a community one (spandrel) when it is not vsr's."""
+    from vsr.community import COMMUNITY_EXTS, load_community
+
+    if path.suffix.lower() == ".safetensors" and not is_foreign(path):
+        return load_weights(path)
+    if path.suffix.lower() in COMMUNITY_EXTS:
+        return load_community(path)
+    raise WeightsError(f"{path}: not a weight file vsr reads (.safetensors, or a community .pth/.pt/.ckpt/.bin)")
+
+
+def file_scale(ref: str) -> int:
+    """The scale of the model in a weight file (vsr's from its header; a community file's from spandrel)."""
+    path = Path(ref)
+    if path.suffix.lower() == ".safetensors" and not is_foreign(path):
+        return read_info(path).scale
+    return _load_file(path)[1].scale
 
 
 def _offer_at(scale: int) -> str:

@@ -36,6 +36,13 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
+def scale_for(model_ref: str | None, scale: int) -> int:
+    """The scale a command works at: a weight file's own, else ``--scale``."""
+    from vsr.zoo import file_scale, looks_like_path
+
+    return file_scale(model_ref) if model_ref and looks_like_path(model_ref) else scale
+
+
 def load_model(model_ref: str | None, scale: int, job: str):
     """(model, info) for ``-m`` (a shipped name, bicubic, or a weight file) or the job's default at ``scale``."""
     from vsr.zoo import default_model, load_model as load, looks_like_path

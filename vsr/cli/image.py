@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, stderr_console
+from vsr.cli.app import (BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, scale_for,
+                         stderr_console)
 from vsr.errors import VsrError
 from vsr.picture import DEFAULT_MAX_PIXELS
 
@@ -36,6 +37,7 @@ def image(
 
     if not input.exists():
         raise VsrError(f"{input}: no such file or folder")
+    scale = scale_for(model, scale)
     if input.is_dir():
         files = sorted((p for p in input.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_key)
         if not files:
@@ -61,7 +63,7 @@ def image(
     if not input.is_dir():  # one file: check and read it first, so a bad input fails before any model loads
         from vsr.picture import read_picture
 
-        check_size(input, *picture_size(input), max_pixels, scale)
+        check_size(input, *picture_size(input, oriented=False), max_pixels, scale)
         pic = read_picture(input, max_pixels)
         runner, _ = load_runner(model, scale, "image", backend, precision, quiet)
         _run_images([(input, jobs[0][1], pic)], runner, tile, max_pixels, quiet)
@@ -94,7 +96,7 @@ def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
             tiles = progress.add_task(f"{src.name} tiles", total=None)
             try:
                 if pic is None:
-                    check_size(src, *picture_size(src), max_pixels, runner.scale)
+                    check_size(src, *picture_size(src, oriented=False), max_pixels, runner.scale)
                     pic = read_picture(src, max_pixels)
                 result = upscale_picture(pic, runner, tile=tile,
                                          on_tile=lambda d, t: progress.update(tiles, completed=d, total=t))

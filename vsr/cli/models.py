@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -57,14 +57,47 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+def describe_file(path: Path) -> list[tuple[str, str]]:
+    """What a weight file is (vsr's or a community one) and what vsr will run it on."""
+    from engines import BackendError, Descriptor
+    from vsr.zoo import load_model
+
+    model, info = load_model(str(path), None)
+    d = Descriptor.of(model)
+    rows = [("file", str(path)), ("architecture", info.arch), ("scale", f"×{info.scale}"),
+            ("frames", str(info.frames)), ("parameters", f"{sum(p.numel() for p in model.parameters()):,}"),
+            ("input size", f"any; padded to a multiple of {d.size_multiple}, at least {d.min_size} px"
+                           + (", square" if d.square else ""))]
+    if info.training.get("tags"):
+        rows.append(("tags", ", ".join(info.training["tags"])))
+    try:
+        from engines.onnx_export import cached_onnx
+
+        from engines import Identity
+        from vsr.weightfile import weights_id
+
+        cached_onnx(model, Identity.of(model, weights_id(info)))
+        runs = "OpenVINO on a CPU, TensorRT on an NVIDIA GPU (it exports to ONNX); torch anywhere"
+    except BackendError as e:
+        runs = f"torch only: {e}"
+    rows.append(("runs on", runs))
+    return rows
+
+
 @app.command()
 def models(
     markdown_: Annotated[bool, typer.Option("--markdown", help="print the table as Markdown (README's)")] = False,
+    file: Annotated[Optional[Path], typer.Option("--file", help="describe a weight file (vsr's, or a community "
+                                                                 ".pth/.safetensors) instead")] = None,
 ) -> None:
     """List the models vsr ships: job, frames, scales with weights, parameters, validation PSNR-Y.
 
-    Example: vsr models
+    Example: vsr models --file 4x-Compact.pth
     """
+    if file is not None:
+        for key, value in describe_file(file):
+            print(f"{key:>12}: {value}")
+        return
     if markdown_:
         print(markdown())
         return
