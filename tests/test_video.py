@@ -300,11 +300,13 @@ def test_frame_folder_in_and_out_keeps_names_and_depth(tmp_path):
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_leaves_nothing_behind(tmp_path, sig, code):
-    src = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=192, audio=True)
+    """Ctrl-C or SIGTERM: exit 130/143, nothing at the output path, no temporary file; the work folder holds only
+    the journal and finished segments, for the next run to resume."""
+    src = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=192, audio=True, gop=25)
     out = tmp_path / "out.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", str(src), str(out), "--backend", "torch",
-                             "-m", "bicubic", "-s", "4", "--preset", "medium"],
+                             "-m", "bicubic", "-s", "4", "--preset", "medium", "--segment-seconds", "2"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
     deadline = time.time() + 120
     line = ""
@@ -316,8 +318,11 @@ def test_interrupt_leaves_nothing_behind(tmp_path, sig, code):
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
-    assert not out.exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["long.mp4"]  # no temporary file either
+    assert not out.exists() and "run the same command to resume" in err
+    work = tmp_path / ".out.mp4.vsr-work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mp4.vsr-work", "long.mp4"]
+    assert all(p.name == "journal.json" or p.name.startswith("segment-") for p in work.iterdir())
+    assert not any("tmp" in p.name for p in work.iterdir())
 
 
 def test_cli_upscale_end_to_end(tmp_path, cli):

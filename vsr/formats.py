@@ -32,6 +32,19 @@ PRESET_CODECS = ("libx264", "libx265", "libsvtav1")
 LOSSLESS = ("ffv1",)  # no CRF
 
 
+HDR_CODEC = "libx265"  # what carries HDR10 metadata where the container's default (H.264) cannot
+HDR_CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv", ".ts")
+
+
+def default_codec(ext: str, hdr: bool = False) -> str:
+    """The encoder for an output extension when none is asked for: HEVC for HDR10 sources where the container holds
+    it (H.264 cannot carry their mastering metadata), else the container's default."""
+    ext = ext.lower()
+    if hdr and ext in HDR_CONTAINERS:
+        return HDR_CODEC
+    return CONTAINERS[ext].codec if ext in CONTAINERS else "libx264"
+
+
 def natural_key(path: Path | str) -> list:
     """Sort key that puts frame2.png before frame10.png."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]

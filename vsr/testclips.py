@@ -54,6 +54,7 @@ class ClipSpec:
     crf: int = 18
     seed: int = 0
     rgb: np.ndarray | None = None  # a fixed frame (H×W×3 uint8) instead of the scene
+    gop: int = 0  # keyframe interval in frames (0: the encoder's default)
 
 
 _MATRIX = {"itu709": 1, "itu601": 6, "smpte170m": 6, "bt2020": 9}
@@ -74,6 +75,8 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None, **kw) -> Path:
         v.codec_context.time_base = tb
         if spec.codec in ("libx264", "libx265"):
             v.options = {"crf": str(spec.crf), "preset": "ultrafast"}
+        if spec.gop:
+            v.codec_context.gop_size = spec.gop
         if spec.colorspace:
             v.codec_context.colorspace = _MATRIX[spec.colorspace]
             v.codec_context.color_primaries = 9 if spec.colorspace == "bt2020" else (1 if spec.colorspace == "itu709" else 6)

@@ -28,9 +28,15 @@ def upscale(
     stream: Annotated[Optional[int], typer.Option(help="index of the video stream to upscale (default: the first that is not cover art)")] = None,
     fps: Annotated[float, typer.Option(help="frame rate of an image-sequence input")] = 25.0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
+    segment_seconds: Annotated[float, typer.Option("--segment-seconds", help="cut a video into segments of about "
+                               "this long, each kept as it finishes so a rerun resumes (0: one pass, no resume)")] = 30.0,
+    restart: Annotated[bool, typer.Option(help="discard an interrupted run's finished segments and start over")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="run the segments as Ray tasks (an embedded Ray on this machine, "
+                                                    "or the cluster at --ray-address / RAY_ADDRESS)")] = False,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="an existing Ray cluster (implies --ray)")] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upscale a video: audio, subtitles, timestamps and colour are kept.
+    """Upscale a video, or every video in a folder: audio, subtitles, timestamps and colour are kept.
 
     Example: vsr upscale in.mp4 out.mp4 -s 2 --crf 16
     """
@@ -52,11 +58,35 @@ def upscale(
         pass  # a folder of PNG frames
     elif output.suffix and output.suffix.lower() not in CONTAINERS:
         raise VsrError(f"{output}: unknown video container {output.suffix}; use .mp4, .mkv, .mov or .webm (or a folder)")
+    import os
+
+    from vsr.formats import VIDEO_EXTS
+
+    ray_address = ray_address or (os.environ.get("RAY_ADDRESS") if ray else None)
+    ray = ray or bool(ray_address)
+    if input.is_dir() and any(p.suffix.lower() in VIDEO_EXTS for p in input.iterdir()):
+        from vsr.cli.batch import upscale_folder
+
+        upscale_folder(input, output, model=model, scale=scale, backend=backend, precision=precision, tile=tile,
+                       opts=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), stream=stream,
+                       overwrite=overwrite, segment_seconds=segment_seconds, restart=restart, ray=ray,
+                       ray_address=ray_address, quiet=quiet)
+        return
     probe = open_source(input, stream=stream, fps=fps)  # fail on bad input before loading a model
     info = probe.info
     probe.close()
-    runner, _ = load_runner(model, scale, "video", backend, precision, quiet, shape=(info.height, info.width),
-                            io="u16" if info.bits > 8 else "u8")
+    runner, minfo = load_runner(model, scale, "video", backend, precision, quiet, shape=(info.height, info.width),
+                                io="u16" if info.bits > 8 else "u8")
+    if tile and runner.d.recurrent:
+        raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
+    if (input.is_file() and output.suffix and segment_seconds > 0) or ray:
+        from vsr.cli.batch import run_job
+
+        run_job(input, output, runner, minfo, backend=backend, precision=precision,
+                opts=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), stream=stream, tile=tile,
+                segment_seconds=segment_seconds or 1e9, restart=restart, ray=ray, ray_address=ray_address,
+                quiet=quiet)
+        return
     stop = threading.Event()
     got: dict[str, int] = {}
 

@@ -50,12 +50,17 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 class WindowSR(nn.Module):
     def __init__(self, *, scale: int, features: int = 32, blocks: int = 2, window: int = 3, state: bool = True,
-                 dis_finest_scale: int = FINEST_SCALE):
+                 feedback: bool = False, dis_finest_scale: int = FINEST_SCALE):
         super().__init__()
         if window not in (1, 3):
             raise ValueError("window must be 1 or 3")
+        if feedback and not state:
+            raise ValueError("feedback (the previous output) is part of the state")
         self.scale, self.frames = scale, window
-        self.state_channels = features if state else 0
+        self.feedback = feedback
+        # the state: the body's features, and with feedback the previous output frame, space-to-depth onto the LR
+        # grid (s² sub-pixel phases per LR pixel: a whole-pixel warp moves its detail without resampling it)
+        self.state_channels = (features + (3 * scale * scale if feedback else 0)) if state else 0
         self.flow_channels = 4 if (window > 1 or state) else 0  # centre → t-1 (dx, dy), centre → t+1
         self.dis_finest_scale = dis_finest_scale
         self.size_multiple = 1
@@ -85,5 +90,8 @@ class WindowSR(nn.Module):
             parts.append(flow_warp(state, whole[:, :2]))
         h = self.head(torch.cat(parts, 1))
         h = h + self.body(h)
-        out = F.pixel_shuffle(self.up(h) + self.skip.phases(centre), self.scale)
-        return (out, h) if self.state_channels else out
+        phases = self.up(h) + self.skip.phases(centre)
+        out = F.pixel_shuffle(phases, self.scale)
+        if not self.state_channels:
+            return out
+        return out, (torch.cat([h, phases], 1) if self.feedback else h)

@@ -83,27 +83,40 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
                   fps: float = 25.0, tile: int = 0, overwrite: bool = False, stop: threading.Event | None = None,
                   on_start: Callable[[object], None] | None = None, on_frame: Callable[[int], None] | None = None,
                   warn: Callable[[str], None] = print, decode_threads: int = 0) -> Result:
+    """A video file or a folder of frames, in one pass, to a video file or a folder of frames."""
     opts = opts or EncodeOptions()
-    stop = stop or threading.Event()
     if tile and runner.d.recurrent:
         raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
     t0 = time.perf_counter()
     source = open_source(src, stream=stream, fps=fps, threads=decode_threads)
     info = source.info
-    scale = runner.scale
     try:
         if dst.suffix == "" or dst.is_dir():
             sink = FolderSink(dst, source, warn, overwrite)
         else:
             if info.extras.get("alpha"):
                 warn("the input frames have alpha; video codecs here drop it (write to a folder to keep it)")
-            sink = VideoSink(dst, source, opts, info.width * scale, info.height * scale, warn)
+            sink = VideoSink(dst, source, opts, info.width * runner.scale, info.height * runner.scale, warn)
     except BaseException:
         source.close()
         raise
     if on_start:
         on_start(info)
+    done, stages = run_stages(source, sink, runner, tile=tile, stop=stop, on_frame=on_frame)
+    return Result(frames=done, duration=sink.duration(info.rate), elapsed=time.perf_counter() - t0,
+                  decode_errors=source.decode_errors, truncated=getattr(source, "truncated", False),
+                  expected=info.total if info.total_exact else None, stages=stages)
 
+
+def run_stages(source, sink, runner, *, tile: int = 0, stop: threading.Event | None = None,
+               on_frame: Callable[[int], None] | None = None,
+               role: Callable[[Frame], str] | None = None) -> tuple[int, StageTimes]:
+    """Decode ``source`` → windows → ``runner`` → ``sink`` with the three stages overlapped; finishes the sink (or
+    aborts it and closes the source on failure). ``role(frame)`` picks frames for a segment: "out" (upscaled and
+    written), "warm" (before the first output: a neighbour, and what a recurrent model warms its state on),
+    "edge" (after the last output: a neighbour only), "skip" (not seen) or "end" (nothing after it is needed)."""
+    stop = stop or threading.Event()
+    scale = runner.scale
     stages = StageTimes()
     errors: list[BaseException] = []
     q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
@@ -115,8 +128,12 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
                 if isinstance(item, Packet):
                     if not _put(q_in, item, stop):
                         return
-                else:
-                    yield item.rgb, item
+                    continue
+                r = role(item) if role else "out"
+                if r == "end":
+                    return
+                if r != "skip":
+                    yield item.rgb, (item, r)
 
         try:
             it = windows(frames(), **options_for(runner.model))
@@ -142,7 +159,8 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
                     sink.write_packet(item.packet)
                     continue
                 frame, rgb = item
-                sink.write_frame(rgb, frame, upscale_alpha(frame.alpha, scale))
+                if rgb is not None:
+                    sink.write_frame(rgb, frame, upscale_alpha(frame.alpha, scale))
                 stages.encode += time.perf_counter() - t
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
@@ -154,29 +172,33 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
         th.start()
 
     done = 0
-    inflight: deque[tuple[Frame, object]] = deque()
+    inflight: deque[tuple[Frame, str, object]] = deque()
 
     def drain(keep: int) -> bool:
         while len(inflight) > keep:
-            meta, handle = inflight.popleft()
+            meta, r, handle = inflight.popleft()
             t = time.perf_counter()
             y = runner.collect(handle)
             stages.model += time.perf_counter() - t
-            if not _put(q_out, (meta, y), stop):
+            if r == "out" and not _put(q_out, (meta, y), stop):
                 return False
         return True
 
     def run(w: Window) -> bool:
         nonlocal done
+        meta, r = w.meta
+        if r == "edge" or (r == "warm" and not runner.d.recurrent):
+            return True  # a neighbour only: its own output is not needed
         t = time.perf_counter()
-        done += 1
-        if on_frame:
-            on_frame(done)
+        if r == "out":
+            done += 1
+            if on_frame:
+                on_frame(done)
         if tile:
             y = run_tiled(runner, w, tile=tile)
             stages.model += time.perf_counter() - t
-            return _put(q_out, (w.meta, y), stop)
-        inflight.append((w.meta, runner.submit(w.frames, w.flows, w.reset)))
+            return r != "out" or _put(q_out, (meta, y), stop)
+        inflight.append((meta, r, runner.submit(w.frames, w.flows, w.reset)))
         stages.model += time.perf_counter() - t
         return drain(runner.depth - 1)
 
@@ -210,6 +232,4 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
     except BaseException:
         sink.abort()
         raise
-    return Result(frames=done, duration=sink.duration(info.rate), elapsed=time.perf_counter() - t0,
-                  decode_errors=source.decode_errors, truncated=getattr(source, "truncated", False),
-                  expected=info.total if info.total_exact else None, stages=stages)
+    return done, stages

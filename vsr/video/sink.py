@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS
+from vsr.formats import CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS, default_codec
 from vsr.video.colour import Colour, from_rgb, tag_encoder
 from vsr.video.source import Frame, FolderSource, VideoSource
 
@@ -89,12 +89,13 @@ class Sink(ABC):
 
 class VideoSink(Sink):
     def __init__(self, target: Path, source: VideoSource | FolderSource, opts: EncodeOptions, width: int, height: int,
-                 warn: Warn):
+                 warn: Warn, copy: bool = True):
         self.target = target
+        self.copy = copy  # the source's other streams, metadata and chapters (not for a segment's own file)
         self.tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
         self.warn = warn
         ext = target.suffix.lower()
-        codec = opts.codec or (CONTAINERS[ext].codec if ext in CONTAINERS else "libx264")
+        codec = opts.codec or default_codec(ext, source.info.hdr is not None)
         try:
             av.codec.Codec(codec, "w")
         except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError or ValueError
@@ -116,7 +117,7 @@ class VideoSink(Sink):
         self.bits16 = info.bits > 8
         self.threads = opts.convert_threads
         try:
-            self.out = av.open(str(self.tmp), "w", format=_format_for(target))
+            self.out = av.open(str(self.tmp), "w", format=_format_for(target) or target.suffix.lstrip(".") or None)
         except (av.error.FFmpegError, ValueError) as e:
             raise VsrError(f"cannot create {target}: {e}") from None
         try:
@@ -149,56 +150,18 @@ class VideoSink(Sink):
         preset = opts.preset or DEFAULT_PRESET.get(codec)
         if preset is not None and codec in PRESET_CODECS:
             options["preset"] = preset
+        if info.hdr is not None:  # HDR10 metadata into the bitstream, where the encoder can carry it
+            hdr = info.hdr.encoder_options(codec)
+            if hdr is None:
+                self.warn(f"the input's HDR10 metadata (mastering display, light level) is not written: {codec} "
+                          "cannot carry it (libx265 or libsvtav1 can)")
+            else:
+                options.update({k: ":".join(filter(None, [options.get(k), v])) for k, v in hdr.items()})
         v.options = options
         self.video = v
         self.map: dict[int, object] = {}
-        if isinstance(source, VideoSource):
-            self._copy_streams(source)
-            out.metadata.update({k: v for k, v in source.container.metadata.items() if k != "encoder"})
-            src_v = source.stream
-            v.metadata.update({k: val for k, val in src_v.metadata.items() if k in ("language", "title", "handler_name")})
-            try:
-                chapters = source.container.chapters()
-                if chapters:
-                    out.set_chapters(chapters)
-            except (AttributeError, av.error.FFmpegError):
-                pass
-            if info.rotation:
-                v.set_display_rotation(info.rotation)
-
-    def _copy_streams(self, source: VideoSource) -> None:
-        out = self.out
-        supported = out.supported_codecs
-        has_chapters = bool(source.container.chapters()) if hasattr(source.container, "chapters") else False
-        for s in source.container.streams:
-            if s is source.stream:
-                continue
-            ctx = s.codec_context
-            name = ctx.name if ctx is not None else None
-            if s.type == "data" and name is None and has_chapters:
-                continue  # MP4's chapter track: chapters are copied as chapters
-            if s.type == "attachment":
-                try:
-                    out.add_stream_from_template(s)
-                except (av.error.FFmpegError, ValueError, TypeError) as e:
-                    self.warn(f"attachment stream {s.index} not copied: {self.target.suffix} cannot hold it ({e})")
-                continue
-            if name is None or name not in supported:
-                what = f"{s.type} stream {s.index} ({name or 'unknown codec'})"
-                hint = "" if self.target.suffix.lower() == ".mkv" else " (try .mkv)"
-                self.warn(f"{what} left out: {self.target.suffix} files cannot hold it{hint}")
-                continue
-            try:
-                o = out.add_stream_from_template(s)
-            except (av.error.FFmpegError, ValueError) as e:
-                self.warn(f"{s.type} stream {s.index} ({name}) left out: {e}")
-                continue
-            o.metadata.update(s.metadata)
-            try:
-                o.disposition = s.disposition
-            except (AttributeError, TypeError):
-                pass
-            self.map[s.index] = o
+        if isinstance(source, VideoSource) and self.copy:
+            self.map = copy_extras(out, source.container, source.stream, v, self.target, self.warn, info.rotation)
 
     def write_packet(self, packet: av.Packet) -> None:
         o = self.map.get(packet.stream.index)
@@ -245,6 +208,55 @@ class VideoSink(Sink):
         except Exception:  # noqa: BLE001 - we are already failing; the temp file goes anyway
             pass
         self.tmp.unlink(missing_ok=True)
+
+
+def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, rotation: int = 0) -> dict[int, object]:
+    """Add the source's other streams (audio, subtitles, data, attachments) to ``out`` as copies, with the container's
+    metadata and chapters and the video's language, title and rotation; returns source stream index → output stream.
+    A stream the output container can't hold is left out with a warning."""
+    supported = out.supported_codecs
+    has_chapters = bool(container.chapters()) if hasattr(container, "chapters") else False
+    mapping: dict[int, object] = {}
+    for s in container.streams:
+        if s.index == video_in.index:
+            continue
+        ctx = s.codec_context
+        name = ctx.name if ctx is not None else None
+        if s.type == "data" and name is None and has_chapters:
+            continue  # MP4's chapter track: chapters are copied as chapters
+        if s.type == "attachment":
+            try:
+                out.add_stream_from_template(s)
+            except (av.error.FFmpegError, ValueError, TypeError) as e:
+                warn(f"attachment stream {s.index} not copied: {target.suffix} cannot hold it ({e})")
+            continue
+        if name is None or name not in supported:
+            what = f"{s.type} stream {s.index} ({name or 'unknown codec'})"
+            hint = "" if target.suffix.lower() == ".mkv" else " (try .mkv)"
+            warn(f"{what} left out: {target.suffix} files cannot hold it{hint}")
+            continue
+        try:
+            o = out.add_stream_from_template(s)
+        except (av.error.FFmpegError, ValueError) as e:
+            warn(f"{s.type} stream {s.index} ({name}) left out: {e}")
+            continue
+        o.metadata.update(s.metadata)
+        try:
+            o.disposition = s.disposition
+        except (AttributeError, TypeError):
+            pass
+        mapping[s.index] = o
+    out.metadata.update({k: v for k, v in container.metadata.items() if k != "encoder"})
+    video_out.metadata.update({k: v for k, v in video_in.metadata.items() if k in ("language", "title", "handler_name")})
+    try:
+        chapters = container.chapters()
+        if chapters:
+            out.set_chapters(chapters)
+    except (AttributeError, av.error.FFmpegError):
+        pass
+    if rotation:
+        video_out.set_display_rotation(rotation)
+    return mapping
 
 
 def _subsampled(fmt: av.VideoFormat, axis: str) -> bool:

@@ -8,6 +8,7 @@ and training all decode through here, so a model is trained and scored on the pi
 from __future__ import annotations
 
 import fractions
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from vsr.errors import VsrError
 from vsr.formats import list_images
-from vsr.video.colour import Colour, colour_of, to_rgb
+from vsr.video.colour import HDR, Colour, colour_of, hdr_of, to_rgb
 
 
 @dataclass
@@ -51,13 +52,16 @@ class SourceInfo:
     decode_errors: int = 0
     truncated: bool = False
     extras: dict = field(default_factory=dict)
+    hdr: HDR | None = None  # HDR10 mastering display / content light level, where the source carries them
 
 
 # ---------------------------------------------------------------------------
 # video files
 
 
-def _open_input(path: Path):
+def _open_input(path):
+    if isinstance(path, io.BytesIO):  # a segment's packets, remuxed in memory (vsr.segments)
+        return av.open(path, metadata_errors="ignore")
     if not path.exists():
         raise VsrError(f"{path}: no such file")
     if path.is_file() and path.stat().st_size == 0:
@@ -73,7 +77,9 @@ def _is_cover_art(stream) -> bool:
 
 
 class VideoSource:
-    def __init__(self, path: Path, stream: int | None = None, threads: int = 0):
+    def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
+                 colour: Colour | None = None, hdr: HDR | None = None):
+        """``colour`` and ``hdr`` override what the first frame says (a segment is read as its whole video was)."""
         self.path = path
         self.container = _open_input(path)
         streams = self.container.streams
@@ -108,7 +114,7 @@ class VideoSource:
             self.close()
             raise VsrError(f"{path}: no decodable video frames") from None
         f = self._first
-        self.colour = colour_of(f)
+        self.colour = colour or colour_of(f)
         rate = self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
         tb = self.stream.time_base or fractions.Fraction(1, 1000)
         total = self.stream.frames or None
@@ -121,6 +127,7 @@ class VideoSource:
             width=f.width, height=f.height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
             total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
             description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}",
+            hdr=hdr or hdr_of(f),
         )
 
     def _frames(self) -> Iterator[av.VideoFrame]:

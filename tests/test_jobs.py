@@ -1,0 +1,375 @@
+"""Long jobs: segments with seamless boundaries, the journal, resume after SIGKILL, changed settings, a full disk,
+many files, and the same job on a local Ray cluster (with a worker that dies mid-segment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import small
+
+from vsr.testclips import make_clip
+
+
+def _frames(path: Path):
+    with av.open(str(path)) as c:
+        return [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+
+
+def _audio(path: Path):
+    with av.open(str(path)) as c:
+        return [(p.pts, bytes(p)) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def _clip(tmp_path: Path, name="in.mkv", frames=60, gop=10, **kw) -> Path:
+    return make_clip(tmp_path / name, width=96, height=64, frames=frames, fps=25, gop=gop, audio=True, vfr=True,
+                     subtitles=True, **kw)
+
+
+def _job(src, dst, runner, info=None, *, seconds=0.5, restart=False, scheduler=None, stop=None, **opts):
+    from vsr.jobs import Local, upscale_file
+    from vsr.video.sink import EncodeOptions
+    from vsr.weightfile import WeightInfo
+
+    info = info or WeightInfo(name="test", arch=runner.model.arch, hparams=runner.model.hparams,
+                              scale=runner.scale, frames=runner.frames)
+    return upscale_file(src, dst, runner.model, info, backend="torch", precision="fp32",
+                        opts=EncodeOptions(codec=opts.pop("codec", "ffv1"), **opts), stream=None, tile=0,
+                        segment_seconds=seconds, restart=restart, scheduler=scheduler or Local(runner),
+                        stop=stop or threading.Event(), warn=lambda m: None)
+
+
+def _reference(src, dst, runner):
+    from vsr.video.pipeline import upscale_video
+    from vsr.video.sink import EncodeOptions
+
+    upscale_video(src, dst, runner, opts=EncodeOptions(codec="ffv1"), warn=lambda m: None)
+    return _frames(dst)
+
+
+def test_the_plan_cuts_at_keyframes_with_halos():
+    from vsr.segments import Halo, plan
+    from vsr.video.probe import probe
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        m = probe(make_clip(Path(d) / "c.mkv", width=64, height=48, frames=100, gop=10, audio=False))
+    keys = {m.packets[k].pts for k in m.keyframes}
+    segs = plan(m, 1.0, Halo.of(3, 4))
+    assert len(segs) > 2 and segs[0].first == 0 and segs[-1].end == len(m.pts)
+    for a, b in zip(segs, segs[1:]):
+        assert a.end == b.first and m.pts[b.first] in keys  # contiguous, cut at keyframes
+        assert b.feed_from == b.first - 5 and a.feed_to == a.end + 1  # the warm-up and neighbours around it
+        assert m.packets[b.decode_from].key
+    assert len(plan(m, 100.0, Halo.of(3, 0))) == 1  # a short input is one segment
+
+
+@pytest.mark.parametrize("name", ["mf-dis", "mf-fast"])
+def test_segment_boundaries_are_seamless_for_window_models(tmp_path, name):
+    """Through a lossless codec, the segmented job's frames equal the one-pass run's, bit for bit, and keep every
+    timestamp; audio and subtitles are copied once."""
+    from engines.torch_backend import TorchRunner
+
+    src = _clip(tmp_path)
+    runner = TorchRunner(small(name))
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    result = _job(src, tmp_path / "out.mkv", runner)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.segments > 2 and len(got) == len(ref) == 60
+    assert [p for p, _ in got] == [p for p, _ in ref]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+    assert _audio(tmp_path / "out.mkv") == _audio(src)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [s.type for s in c.streams] == ["video", "audio", "subtitle"]
+    assert not (tmp_path / ".out.mkv.vsr-work").exists()  # a finished job removes its work folder
+
+
+def _lossless_clip(path: Path, frames: list[np.ndarray], gop: int) -> Path:
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt, s.options = "yuv444p", {"qp": "0", "preset": "ultrafast"}
+        s.codec_context.gop_size = gop
+        for t, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv444p")
+            vf.pts = t
+            for p in s.encode(vf):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def test_a_recurrent_models_boundaries_match_after_its_warm_up(tmp_path):
+    """A segment starts its state from zero that many frames early: its frames score within 0.05 dB of the
+    one-pass run's (the bound the warm-up is defined by), against the ground truth the LR clip was made from."""
+    from engines.torch_backend import TorchRunner
+    from vsr.metrics import psnr
+    from vsr.resize import imresize
+    from vsr.testclips import scene
+    from vsr.zoo import ZOO, load_model, weight_files
+
+    shipped = next((e.name for e in ZOO if (e.name, 2) in weight_files()
+                    and load_model(e.name, 2)[1].hparams.get("state")), None)
+    if shipped is None:
+        pytest.skip("no recurrent model ships yet")
+    model, info = load_model(shipped, 2)
+    hr = [scene(128, 192, t, speed=1.7) for t in range(80)]
+    src = _lossless_clip(tmp_path / "lr.mkv", [imresize(f, 0.5) for f in hr], gop=10)
+    runner = TorchRunner(model)
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    result = _job(src, tmp_path / "out.mkv", runner, info)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.segments > 1 and len(got) == len(ref) == 80
+    worst = max(abs(psnr(a, h, shave=2) - psnr(b, h, shave=2)) for (_, a), (_, b), h in zip(got, ref, hr))
+    assert worst <= 0.05
+
+
+def test_a_changed_setting_starts_over_and_the_same_one_resumes(tmp_path):
+    from engines.torch_backend import TorchRunner
+    from vsr.journal import Journal, fingerprint, work_dir
+
+    src = _clip(tmp_path)
+    runner = TorchRunner(small("mf-dis"))
+    stop = threading.Event()
+    done = []
+
+    class StopAfterOne:  # a scheduler that finishes one segment, then is stopped
+        def run(self, todo, finish, progress, stop_, warn):
+            from vsr.segments import run_segment
+
+            task, source = todo[0]
+            data, frames = run_segment(task, source(), runner)
+            finish(task.segment.index, data, frames)
+            done.append(task.segment.index)
+            stop.set()
+
+    from vsr.jobs import Interrupted
+
+    with pytest.raises(Interrupted) as e:
+        _job(src, tmp_path / "out.mkv", runner, scheduler=StopAfterOne(), stop=stop)
+    assert e.value.done == 1 and (work_dir(tmp_path / "out.mkv") / "segment-00000.nut").exists()
+    resumed = _job(src, tmp_path / "out.mkv", runner)
+    assert resumed.status == "resumed" and resumed.kept == 1
+    assert [p for p, _ in _frames(tmp_path / "out.mkv")] == [p for p, _ in _frames(src)]
+    stop.clear()
+    with pytest.raises(Interrupted):
+        _job(src, tmp_path / "o2.mkv", runner, scheduler=StopAfterOne(), stop=stop)
+    changed = _job(src, tmp_path / "o2.mkv", runner, crf=10)  # another setting: the kept segment is not used
+    assert changed.kept == 0 and changed.status.startswith("the settings changed")
+    j, status = Journal.open(tmp_path / "o3.mkv", fingerprint(src), {"a": 1}, [], restart=False)
+    assert status == "new" and j.folder.is_dir()
+
+
+def _vsr(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vsr", "upscale", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
+    """Killed with SIGKILL once a segment is in the journal: no file at the output, and the same command then
+    finishes with the frames, timestamps and audio packets of a run that was never interrupted."""
+    src = _clip(tmp_path, frames=150, gop=10)
+    args = ["-m", "mf-dis", "-s", "2", "--backend", "torch", "--codec", "ffv1", "--segment-seconds", "1", "-q"]
+    assert _vsr(src, tmp_path / "ref.mkv", *args).returncode == 0
+    out = tmp_path / "out.mkv"
+    journal = tmp_path / ".out.mkv.vsr-work" / "journal.json"
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", str(src), str(out), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads(journal.read_text())["done"]:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    kept = len(json.loads(journal.read_text())["done"])
+    assert kept >= 1
+    r = _vsr(src, out, *args[:-1])
+    assert r.returncode == 0, r.stderr
+    assert f"resuming: {kept} of" in r.stderr
+    a, b = _frames(out), _frames(tmp_path / "ref.mkv")
+    assert [p for p, _ in a] == [p for p, _ in b] and all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b))
+    assert _audio(out) == _audio(tmp_path / "ref.mkv")
+    assert not journal.parent.exists()
+
+
+def _limit_file_size(limit: int):
+    def setup():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return setup
+
+
+def test_a_full_disk_is_one_error_and_the_next_run_resumes(tmp_path):
+    src = _clip(tmp_path, frames=100, gop=10)
+    args = ["-m", "bicubic", "-s", "2", "--backend", "torch", "--codec", "ffv1", "--segment-seconds", "1"]
+    ref = _vsr(src, tmp_path / "ref.mkv", *args, "-q")
+    assert ref.returncode == 0
+    size = (tmp_path / "ref.mkv").stat().st_size
+    r = _vsr(src, tmp_path / "out.mkv", *args, "-q", preexec_fn=_limit_file_size(size // 3))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and lines[-1].startswith("error: ") and "disk is full" in lines[-1], r.stderr
+    assert not (tmp_path / "out.mkv").exists()
+    work = tmp_path / ".out.mkv.vsr-work"
+    journal = json.loads((work / "journal.json").read_text())  # consistent: every listed segment is on disk, whole
+    for k, v in journal["done"].items():
+        assert (work / f"segment-{int(k):05d}.nut").stat().st_size == v["bytes"]
+    assert not any("tmp" in p.name for p in work.iterdir())
+    r = _vsr(src, tmp_path / "out.mkv", *args)
+    assert r.returncode == 0 and "resuming" in r.stderr, r.stderr
+    a, b = _frames(tmp_path / "out.mkv"), _frames(tmp_path / "ref.mkv")
+    assert len(a) == len(b) and all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b))
+
+
+def test_a_folder_of_videos_is_one_job_and_a_bad_file_is_skipped(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.mkv", "b.mp4"):
+        make_clip(folder / name, width=64, height=48, frames=6, audio=True)
+    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    (folder / "notes.txt").write_text("not a video either, and not touched")
+    r = _vsr(folder, tmp_path / "out", "-m", "bicubic", "-s", "2", "--backend", "torch", "-q")
+    assert r.returncode == 1
+    assert "broken.mp4" in r.stderr and "1 of 3 video(s) failed" in r.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mkv", "b.mp4"]
+    assert len(_frames(tmp_path / "out" / "b.mp4")) == 6
+
+
+def test_hdr10_metadata_is_kept_where_the_encoder_can_carry_it(tmp_path):
+    from vsr.video.colour import hdr_of
+
+    src = tmp_path / "hdr.mkv"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx265", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p10le"
+        s.codec_context.colorspace, s.codec_context.color_primaries, s.codec_context.color_trc = 9, 9, 16
+        s.options = {"crf": "20", "preset": "ultrafast", "x265-params": "log-level=none:hdr10=1:master-display="
+                     "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"}
+        from vsr.testclips import scene
+
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(scene(48, 64, i).astype(np.uint16) * 257, format="rgb48le")
+            f = f.reformat(format="yuv420p10le")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with av.open(str(src)) as c:
+        want = hdr_of(next(c.decode(video=0)))
+    r = _vsr(src, tmp_path / "out.mkv", "-m", "bicubic", "-s", "2", "--backend", "torch", "-q")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        f = next(c.decode(video=0))
+        assert c.streams.video[0].codec_context.name == "hevc" and hdr_of(f) == want
+        assert (f.color_primaries, f.color_trc, f.format.name) == (9, 16, "yuv420p10le")
+    r = _vsr(src, tmp_path / "h264.mkv", "-m", "bicubic", "-s", "2", "--backend", "torch", "--codec", "libx264")
+    assert r.returncode == 0 and "HDR10 metadata" in r.stderr and "libx264 cannot carry it" in r.stderr
+
+
+def test_bt2020_rgb_is_not_gamut_converted():
+    """RGB of a BT.2020 video goes back to YUV with the matrix only (the primaries and transfer stay): once swscale
+    mapped it from BT.709's gamut instead, wrongly and at 0.1 fps."""
+    from vsr.video.colour import Colour, from_rgb, to_rgb
+
+    colour = Colour(matrix=9, range=1, primaries=9, trc=16, bits=10)
+    rgb = (np.random.default_rng(0).random((32, 48, 3)) * 50000 + 5000).astype(np.uint16)
+    back = to_rgb(from_rgb(rgb, colour, "yuv444p10le"), colour)
+    assert np.abs(back.astype(int) - rgb.astype(int)).max() <= 2 * 64  # 10-bit steps: within two codes
+
+
+# -- Ray ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local three-node Ray cluster bound to 127.0.0.1 (one CPU a node); no other address is contacted."""
+    # Ray turns "127.0.0.1" in an address into the machine's outward address when it connects (so that remote
+    # nodes could reach it); this switch, read when ray is imported, keeps every connection on the loopback.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray = pytest.importorskip("ray")
+    from ray._private import ray_constants
+    from ray.cluster_utils import Cluster
+
+    ray_constants.ENABLE_RAY_CLUSTER = False  # in case ray was imported before this fixture ran
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                            "include_dashboard": False})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def _crash_once(marker: str):
+    """A worker set-up hook: the first segment started on any worker after ``marker`` appears kills its process,
+    as a lost node or a crash would."""
+
+    def setup():
+        import vsr.ray_jobs
+
+        real = vsr.ray_jobs.run_segment
+
+        def maybe_crash(*a, **k):
+            try:
+                os.remove(marker)
+            except FileNotFoundError:
+                return real(*a, **k)
+            os._exit(1)
+
+        vsr.ray_jobs.run_segment = maybe_crash
+
+    return setup
+
+
+def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(tmp_path, ray_cluster):
+    import cloudpickle
+    import ray
+
+    from engines.torch_backend import TorchRunner
+    from vsr.jobs import ModelRef
+    from vsr.ray_jobs import RayScheduler
+    from vsr.weightfile import WeightInfo, save_weights
+
+    model = small("mf-dis")
+    wfile = save_weights(tmp_path / "m.safetensors", model, WeightInfo("m", model.arch, model.hparams, 2, 3))
+    marker = tmp_path / "crash-once"
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(address=ray_cluster.address, runtime_env={"worker_process_setup_hook": _crash_once(str(marker))},
+             include_dashboard=False, log_to_driver=False)
+    try:
+        src = _clip(tmp_path, frames=90)
+        local = _job(src, tmp_path / "local.mkv", TorchRunner(model))
+        marker.write_text("crash")
+        ref = ModelRef(name="m", scale=2, data=wfile.read_bytes(), suffix=".safetensors", backend="torch",
+                       precision="fp32")
+        scheduler = RayScheduler(ref)
+        assert not scheduler.owns and scheduler.slots == 3
+        result = _job(src, tmp_path / "ray.mkv", TorchRunner(model), scheduler=scheduler)
+        assert result.segments == local.segments > 3
+        assert not marker.exists()  # a worker died on one segment, and it was retried
+        assert len(set(scheduler.nodes_used)) >= 2  # the segments spread over the nodes
+        a, b = _frames(tmp_path / "ray.mkv"), _frames(tmp_path / "local.mkv")
+        assert [p for p, _ in a] == [p for p, _ in b] and all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b))
+        assert _audio(tmp_path / "ray.mkv") == _audio(tmp_path / "local.mkv")
+    finally:
+        ray.shutdown()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])

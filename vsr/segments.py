@@ -1,0 +1,164 @@
+"""Long jobs in pieces: a video cut at keyframes into segments, each upscaled and encoded on its own, then joined.
+
+A segment is decoded from a keyframe with halo frames around it: the window's neighbours, and for a recurrent
+model its warm-up (the frames it needs before a given frame for that frame to match a run from the start), so the
+frames at every boundary are the frames an unsegmented run makes. Its source is the segment's own packets, remuxed
+into a small in-memory file, and its result is its encoded video, also as bytes: a segment travels whole to a
+worker (a thread here, a Ray task elsewhere) and back, with no shared storage needed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+
+from vsr.video.probe import StreamMap
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int
+    first: int  # display index of its first output frame
+    end: int  # one past its last
+    feed_from: int  # display index of the first frame fed to the model (halo included)
+    feed_to: int  # one past the last frame fed
+    decode_from: int  # decode index of the keyframe decoding starts at
+    decode_to: int  # one past the last packet (decode order) it needs
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Halo:
+    before: int  # frames fed before a segment's first output frame
+    after: int  # and after its last
+
+    @classmethod
+    def of(cls, frames: int, warmup: int) -> Halo:
+        neighbours = frames // 2
+        return cls(before=neighbours + warmup, after=neighbours)
+
+
+def plan(m: StreamMap, seconds: float, halo: Halo) -> list[Segment]:
+    """Cut at keyframes into segments of about ``seconds`` (at least one keyframe interval; one segment when the
+    video is shorter, or has no keyframe but its first)."""
+    n = len(m.pts)
+    key_display = sorted({bisect.bisect_left(m.pts, m.packets[k].pts) for k in m.keyframes} | {0})
+    cuts = [0]
+    for d in key_display[1:]:
+        if m.seconds(m.pts[d]) - m.seconds(m.pts[cuts[-1]]) >= seconds and m.seconds(m.pts[-1]) - m.seconds(m.pts[d]) >= seconds / 4:
+            cuts.append(d)
+    bounds = list(zip(cuts, cuts[1:] + [n]))
+    key_by_display = {bisect.bisect_left(m.pts, m.packets[k].pts): k for k in m.keyframes}
+    out = []
+    for i, (first, end) in enumerate(bounds):
+        feed_from, feed_to = max(0, first - halo.before), min(n, end + halo.after)
+        start_key = max((k for d, k in key_by_display.items() if d <= feed_from), default=0)
+        stop = next((k for d, k in sorted(key_by_display.items(), key=lambda kv: kv[1]) if k > start_key and d >= feed_to),
+                    len(m.packets))
+        out.append(Segment(i, first, end, feed_from, feed_to, start_key, stop))
+    return out
+
+
+def segment_source(path: Path, stream_index: int, seg: Segment) -> bytes:
+    """The segment's packets (decode order ``decode_from`` .. ``decode_to``), remuxed without re-encoding into an
+    in-memory Matroska file: all a worker needs to decode its frames."""
+    buf = io.BytesIO()
+    with av.open(str(path), metadata_errors="ignore") as src, av.open(buf, "w", format="matroska") as dst:
+        v = src.streams[stream_index]
+        out = dst.add_stream_from_template(v)
+        i = 0
+        for p in src.demux(v):
+            if p.size == 0:
+                continue
+            if i >= seg.decode_to:
+                break
+            if i >= seg.decode_from:
+                p.stream = out
+                dst.mux(p)
+            i += 1
+    return buf.getvalue()
+
+
+@dataclass
+class Progress:
+    """Frames done over the whole job, from any thread."""
+
+    total: int
+    done: int = 0
+    on_change: Callable[[int, int], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.done += n
+            done = self.done
+        if self.on_change:
+            self.on_change(done, self.total)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a worker needs for one segment besides the model and its source bytes."""
+
+    segment: Segment
+    feed_from_pts: int
+    first_pts: int
+    end_pts: int | None  # pts of the first frame after its outputs (None: to the end)
+    feed_to_pts: int | None  # pts of the first frame not fed
+    colour: object  # vsr.video.colour.Colour of the whole video
+    opts: object  # vsr.video.sink.EncodeOptions, the codec resolved from the final output
+    width: int
+    height: int
+    tile: int = 0
+    hdr: object = None  # vsr.video.colour.HDR of the whole video
+
+    @classmethod
+    def make(cls, m: StreamMap, seg: Segment, colour, opts, width: int, height: int, tile: int = 0,
+             hdr=None) -> Task:
+        n = len(m.pts)
+        return cls(seg, m.pts[seg.feed_from], m.pts[seg.first], m.pts[seg.end] if seg.end < n else None,
+                   m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr)
+
+    def role(self, frame) -> str:
+        pts = frame.pts
+        if pts < self.feed_from_pts:
+            return "skip"
+        if pts < self.first_pts:
+            return "warm"
+        if self.end_pts is None or pts < self.end_pts:
+            return "out"
+        if self.feed_to_pts is None or pts < self.feed_to_pts:
+            return "edge"
+        return "end"
+
+
+def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | None = None,
+                on_frame: Callable[[int], None] | None = None, warn: Callable[[str], None] = print
+                ) -> tuple[bytes, int]:
+    """Upscale one segment: its frames decoded from ``source`` (vsr.segments.segment_source), run with their halo,
+    encoded as the final output's video. Returns the encoded segment (a NUT file: exact timestamps) and its frames."""
+    import tempfile
+
+    from vsr.video.pipeline import run_stages
+    from vsr.video.sink import VideoSink
+    from vsr.video.source import VideoSource
+
+    src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr)
+    with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
+        target = Path(d) / "segment.nut"
+        try:
+            sink = VideoSink(target, src, task.opts, task.width * runner.scale, task.height * runner.scale, warn,
+                             copy=False)
+        except BaseException:
+            src.close()
+            raise
+        frames, _ = run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role)
+        return target.read_bytes(), frames

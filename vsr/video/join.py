@@ -1,0 +1,68 @@
+"""Joining a segmented job: the segments' video, in order and with the original timestamps, plus the source's
+audio, subtitles, attachments, chapters and metadata copied once, written to a temporary name and renamed."""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+
+from vsr.errors import VsrError
+from vsr.formats import CONTAINERS
+from vsr.video.colour import Colour, tag_encoder
+from vsr.video.sink import copy_extras
+
+
+def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Packet]]:
+    for n, p in enumerate(packets):
+        t = p.dts if p.dts is not None else p.pts
+        yield (float(t * p.time_base) if t is not None else 0.0, stream_order, n, p)
+
+
+def _segment_packets(files: list[Path]) -> Iterator[av.Packet]:
+    for f in files:
+        with av.open(str(f)) as c:
+            for p in c.demux(c.streams.video[0]):
+                if p.size:
+                    yield p
+
+
+def join(target: Path, source: Path, stream_index: int, files: list[Path], colour: Colour | None, rotation: int,
+         warn: Callable[[str], None]) -> None:
+    if not files:
+        raise VsrError("nothing to join: no segment was upscaled")
+    tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
+    muxer = CONTAINERS[target.suffix.lower()].muxer if target.suffix.lower() in CONTAINERS else None
+    try:
+        with av.open(str(source), metadata_errors="ignore") as src, av.open(str(files[0])) as first, \
+                av.open(str(tmp), "w", format=muxer) as out:
+            v_in = src.streams[stream_index]
+            v_out = out.add_stream_from_template(first.streams.video[0])
+            v_out.time_base = v_in.time_base
+            if colour is not None and not av.VideoFormat(v_out.codec_context.pix_fmt or "yuv420p").is_rgb:
+                tag_encoder(v_out.codec_context, colour)
+            mapping = copy_extras(out, src, v_in, v_out, target, warn, rotation)
+
+            def copied():
+                for p in src.demux(*[src.streams[i] for i in mapping]) if mapping else ():
+                    if p.size or p.dts is not None:
+                        yield p
+
+            for _, order, _, p in heapq.merge(_timed(_segment_packets(files), 0), _timed(copied(), 1)):
+                p.stream = v_out if order == 0 else mapping[p.stream.index]
+                out.mux(p)
+        os.replace(tmp, target)
+    except OSError as e:
+        from vsr.journal import FULL, DiskFull
+
+        tmp.unlink(missing_ok=True)
+        if e.errno in FULL:
+            raise DiskFull(f"the disk is full writing {target} ({e.strerror}); free some space and run the same "
+                           "command again: the upscaled segments are kept") from None
+        raise VsrError(f"cannot write {target}: {e.strerror or e}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
