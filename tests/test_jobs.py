@@ -3,6 +3,7 @@ many files, and the same job on a local Ray cluster (with a worker that dies mid
 
 from __future__ import annotations
 
+import fractions
 import json
 import os
 import resource
@@ -93,6 +94,46 @@ def test_segment_boundaries_are_seamless_for_window_models(tmp_path, name):
     with av.open(str(tmp_path / "out.mkv")) as c:
         assert [s.type for s in c.streams] == ["video", "audio", "subtitle"]
     assert not (tmp_path / ".out.mkv.vsr-work").exists()  # a finished job removes its work folder
+
+
+def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
+    """An MP4 with B-frames (its first decode timestamps negative, a time base Matroska's milliseconds can't
+    hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself
+    with B-frames, its decode timestamps rebuilt across the boundaries) has exactly the input's timestamps."""
+    from engines.torch_backend import TorchRunner
+
+    from vsr.testclips import scene
+
+    src = tmp_path / "in.mp4"
+    with av.open(str(src), "w") as out:  # NTSC timing (1001/30000 s a frame), B-frames, a keyframe every 10
+        s = out.add_stream("libx264", rate=fractions.Fraction(30000, 1001))
+        s.width, s.height, s.pix_fmt, s.options = 96, 64, "yuv420p", {"preset": "veryfast", "crf": "20"}
+        s.time_base = s.codec_context.time_base = fractions.Fraction(1, 30000)
+        s.codec_context.gop_size = 10
+        for t in range(60):
+            f = av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24").reformat(format="yuv420p")
+            f.pts = t * 1001
+            for pk in s.encode(f):
+                out.mux(pk)
+        for pk in s.encode():
+            out.mux(pk)
+    with av.open(str(src)) as c:
+        v = c.streams.video[0]
+        packets = [p for p in c.demux(v) if p.size]
+        assert any(p.pts != p.dts for p in packets) and 1000 % v.time_base.denominator != 0
+        times = sorted(p.pts * v.time_base for p in packets)
+    runner = TorchRunner(small("mf-dis"))
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    result = _job(src, tmp_path / "out.mkv", runner)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.segments > 2 and len(got) == len(ref) == 60
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+    _job(src, tmp_path / "out.mp4", runner, codec="libx264")
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        v = c.streams.video[0]
+        out = [p for p in c.demux(v) if p.size]
+        assert sorted(p.pts * v.time_base for p in out) == times
+        assert any(p.pts != p.dts for p in out)  # B-frames, and the muxer took their decode timestamps
 
 
 def _lossless_clip(path: Path, frames: list[np.ndarray], gop: int) -> Path:

@@ -120,8 +120,8 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
         raise Interrupted(journal.folder, len(journal.done), len(segments)) from None
     if stop.is_set():
         raise Interrupted(journal.folder, len(journal.done), len(segments))
-    join(dst, src, stream_index, [journal.segment_path(s.index) for s in segments], colour, info_src.rotation,
-         warn_once)
+    join(dst, src, stream_index, [journal.segment_path(s.index) for s in segments],
+         [m.pts[s.first:s.end] for s in segments], colour, info_src.rotation, warn_once)
     journal.remove()
     frames = sum(v["frames"] for v in journal.data["done"].values())
     kept_frames = sum(journal.data["done"][str(i)]["frames"] for i in kept)

@@ -119,13 +119,16 @@ class Task:
     height: int
     tile: int = 0
     hdr: object = None  # vsr.video.colour.HDR of the whole video
+    time_base: object = None  # the input stream's, and the exact timestamps of the segment's packets in it
+    source_pts: tuple[int, ...] = ()
 
     @classmethod
     def make(cls, m: StreamMap, seg: Segment, colour, opts, width: int, height: int, tile: int = 0,
              hdr=None) -> Task:
         n = len(m.pts)
         return cls(seg, m.pts[seg.feed_from], m.pts[seg.first], m.pts[seg.end] if seg.end < n else None,
-                   m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr)
+                   m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr,
+                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])))
 
     def role(self, frame) -> str:
         pts = frame.pts
@@ -151,7 +154,7 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
     from vsr.video.sink import VideoSink
     from vsr.video.source import VideoSource
 
-    src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr)
+    src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base, task.source_pts))
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
         target = Path(d) / "segment.nut"
         try:

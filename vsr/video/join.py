@@ -22,16 +22,38 @@ def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Pac
         yield (float(t * p.time_base) if t is not None else 0.0, stream_order, n, p)
 
 
-def _segment_packets(files: list[Path]) -> Iterator[av.Packet]:
-    for f in files:
+def _segment_packets(files: list[Path], frame_pts: list[list[int]], tb) -> Iterator[av.Packet]:
+    """The segments' packets in decode order with the input's exact timestamps: a segment's k-th frame in display
+    order is its k-th planned frame (a muxer may have shifted or rounded its clock). Decode timestamps are rebuilt
+    for the whole stream as an encoder makes them, the i-th smallest PTS minus the largest reordering delay: each
+    segment's encoder delay started afresh, and its file may leave the first ones unset."""
+
+    def packets():
+        for f in files:
+            with av.open(str(f)) as c:
+                for p in c.demux(c.streams.video[0]):
+                    if p.size:
+                        yield p
+
+    pts: list[int] = []
+    for f, planned in zip(files, frame_pts):
         with av.open(str(f)) as c:
-            for p in c.demux(c.streams.video[0]):
-                if p.size:
-                    yield p
+            own = [p.pts for p in c.demux(c.streams.video[0]) if p.size]
+        if len(own) != len(planned):
+            raise VsrError(f"{f.name} holds {len(own)} frames where {len(planned)} were planned; run the same "
+                           "command with --restart")
+        rank = {q: i for i, q in enumerate(sorted(own))}
+        pts += [planned[rank[q]] for q in own]
+    order = sorted(pts)
+    delay = max(o - q for o, q in zip(order, pts))
+    for i, p in enumerate(packets()):
+        p.pts, p.dts, p.time_base = pts[i], order[i] - delay, tb
+        yield p
 
 
-def join(target: Path, source: Path, stream_index: int, files: list[Path], colour: Colour | None, rotation: int,
-         warn: Callable[[str], None]) -> None:
+def join(target: Path, source: Path, stream_index: int, files: list[Path], frame_pts: list[list[int]],
+         colour: Colour | None, rotation: int, warn: Callable[[str], None]) -> None:
+    """``frame_pts``: each segment's frames' timestamps in the input stream's time base."""
     if not files:
         raise VsrError("nothing to join: no segment was upscaled")
     tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
@@ -51,7 +73,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], colou
                     if p.size or p.dts is not None:
                         yield p
 
-            for _, order, _, p in heapq.merge(_timed(_segment_packets(files), 0), _timed(copied(), 1)):
+            for _, order, _, p in heapq.merge(_timed(_segment_packets(files, frame_pts, v_in.time_base), 0), _timed(copied(), 1)):
                 p.stream = v_out if order == 0 else mapping[p.stream.index]
                 out.mux(p)
         os.replace(tmp, target)

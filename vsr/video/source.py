@@ -7,9 +7,10 @@ and training all decode through here, so a model is trained and scored on the pi
 
 from __future__ import annotations
 
+import bisect
 import fractions
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,9 +79,20 @@ def _is_cover_art(stream) -> bool:
 
 class VideoSource:
     def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
-                 colour: Colour | None = None, hdr: HDR | None = None):
-        """``colour`` and ``hdr`` override what the first frame says (a segment is read as its whole video was)."""
+                 colour: Colour | None = None, hdr: HDR | None = None,
+                 timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None):
+        """``colour`` and ``hdr`` override what the first frame says (a segment is read as its whole video was).
+        ``timestamps`` (time base, sorted pts) are the packets' exact timestamps in the file they came from: a
+        segment's packets are remuxed into Matroska, whose millisecond clock rounds them (and may shift them all),
+        and each decoded frame gets back the original timestamp nearest its own, once the earliest packets of both
+        are lined up (frames are more than a millisecond apart)."""
         self.path = path
+        self.timestamps = timestamps
+        if timestamps:
+            with av.open(io.BytesIO(path.getvalue())) as c:
+                v = c.streams.video[0]
+                first = min(p.pts for p in c.demux(v) if p.size and p.pts is not None)
+            self._shift = first * v.time_base - timestamps[1][0] * timestamps[0]  # seconds the remux added
         self.container = _open_input(path)
         streams = self.container.streams
         if stream is not None:
@@ -117,6 +129,8 @@ class VideoSource:
         self.colour = colour or colour_of(f)
         rate = self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
         tb = self.stream.time_base or fractions.Fraction(1, 1000)
+        if timestamps:
+            tb = timestamps[0]
         total = self.stream.frames or None
         exact = bool(total)
         if not total and self.stream.duration and rate:
@@ -171,7 +185,10 @@ class VideoSource:
                                f"{f.width}×{f.height}); this is not supported")
             pts = f.pts if f.pts is not None else (last_pts + step if last_pts is not None else 0)
             last_pts = pts
-            yield Frame(to_rgb(f, self.colour), pts, tb, int(f.duration or 0))
+            duration = int(f.duration or 0)
+            if self.timestamps:
+                pts, duration = self._original(pts, duration)
+            yield Frame(to_rgb(f, self.colour), pts, tb, duration)
             index += 1
         for p in self.pending:
             yield Packet(p)
@@ -180,6 +197,13 @@ class VideoSource:
             self.truncated = True  # the demuxer stopped well before the length the header promised
         self.info.decode_errors = self.decode_errors
         self.info.truncated = self.truncated
+
+    def _original(self, pts: int, duration: int) -> tuple[int, int]:
+        tb, originals = self.timestamps
+        t = (pts * self.stream.time_base - self._shift) / tb  # in the original time base, rounded by the remux
+        i = bisect.bisect_left(originals, t)
+        best = min((j for j in (i - 1, i) if 0 <= j < len(originals)), key=lambda j: abs(originals[j] - t))
+        return originals[best], round(duration * self.stream.time_base / tb)
 
     def _frames_with_first(self):
         if self._first is not None:
