@@ -1,11 +1,13 @@
 """Long jobs: what segments, Ray and a kill-and-resume cost, and a model of the speed-up past one machine.
 
     python benchmarks/jobs.py [--seconds 120] [--size 320x180] [-s 2] [--out benchmarks/jobs.json]
+    python benchmarks/jobs.py --seconds 60 --segment-seconds 15 --rounds 3 --only-cost --out benchmarks/jobs_cost.json
 
 On a generated clip (moving scene, AAC audio, the encoder's default keyframe interval) it times ``vsr upscale``
 as a user runs it:
 
-- single pass (``--segment-seconds 0``), segmented (the default), ``--ray`` (an embedded Ray on this machine);
+- single pass (``--segment-seconds 0``), segmented (the default), ``--ray`` (an embedded Ray on this machine),
+  interleaved for ``--rounds`` rounds (medians: a shared 2-core machine drifts by 10% between runs);
 - killed (SIGKILL) half-way through a segmented run, then the same command again: both runs together;
 
 then, in this process, each segment on its own (the per-segment times a cluster would see) and the rest of the job
@@ -20,6 +22,7 @@ import heapq
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,21 +77,36 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--size", default="320x180")
     ap.add_argument("-s", "--scale", type=int, default=2)
+    ap.add_argument("--segment-seconds", type=float, default=30.0)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--only-cost", action="store_true", help="skip the kill and the per-segment model")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/jobs.json"))
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
-    res: dict = {"clip": f"{args.size}, {args.seconds:g} s at 25 fps, x264 default keyframes, AAC", "scale": args.scale}
+    res: dict = {"clip": f"{args.size}, {args.seconds:g} s at 25 fps, x264 default keyframes, AAC", "scale": args.scale,
+                 "cpu": os.popen("grep -m1 'model name' /proc/cpuinfo").read().split(":")[-1].strip()}
     with tempfile.TemporaryDirectory(prefix="vsr-jobs-bench-") as d:
         d = Path(d)
         src = make_clip(d / "in.mp4", ClipSpec(width=w, height=h, frames=int(args.seconds * 25)))
         common = ["-s", args.scale, "--overwrite"]
+        seg = ["--segment-seconds", args.segment_seconds]
         vsr(src, d / "warm.mp4", "--segment-seconds", 0, *common)  # engine cache and page cache warm
-        res["single_s"] = vsr(src, d / "single.mp4", "--segment-seconds", 0, *common)
-        res["segmented_s"] = vsr(src, d / "seg.mp4", *common)
-        res["ray_s"] = vsr(src, d / "ray.mp4", "--ray", *common)
-        first = vsr(src, d / "killed.mp4", *common, kill_after=res["segmented_s"] / 2)
+        runs = {"single_s": ["--segment-seconds", 0], "segmented_s": seg, "ray_s": [*seg, "--ray"]}
+        times = {k: [vsr(src, d / "out.mp4", *a, *common) for _ in [0]] for k, a in runs.items()}
+        for _ in range(args.rounds - 1):
+            for k, a in runs.items():
+                times[k].append(vsr(src, d / "out.mp4", *a, *common))
+        res.update({k: statistics.median(v) for k, v in times.items()})
+        res["runs"] = times
+        res["segmenting_cost"] = res["segmented_s"] / res["single_s"] - 1
+        res["ray_cost"] = res["ray_s"] / res["segmented_s"] - 1
+        if args.only_cost:
+            args.out.write_text(json.dumps(res, indent=1) + "\n")
+            print(json.dumps(res, indent=1))
+            return
+        first = vsr(src, d / "killed.mp4", *seg, *common, kill_after=res["segmented_s"] / 2)
         assert not (d / "killed.mp4").exists()
-        res["killed_first_s"], res["killed_resume_s"] = first, vsr(src, d / "killed.mp4", *common)
+        res["killed_first_s"], res["killed_resume_s"] = first, vsr(src, d / "killed.mp4", *seg, *common)
         res["killed_total_s"] = first + res["killed_resume_s"]
 
         from engines import Identity, create_runner
@@ -103,7 +121,7 @@ def main() -> None:
         sched = Timed(runner)
         t0 = time.perf_counter()
         upscale_file(src, d / "timed.mp4", model, info, backend="auto", precision="auto", opts=EncodeOptions(),
-                     stream=None, tile=0, segment_seconds=30.0, restart=True, scheduler=sched, stop=threading.Event(),
+                     stream=None, tile=0, segment_seconds=args.segment_seconds, restart=True, scheduler=sched, stop=threading.Event(),
                      warn=lambda _m: None)
         total = time.perf_counter() - t0
     seg = [t for _, t in sched.times]
@@ -115,10 +133,7 @@ def main() -> None:
         one = makespan(times, 1) + res["driver_s"] * (len(times) / len(seg))
         res["modelled"][label] = {n: round(one / (makespan(times, n) + res["driver_s"] * (len(times) / len(seg))), 2)
                                   for n in (1, 2, 4, 8, 16)}
-    res["segmenting_cost"] = res["segmented_s"] / res["single_s"] - 1
-    res["ray_cost"] = res["ray_s"] / res["segmented_s"] - 1
     res["kill_resume_ratio"] = res["killed_total_s"] / res["segmented_s"]
-    res["cpu"] = os.popen("grep -m1 'model name' /proc/cpuinfo").read().split(":")[-1].strip()
     args.out.write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
 

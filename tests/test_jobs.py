@@ -336,6 +336,31 @@ def test_bt2020_rgb_is_not_gamut_converted():
     assert np.abs(back.astype(int) - rgb.astype(int)).max() <= 2 * 64  # 10-bit steps: within two codes
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="core pinning is Linux only")
+def test_ray_cpu_workers_pin_themselves_to_distinct_free_cores(tmp_path):
+    """One worker per core, each on its own; one too many stays unpinned; a worker that ends frees its core."""
+    cores = set(sorted(os.sched_getaffinity(0))[:4])
+    code = ("import os, sys; from vsr.ray_jobs import _pin_to_a_free_core as pin; pin(); "
+            "print(','.join(map(str, sorted(os.sched_getaffinity(0)))), flush=True); sys.stdin.read()")
+
+    def start():  # the worker pins itself before it answers
+        p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)},  # its own lock folder, apart from real jobs
+                             preexec_fn=lambda: os.sched_setaffinity(0, cores))
+        return p, {int(c) for c in p.stdout.readline().strip().split(",")}
+
+    workers = [start() for _ in range(len(cores) + 1)]
+    pinned = [got for _, got in workers[:-1]]
+    assert all(len(g) == 1 for g in pinned) and set().union(*pinned) == cores
+    assert workers[-1][1] == cores  # no free core left: unpinned
+    first, its_core = workers[0]
+    first.communicate("")  # that worker ends, and its core is free again
+    again, got = start()
+    assert got == its_core
+    for p, _ in [*workers[1:], (again, None)]:
+        p.communicate("")
+
+
 # -- Ray ----------------------------------------------------------------------------------
 
 

@@ -96,7 +96,9 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
     segments = plan(m, segment_seconds, halo)
     from vsr.weightfile import weights_id
 
-    settings = {"model": info.name, "weights": weights_id(info), "scale": info.scale, "codec": opts.codec,
+    from vsr import __version__
+
+    settings = {"vsr": __version__, "model": info.name, "weights": weights_id(info), "scale": info.scale, "codec": opts.codec,
                 "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt, "stream": stream_index, "tile": tile,
                 "backend": backend, "precision": precision, "halo": asdict(halo)}
     journal, status = Journal.open(dst, fingerprint(src), settings, [s.to_json() for s in segments], restart)

@@ -8,8 +8,10 @@ compressed video crosses the network. The weights are put in the object store on
 driver, which writes each finished segment to the work folder as it arrives.
 
 A task asks for one GPU where the cluster has GPUs (its worker then runs TensorRT or torch CUDA, as ``--backend
-auto`` picks), else for a node's CPUs (OpenVINO uses all the cores it is given). A task whose worker dies (a lost
-node, a crash) is retried elsewhere (``max_retries``): only that segment is redone.
+auto`` picks), else for one CPU: a worker pins itself to a core no other vsr worker on its machine holds, so every
+core runs its own segment with its own decoder, model and encoder (on 2 cores that beat one segment at a time on
+both cores; BENCHMARKS.md, "Long jobs"). A task whose worker dies (a lost node, a crash) is retried elsewhere
+(``max_retries``): only that segment is redone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,33 @@ from vsr.errors import VsrError
 from vsr.segments import Progress, Task, run_segment
 
 _RUNNERS: dict = {}  # per worker process: a runner per model, built once
+_PINNED: list[int] = []  # the lock on the core this worker process holds, once it has one
+
+
+def _pin_to_a_free_core() -> None:
+    """Pin this worker process to a core that no other vsr worker on the machine holds: a lock file per core,
+    which the OS releases when the process ends (a crashed worker frees its core). OpenVINO, the decoder and the
+    encoder then size their threads to that one core. No free core: stay unpinned."""
+    if _PINNED:
+        return
+    if not hasattr(os, "sched_setaffinity"):  # Linux only; elsewhere the OS places the threads
+        _PINNED.append(-1)
+        return
+    import fcntl
+
+    folder = os.path.join(tempfile.gettempdir(), "vsr-cores")
+    os.makedirs(folder, exist_ok=True)
+    for core in sorted(os.sched_getaffinity(0)):
+        fd = os.open(os.path.join(folder, f"{core}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        os.sched_setaffinity(0, {core})
+        _PINNED.append(fd)
+        return
+    _PINNED.append(-1)
 
 
 def _ray():
@@ -57,10 +86,12 @@ def _runner_for(ref):
     return _RUNNERS[key]
 
 
-def _segment(ref, task: Task, source: bytes, counter):
+def _segment(ref, task: Task, source: bytes, counter, pin: bool):
     """A Ray task: one segment upscaled on this worker; (encoded segment, frames, node id)."""
     import ray
 
+    if pin:
+        _pin_to_a_free_core()
     runner = _runner_for(ref)
     pending = [0]
 
@@ -104,9 +135,9 @@ class RayScheduler:
         self.model = ray.put(model_ref)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
-        cpus = min((n["Resources"].get("CPU", 1) for n in nodes if n["Resources"].get("CPU")), default=1)
-        self.resources = {"num_gpus": 1} if gpus else {"num_cpus": cpus}
-        self.slots = max(1, int(gpus) if gpus else sum(int(n["Resources"].get("CPU", 0) // cpus) for n in nodes))
+        self.resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        self.pin = not gpus
+        self.slots = max(1, int(gpus) if gpus else sum(int(n["Resources"].get("CPU", 0)) for n in nodes))
         self.task = ray.remote(max_retries=retries)(_segment).options(**self.resources)
         self.counter = ray.remote(num_cpus=0)(_Counter).remote()
         self.nodes_used: list[str] = []  # node id per finished segment (tests, and the README's claims)
@@ -121,7 +152,7 @@ class RayScheduler:
         while queue or inflight:
             while queue and len(inflight) < 2 * self.slots:  # keep every slot busy, and the next segment ready
                 task, source = queue.pop(0)
-                inflight[self.task.remote(self.model, task, source(), self.counter)] = task
+                inflight[self.task.remote(self.model, task, source(), self.counter, self.pin)] = task
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
             progress.add(ray.get(self.counter.take.remote()))
             if stop.is_set():
