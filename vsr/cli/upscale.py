@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, stderr_console
+from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say
+from vsr.cli.batch import JobProgress
 from vsr.errors import VsrError
 
 
@@ -120,44 +120,15 @@ def upscale(
              f"{result.fps:.1f} fps average ({result.elapsed:.1f} s)")
 
 
-class _VideoProgress:
-    """frames done/total, fps and ETA on stderr; indeterminate when the frame count is unknown."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.p = None
+class _VideoProgress(JobProgress):
+    """The single pass's bar: the frame count may be an estimate, or unknown (an indeterminate bar)."""
 
     def start(self, info) -> None:
         if not self.quiet:
             say(f"input: {info.description}")
-        if self.quiet:
-            return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        self.p = Progress(TextColumn("upscaling"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                          TextColumn("{task.fields[fps]:.1f} fps"), TimeElapsedColumn(), TextColumn("ETA"),
-                          TimeRemainingColumn(), console=stderr_console(), transient=True)
-        self.p.start()
-        self.task = self.p.add_task("frames", total=info.total, fps=0.0)
-        self.t0 = time.perf_counter()
+        super().start(info.total, 0)
 
     def advance(self, done: int) -> None:
         if self.p is not None:
-            elapsed = time.perf_counter() - self.t0
             total = self.p.tasks[0].total
-            if total is not None and done > total:
-                total = None  # the estimate was short
-            self.p.update(self.task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
-
-    def warn(self, msg: str) -> None:
-        text = f"warning: {msg}"
-        if self.p is not None:
-            self.p.console.print(text, markup=False, soft_wrap=True)
-        else:
-            say(text)
-
-    def close(self) -> None:
-        if self.p is not None:
-            self.p.stop()
-            self.p = None
+            self.update(done, None if total is not None and done > total else total)  # the estimate was short
