@@ -29,8 +29,10 @@ def warmup_table(runner, lr: list[np.ndarray], hr: list[np.ndarray], max_k: int,
     n = len(lr)
     deltas = [[] for _ in range(max_k + 1)]
     for s in range(1, n):  # every start: the outputs from s on, k = t - s frames after it
-        for k, sr in enumerate(upscale_clip(runner, lr[s : min(n, s + max_k + 1)])):
-            deltas[k].append(abs(psnr(sr, hr[s + k], shave=scale) - ref[s + k]))
+        # one frame past the last target, so that it has its next neighbour as in the reference run
+        for k, sr in enumerate(upscale_clip(runner, lr[s : min(n, s + max_k + 2)])):
+            if k <= max_k:
+                deltas[k].append(abs(psnr(sr, hr[s + k], shave=scale) - ref[s + k]))
     return [float(np.mean(d)) if d else 0.0 for d in deltas]
 
 
