@@ -12,7 +12,6 @@ from conftest import pan, small
 
 from engines import BackendError, Descriptor, Identity, cache, candidates, create_runner
 from engines.graph import quantise
-from engines.onnx_export import export_onnx
 from engines.openvino_backend import OpenVINORunner
 from engines.tensorrt_backend import BUCKETS, Profile, TensorRTRunner, bucket_for, engine_key, profile_for
 from engines.torch_backend import TorchRunner
@@ -35,18 +34,19 @@ SHIPPED_ARCHS = ["sr-lite", "mf-fast", "mf-dis", "rvsr", "bicubic"]
 def test_onnx_graph_has_dynamic_sizes_and_openvino_matches_torch(name, tmp_path):
     """The exported graph takes any H×W; OpenVINO (fp32) gives torch's frames within a code value, frame after
     frame (a recurrent model's state included)."""
-    model = small(name)
-    path = export_onnx(model, tmp_path / "m.onnx", example_hw=(32, 32))
     import onnx
 
-    graph = onnx.load(str(path)).graph
-    dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
-    assert isinstance(dims[1], str) and isinstance(dims[2], str)  # N×H×W×3 frames: dynamic height and width
+    from engines.onnx_export import cached_onnx
+
+    model = small(name)
     ov, ref = OpenVINORunner(model, precision="fp32"), TorchRunner(model)
     for w in _clip_windows(model, 4):
         a, b = ov(w.frames, w.flows, w.reset), ref(w.frames, w.flows, w.reset)
         assert a.shape == b.shape == (60, 88, 3) and a.dtype == np.uint8
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    graph = onnx.load(str(cached_onnx(model, ov.identity, io="u8"))).graph  # the file OpenVINO compiled (cached)
+    dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert isinstance(dims[1], str) and isinstance(dims[2], str)  # N×H×W×3 frames: dynamic height and width
 
 
 def test_one_rounding_rule_in_the_graph_and_on_the_host():
