@@ -335,3 +335,33 @@ def test_cli_upscale_end_to_end(tmp_path, cli):
     assert rc == 1 and "exists" in err
     rc, _, err = cli("upscale", src, tmp_path / "x.mp4", "--codec", "nope", "--backend", "torch")
     assert rc == 1 and err.strip().splitlines()[-1].startswith("error: ") and not (tmp_path / "x.mp4").exists()
+
+
+def test_recompress_keeps_count_and_order_loses_detail_and_repeats():
+    """The real-footage protocol's codec step: one H.264 clip, frames back in order, lossy, the same every run,
+    odd sizes kept."""
+    from vsr.video.recompress import recompress
+
+    frames = [scene(61, 83, t, speed=3.0) for t in range(12)]
+    a, b = recompress(frames, crf=26), recompress(frames, crf=26)
+    assert len(a) == 12 and all(f.shape == (61, 83, 3) and f.dtype == np.uint8 for f in a)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    def err(x, y):
+        return np.abs(x.astype(int) - y.astype(int)).mean()
+
+    assert all(min(range(12), key=lambda j: err(a[i], frames[j])) == i for i in range(12))  # its own frame is nearest
+    assert 0 < err(a[5], frames[5]) < err(recompress(frames, crf=40)[5], frames[5])  # a higher CRF loses more
+
+
+def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli):
+    clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=6, audio=False)
+
+    def bicubic_psnr(*extra):
+        rc, out, err = cli("eval", str(clip), "--scale", "2", "-m", "bicubic", "--max-frames", "6", *extra)
+        assert rc == 0, err
+        return float(out.split("│ c ")[1].split("│")[1].split("/")[0])
+
+    assert bicubic_psnr("--crf", "35") < bicubic_psnr() - 0.3
+    rc, _, err = cli("eval", str(tmp_path), "--scale", "2", "--crf", "26")  # images: not for this option
+    assert rc != 0 and err.startswith("error:")

@@ -78,35 +78,12 @@ def _jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
 
 def _video_codec(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Compress a window as a tiny H.264 or HEVC clip and decode it back."""
-    import io
-
-    import av
+    from vsr.video.recompress import recompress
 
     codec = "libx264" if rng.random() < 0.7 else "libx265"
     crf = int(rng.integers(20, 38))
-    h, w = frames.shape[1:3]
-    h2, w2 = h - h % 2, w - w % 2
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="matroska") as out:
-        s = out.add_stream(codec, rate=25)
-        s.width, s.height, s.pix_fmt = w2, h2, "yuv420p"
-        s.options = {"crf": str(crf), "preset": "ultrafast"}
-        if codec == "libx265":
-            s.options["x265-params"] = "log-level=none"
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(np.clip(f[:h2, :w2] * 255 + 0.5, 0, 255).astype(np.uint8), format="rgb24")
-            vf = vf.reformat(format="yuv420p")
-            vf.pts = i
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    buf.seek(0)
-    with av.open(buf) as c:
-        dec = [f.to_ndarray(format="rgb24").astype(np.float32) / 255 for f in c.decode(video=0)]
-    out_frames = frames.copy()
-    out_frames[:, :h2, :w2] = np.stack(dec)[: len(frames)]
-    return out_frames
+    u8 = [np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in frames]
+    return np.stack(recompress(u8, codec=codec, crf=crf, preset="ultrafast")).astype(np.float32) / 255
 
 
 class BlurDown:

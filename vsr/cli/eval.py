@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, ScaleOpt, app, load_runner
+from vsr.errors import VsrError
 
 
 @app.command("eval")
@@ -19,6 +20,8 @@ def eval_(
     backend: BackendOpt = "torch",
     precision: PrecisionOpt = "fp32",
     max_frames: Annotated[int, typer.Option(help="frames to score per video clip (the first ones)")] = 30,
+    crf: Annotated[int, typer.Option(help="encode each clip's LR with libx264 at this CRF first, as real footage "
+                                          "arrives (the real-footage protocol: 26); 0 = clean BI")] = 0,
 ) -> None:
     """PSNR/SSIM (Y, SR protocol) of a model and of bicubic, per image or clip and mean.
 
@@ -30,14 +33,23 @@ def eval_(
     from vsr.evaluate import evaluate, is_video, load_source, mean, mean_tof
 
     video = is_video(hr)
-    src = load_source(hr, scale, max_frames=max_frames if video else 0)
+    if crf and not video:
+        raise VsrError("--crf applies to video (a clip, a folder of frames or a folder of clips)")
+    degrade = None
+    if crf:
+        from vsr.video.recompress import recompress
+
+        def degrade(lr):
+            return recompress(lr, crf=crf)
+
+    src = load_source(hr, scale, max_frames=max_frames if video else 0, degrade=degrade)
     bic, _ = load_runner("bicubic", scale, "image", "torch", "fp32", quiet=True)
     columns = [("bicubic", bic)]
     if model != "bicubic":
         runner, info = load_runner(model, scale, "video" if video else "image", backend, precision, quiet=False)
         columns.append((info.name, runner))
     results = [(name, evaluate(r, src, with_tof=video)) for name, r in columns]
-    title = "PSNR / SSIM on Y" + (" / tOF (flicker, lower is better)" if video else "")
+    title = ("LR through libx264 CRF %d; " % crf if crf else "") + "PSNR / SSIM on Y" + (" / tOF (flicker, lower is better)" if video else "")
     table = Table(title=f"{hr} ×{scale}: {title}")
     table.add_column("video" if video else "image")
     for name, _ in results:
