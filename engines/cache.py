@@ -57,7 +57,7 @@ def entry_path(key: dict[str, Any]) -> Path:
     return engines_dir() / f"{_label(key)}-{digest(key)}"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -77,7 +77,7 @@ def lookup(key: dict[str, Any]) -> Path | None:
             problem = "stale (built for something else)"
         else:
             for name, checksum in meta["files"].items():
-                if _sha256(path / name) != checksum:
+                if file_sha256(path / name) != checksum:
                     problem = f"corrupt ({name} does not match its checksum)"
                     break
     except (OSError, ValueError, KeyError, TypeError):
@@ -97,7 +97,7 @@ def store(key: dict[str, Any], build: Callable[[Path], None]) -> Path:
     try:
         t0 = time.perf_counter()
         build(tmp)
-        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         meta = {"format": FORMAT, "key": key, "files": files, "created": time.time(),
                 "build_seconds": time.perf_counter() - t0,
                 "bytes": sum((tmp / n).stat().st_size for n in files)}

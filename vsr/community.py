@@ -8,7 +8,6 @@ never executes code from the file: ``torch.load(weights_only=True)`` or safetens
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import types
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engines.cache import file_sha256
 from vsr.errors import VsrError
 from vsr.weightfile import WeightInfo
 
@@ -61,14 +61,6 @@ def _spandrel():
         for name in stand_ins:
             sys.modules.pop(name, None)
     return spandrel
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_state_dict(path: Path) -> dict:
@@ -151,7 +143,7 @@ def load_community(path: str | Path) -> tuple[nn.Module, WeightInfo]:
     """(model, info) for ``vsr upscale -m file`` and ``vsr image -m file``."""
     path = Path(path)
     model, found = inspect(path)
-    digest = file_hash(path)
+    digest = file_sha256(path)
     wrapped = CommunityModel(model, found, digest).eval()
     info = WeightInfo(name=path.stem, arch=wrapped.arch, hparams=dict(wrapped.hparams), scale=found.scale, frames=1,
                       path=path, training={"community": True, "tags": found.tags})
