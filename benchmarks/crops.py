@@ -1,11 +1,20 @@
 """Side-by-side crops for README: bicubic | vsr | ground truth, from the validation sets.
 
-    python benchmarks/crops.py ../shared/data      # writes benchmarks/figures/*.png
+    python benchmarks/crops.py ../shared/data        # writes benchmarks/figures/*.png
+    python benchmarks/crops.py ../shared/data real   # only the real-footage figures (below)
 
 Set5 (×4) shows the single-image model; the cockatoo clip (×4, frame 10, BI
 downscaled, never trained on) shows the multi-frame models, and the realshort clip
 (×4, frame 10; held out of mf-dis's training, not of mf-fast's) the handheld
 footage where DIS alignment pays.
+
+``real``: the models for real footage beside bicubic and the BI model of the same
+size, on footage that is really compressed and was kept out of their training —
+realshort as delivered (320×240 H.264, ×4, no ground truth exists), realshort
+downscaled ×2 and its frame as the reference, and the sam2_gallery clips (1280×720 at
+1–2 Mbit/s) downscaled ×4 to 320×180 and as delivered (written to figures/local/, not
+committed: the clips' licence is not stated). Also the degradation figure: one crop of
+a public-domain photo through each step of training's realistic chain.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(im)
 
 
-def strip(source, item: int, t: int, box, models: list[str], scale: int) -> np.ndarray:
+def strip(source, item: int, t: int, box, models: list[str], scale: int, truth: bool = True) -> np.ndarray:
     it = source.items[item]
     y, x, size = box
     tiles = []
@@ -40,14 +49,74 @@ def strip(source, item: int, t: int, box, models: list[str], scale: int) -> np.n
         runner = create_runner(model, backend="torch", precision="fp32")
         sr = next(f for i, f in enumerate(upscale_clip(runner, it.lr)) if i == t)
         tiles.append(_label(sr[y : y + size, x : x + size], info.name))
-    tiles.append(_label(it.hr[t][y : y + size, x : x + size], "ground truth"))
-    gap = np.full((size, 4, 3), 255, np.uint8)
+    if truth:
+        tiles.append(_label(it.hr[t][y : y + size, x : x + size], "ground truth"))
+    return _row(tiles)
+
+
+def _row(tiles: list[np.ndarray]) -> np.ndarray:
+    gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([p for tile in tiles for p in (tile, gap)][:-1], axis=1)
+
+
+def _delivered(path: Path, frames: int):
+    """A clip's decoded frames as the LR (what a user feeds vsr), with nothing to compare against."""
+    from vsr.evaluate import Item, Source, frames_of
+
+    lr = list(frames_of(path, frames))
+    return Source(path.stem, "video", [Item(path.stem, lr, lr)])
+
+
+def real_footage(data: Path, out: Path) -> None:
+    local = out / "local"
+    local.mkdir(parents=True, exist_ok=True)
+    clip = data / "train_videos" / "realshort_320x240.mp4"
+    for s in (4, 2):
+        models = [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, s)]
+        if s == 4:  # as delivered
+            Image.fromarray(strip(_delivered(clip, 12), 0, 10, (30 * s, 60 * s, 60 * s), models, s, truth=False)
+                            ).save(out / f"real_realshort_delivered_x{s}.png")
+        else:  # downscaled: its own frame is the reference
+            src = load_source(clip, s, max_frames=12)
+            Image.fromarray(strip(src, 0, 10, (40, 80, 140), models, s)).save(out / f"real_realshort_x{s}.png")
+    models = [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, 4)]
+    for clip in sorted((data / "train_videos" / "sam2_gallery").glob("*.mp4")):
+        src = load_source(clip, 4, max_frames=12)
+        Image.fromarray(strip(src, 0, 10, (280, 520, 200), models, 4)).save(local / f"sam2_{clip.stem}_x4.png")
+        Image.fromarray(strip(_delivered(clip, 12), 0, 10, (1120, 2080, 320), models, 4, truth=False)
+                        ).save(local / f"sam2_{clip.stem}_delivered_x4.png")
+
+
+def degradation_figure(data: Path, out: Path) -> None:
+    """The same crop through each step of the realistic chain (every step drawn), middle frame of a 5-frame
+    pseudo-video of a public-domain photo, each tile shown at the HR crop's size."""
+    import cv2
+
+    from train.config import DegradeConfig
+    from train.degrade import RealisticDegradation
+    from train.pseudo import camera_motion
+
+    photo = np.asarray(Image.open(data / "train_images" / "photos" / "kodim03.png").convert("RGB"))[60:420, 40:400]
+    rng = np.random.default_rng(3)
+    hr = camera_motion(photo, 5, 192, rng, max_shift=8)
+    every = DegradeConfig(plain=0.0, second_round=1.0, blur=1.0, noise=1.0, jpeg=1.0, codec=1.0, crf=(30, 30))
+    steps = RealisticDegradation(4, every).steps(hr, np.random.default_rng(0))
+    tiles = [_label(hr[2], "HR")]
+    for name, clip in steps:
+        f = np.clip(clip[2] * 255 + 0.5, 0, 255).astype(np.uint8)
+        tiles.append(_label(cv2.resize(f, (192, 192), interpolation=cv2.INTER_NEAREST), name))
+    Image.fromarray(np.concatenate([_row(tiles[:6]), np.full((4, 6 * 196 - 4, 3), 255, np.uint8),
+                                    _row(tiles[6:] + [np.full_like(tiles[0], 255)] * (12 - len(tiles)))])
+                    ).save(out / "degradation.png")
 
 
 def main() -> int:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
     OUT.mkdir(exist_ok=True)
+    degradation_figure(data, OUT)
+    real_footage(data, OUT)
+    if sys.argv[2:] == ["real"]:
+        return 0
     s = 4
     set5 = load_source(data / "val" / "Set5", s)
     image_model = default_model("image", s)

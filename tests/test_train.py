@@ -150,14 +150,51 @@ def test_video_layouts_reds_vimeo_files_and_pseudo(tmp_path):
     assert (lr[:, 0] - lr[:, 1]).abs().mean() > 1e-3  # the camera moved
 
 
-def test_realistic_degradation_is_reproducible():
+def test_realistic_degradation_is_reproducible_and_configurable():
+    from train.config import DegradeConfig
     from train.degrade import RealisticDegradation
 
     hr = np.stack([scene(64, 64, t) for t in range(3)])
-    deg = RealisticDegradation(4, video_codec_prob=0.5)
+    deg = RealisticDegradation(4)
+    runs = {seed: deg(hr, np.random.default_rng(seed)) for seed in (7, 7, 8)}
     a = deg(hr, np.random.default_rng(7))
-    b = deg(hr, np.random.default_rng(7))
-    assert a.shape == (3, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert a.shape == (3, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, runs[7])
+    assert not np.array_equal(a, runs[8])
+    # every share at 0 but `plain`: exactly the BI LR; the codec step alone changes it, keeping count and shape
+    clean = RealisticDegradation(4, DegradeConfig(plain=1.0, codec=0.0))(hr, np.random.default_rng(0))
+    bi = np.stack([imresize(f, 0.25) for f in hr])
+    assert np.abs(clean.astype(int) - bi).max() <= 1
+    coded = RealisticDegradation(4, DegradeConfig(plain=1.0, codec=1.0, crf=(40, 40)))(hr, np.random.default_rng(0))
+    assert coded.shape == bi.shape and np.abs(coded.astype(int) - bi).mean() > 1
+    steps = RealisticDegradation(4, DegradeConfig(plain=0.0, second_round=1.0, blur=1.0, noise=1.0, jpeg=1.0,
+                                                  codec=1.0)).steps(hr, np.random.default_rng(1))
+    assert [n for n, _ in steps] == ["blur 1", "resize 1", "noise 1", "jpeg 1", "blur 2", "resize 2", "noise 2",
+                                     "jpeg 2", "to LR size", "codec"]
+    assert config_from_dict({"model": {"arch": "mfsr"}}, ["degrade.crf=[20, 30]"]).degrade.crf == (20, 30)
+
+
+def test_each_degradation_step_does_what_it_says():
+    from train import degrade
+
+    rng = np.random.default_rng(0)
+    x = np.stack([scene(64, 64, t, speed=3.0) for t in range(4)]).astype(np.float32) / 255
+
+    def detail(v):  # mean gradient magnitude
+        return np.abs(np.diff(v, axis=2)).mean()
+
+    texture = rng.random((2, 32, 32, 3), dtype=np.float32)
+    assert detail(degrade.blur(texture, rng, 2.0, 2.0)) < 0.3 * detail(texture)
+    assert degrade.resize(x, rng, 40, 24).shape == (4, 40, 24, 3)
+    for seed in range(6):  # Gaussian or Poisson, colour or grey: noise of zero mean, values stay in range
+        n = degrade.noise(x, np.random.default_rng(seed), 10.0, 10.0)
+        assert n.shape == x.shape and 0 <= n.min() and n.max() <= 1
+        assert 0.005 < np.abs(n - x).mean() < 0.1 and abs((n - x).mean()) < 0.01
+    j = degrade.jpeg(x, 20)
+    assert j.shape == x.shape and 0.005 < np.abs(j - x).mean() < 0.1
+    c = degrade.codec(x, rng, (36, 36), hevc=0.5)
+    assert c.shape == x.shape and 0.002 < np.abs(c - x).mean() < 0.1
+    # the codec gives frames back in order: each is nearest its own input
+    assert all(np.argmin([np.abs(c[i] - x[k]).mean() for k in range(4)]) == i for i in range(4))
 
 
 def test_bd_keeps_the_aliasing_that_bi_filters_out():

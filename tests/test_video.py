@@ -352,6 +352,8 @@ def test_recompress_keeps_count_and_order_loses_detail_and_repeats():
 
     assert all(min(range(12), key=lambda j: err(a[i], frames[j])) == i for i in range(12))  # its own frame is nearest
     assert 0 < err(a[5], frames[5]) < err(recompress(frames, crf=40)[5], frames[5])  # a higher CRF loses more
+    small = recompress([f[:30, :20] for f in frames[:3]], codec="libx265", preset="medium")  # x265 under 64 px
+    assert [f.shape for f in small] == [(30, 20, 3)] * 3
 
 
 def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli):

@@ -51,11 +51,26 @@ class DataConfig:
 
 
 @dataclass
+class DegradeConfig:
+    """data.degradation = "realistic": the share of clips each step is drawn for, and the codec's range."""
+
+    plain: float = 0.3  # BI only before the codec (how `vsr eval --crf` makes LR)
+    second_round: float = 0.5
+    blur: float = 0.8
+    noise: float = 0.5
+    jpeg: float = 0.5
+    codec: float = 0.9  # the whole LR clip through H.264/HEVC (one-frame clips: JPEG instead)
+    crf: tuple[int, int] = (18, 38)
+    hevc: float = 0.3  # share of the codec step that is HEVC rather than H.264
+
+
+@dataclass
 class ValConfig:
     folders: list[str] = field(default_factory=list)  # HR image folders or videos; the first picks the best checkpoint
     every: int = 1000  # steps between validations; 0 = only at the end
     max_frames: int = 30  # per video
     crop: int = 0  # centre-crop HR frames to this size (0 = whole frame)
+    crf: int = 0  # LR clips through libx264 at this CRF, as `vsr eval --crf` (real-footage models); 0 = clean BI
 
 
 @dataclass
@@ -101,6 +116,7 @@ class RunConfig:
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)
     val: ValConfig = field(default_factory=ValConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)

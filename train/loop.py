@@ -292,7 +292,7 @@ def _degradation(cfg: TrainConfig):
     if cfg.data.degradation == "realistic":
         from train.degrade import RealisticDegradation
 
-        return RealisticDegradation(cfg.model.scale)
+        return RealisticDegradation(cfg.model.scale, cfg.degrade)
     if cfg.data.degradation == "bd":
         from train.degrade import BlurDown
 

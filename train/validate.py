@@ -16,7 +16,8 @@ class Validator:
         from vsr.evaluate import is_video, load_source
 
         self.sources = [load_source(p, cfg.model.scale, max_frames=cfg.val.max_frames if is_video(Path(p)) else 0,
-                                    crop=cfg.val.crop) for p in cfg.val.folders]
+                                    crop=cfg.val.crop, crf=cfg.val.crf if is_video(Path(p)) else 0)
+                        for p in cfg.val.folders]
 
     def run(self, model: torch.nn.Module) -> dict:
         from engines.torch_backend import TorchRunner

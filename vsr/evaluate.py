@@ -61,20 +61,20 @@ def is_video(path: Path) -> bool:
 
 
 def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int = 0,
-                degrade: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None) -> Source:
+                crf: int = 0) -> Source:
     """HR, and LR made (or read) from it, for a folder of images, a paired folder, a video, a frame folder or a
-    folder of clips. ``max_frames`` (videos) keeps the first frames; ``degrade`` turns a clip's BI LR frames into
-    what real footage looks like (``vsr eval --degrade``)."""
+    folder of clips. ``max_frames`` (videos) keeps the first frames; ``crf`` puts each clip's BI LR frames through
+    libx264 at that CRF, as real footage arrives (``vsr eval --crf``, the real-footage protocol)."""
     path = Path(path)
     if not path.exists():
         raise VsrError(f"evaluation data not found: {path}")
     if path.is_file():
         if path.suffix.lower() not in VIDEO_EXTS:
             raise VsrError(f"{path}: not a folder of images or a video")
-        return Source(path.stem, "video", [_clip(path.stem, frames_of(path, max_frames), scale, crop, degrade)])
+        return Source(path.stem, "video", [_clip(path.stem, frames_of(path, max_frames), scale, crop, crf)])
     if is_clip_folder(path):
         clips = sorted(d for d in path.iterdir() if d.is_dir() and list_images(d))
-        return Source(path.name, "video", [_clip(d.name, frames_of(d, max_frames), scale, crop, degrade)
+        return Source(path.name, "video", [_clip(d.name, frames_of(d, max_frames), scale, crop, crf)
                                             for d in clips])
     paired = _paired_dirs(path, scale)
     src = Source(path.name, "images")
@@ -94,14 +94,14 @@ def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int 
     if not files:
         raise VsrError(f"no images in {path}")
     if max_frames:  # a folder of frames is a video
-        return Source(path.name, "video", [_clip(path.name, frames_of(path, max_frames), scale, crop, degrade)])
+        return Source(path.name, "video", [_clip(path.name, frames_of(path, max_frames), scale, crop, crf)])
     for p in files:
         hr = modcrop(read_rgb8(p), scale)
         src.items.append(Item(p.stem, [hr], [imresize(hr, 1.0 / scale)]))
     return src
 
 
-def _clip(name: str, frames, scale: int, crop: int, degrade) -> Item:
+def _clip(name: str, frames, scale: int, crop: int, crf: int) -> Item:
     hrs = []
     for f in frames:
         if f.dtype != np.uint8:  # the SR protocol scores 8-bit frames
@@ -114,7 +114,11 @@ def _clip(name: str, frames, scale: int, crop: int, degrade) -> Item:
     if not hrs:
         raise VsrError(f"no frames in {name}")
     lrs = [imresize(hr, 1.0 / scale) for hr in hrs]
-    return Item(name, hrs, degrade(lrs) if degrade else lrs)
+    if crf:
+        from vsr.video.recompress import recompress
+
+        lrs = recompress(lrs, crf=crf)
+    return Item(name, hrs, lrs)
 
 
 def upscale_clip(runner, lr: list[np.ndarray]) -> Iterator[np.ndarray]:

@@ -35,14 +35,7 @@ def eval_(
     video = is_video(hr)
     if crf and not video:
         raise VsrError("--crf applies to video (a clip, a folder of frames or a folder of clips)")
-    degrade = None
-    if crf:
-        from vsr.video.recompress import recompress
-
-        def degrade(lr):
-            return recompress(lr, crf=crf)
-
-    src = load_source(hr, scale, max_frames=max_frames if video else 0, degrade=degrade)
+    src = load_source(hr, scale, max_frames=max_frames if video else 0, crf=crf)
     bic, _ = load_runner("bicubic", scale, "image", "torch", "fp32", quiet=True)
     columns = [("bicubic", bic)]
     if model != "bicubic":

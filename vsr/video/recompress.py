@@ -12,10 +12,12 @@ import numpy as np
 def recompress(frames: list[np.ndarray], *, codec: str = "libx264", crf: int = 26, preset: str = "medium"
                ) -> list[np.ndarray]:
     """``frames`` (H×W×3 uint8 RGB, one clip) encoded as one 4:2:0 stream and decoded back, same count and order.
-    Odd sizes are padded by repeating the edge for the encoder and cropped back. One encoder thread, so the
-    result is the same on every run."""
+    Odd sizes are padded by repeating the edge for the encoder and cropped back, and so are HEVC frames under
+    64 px (x265 corrupts its heap on smaller ones at some presets). One encoder thread, so the result is the same
+    on every run."""
     h, w = frames[0].shape[:2]
-    ph, pw = h % 2, w % 2
+    least = 64 if codec == "libx265" else 0
+    ph, pw = max(h % 2, least - h), max(w % 2, least - w)
     buf = io.BytesIO()
     with av.open(buf, "w", format="matroska") as out:
         s = out.add_stream(codec, rate=25)
