@@ -9,10 +9,19 @@ import pytest
 import torch
 
 from vsr.models import run_window
+from vsr.weightfile import read_info
 from vsr.zoo import ZOO, default_model, load_model, weight_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(weight_files())
+
+
+def _rescoring(name: str, scale: int):
+    """Weights validated on the video validation set (6 clips) take about a minute each to re-score on 2 cores:
+    slow tests (`-m slow`), so the default suite stays within its budget; the others run by default."""
+    folders = read_info(weight_files()[(name, scale)]).training["config"]["val"]["folders"]
+    slow = any("val_video" in f for f in folders)
+    return pytest.param(name, scale, id=f"{name}-x{scale}", marks=[pytest.mark.slow] if slow else [])
 
 
 def test_the_defaults_are_the_jobs_own_models():
@@ -40,10 +49,10 @@ def test_shipped_weights_load_and_say_what_they_are(name, scale):
     assert y.shape == (1, 3, h * scale, w * scale) and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name,scale", SHIPPED, ids=[f"{n}-x{s}" for n, s in SHIPPED])
+@pytest.mark.parametrize("name,scale", [_rescoring(n, s) for n, s in SHIPPED])
 def test_shipped_validation_numbers_are_reproduced(shared, name, scale):
     """Re-score each bundled weight on the validation sets its metadata names (the first is the one shipped as
-    its score; others are reported beside it); it must beat bicubic on each."""
+    its score; others are reported beside it); it must beat bicubic on each, a fidelity model by 0.3 dB."""
     from engines.torch_backend import TorchRunner
     from vsr.evaluate import evaluate, is_video, load_source
 
@@ -52,11 +61,13 @@ def test_shipped_validation_numbers_are_reproduced(shared, name, scale):
     ours, bic = [], []
     runner, bicubic = TorchRunner(model), TorchRunner(load_model("bicubic", scale)[0])
     for folder in (ROOT / f for f in val["folders"]):
-        src = load_source(folder, scale, max_frames=val["max_frames"] if is_video(folder) else 0,
-                          crop=val.get("crop", 0))
+        video = is_video(folder)
+        src = load_source(folder, scale, max_frames=val["max_frames"] if video else 0, crop=val.get("crop", 0),
+                          crf=val.get("crf", 0) if video else 0)
         ours.append(np.mean([s.psnr for s in evaluate(runner, src, with_ssim=False)]))
         bic.append(np.mean([s.psnr for s in evaluate(bicubic, src, with_ssim=False)]))
         if isinstance(info.validation.get(src.name), dict):
             assert ours[-1] == pytest.approx(info.validation[src.name]["psnr"], abs=0.05), src.name
     assert ours[0] == pytest.approx(info.validation["psnr"], abs=0.05)
-    assert all(o > b + 0.3 for o, b in zip(ours, bic))
+    margin = 0.0 if info.training["config"]["loss"].get("adversarial_weight") else 0.3  # a GAN trades PSNR for texture
+    assert all(o > b + margin for o, b in zip(ours, bic))

@@ -325,6 +325,10 @@ def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
     assert info.name == "mine" and info.scale == 2
     assert info.validation["psnr"] == info.validation["val"]["psnr"] != info.validation["other"]["psnr"]
     assert info.training["config"]["model"]["arch"] == "edsr"
+    best_step = load_checkpoint(run / "best.pt")["step"]
+    _, latest = load_weights(export(run, tmp_path / "last.safetensors", last=True))  # a GAN ships its last step
+    assert latest.validation["step"] == latest.training["steps"] == 4 and info.validation["step"] == best_step
+    assert latest.validation["psnr"] == load_checkpoint(run / "checkpoint.pt")["history"][-1]["val"]["psnr"]
     Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
     rc, _, err = cli("image", tmp_path / "p.png", "-m", out, "--backend", "torch", "-q")
     assert rc == 0, err

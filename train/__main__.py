@@ -43,11 +43,13 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="a run folder")],
     out: Annotated[Path, typer.Argument(help="output .safetensors")],
     name: Annotated[Optional[str], typer.Option(help="model name stored in the file")] = None,
+    last: Annotated[bool, typer.Option("--last", help="the latest checkpoint, not the best-validated one (GANs: "
+                                                      "the best PSNR is the least adversarial step)")] = False,
 ) -> None:
     """Write a run's EMA weights in vsr's format. Example: python -m train export runs/edsr_x4 edsr_x4.safetensors"""
     from train.export import export as do_export
 
-    path = do_export(run_dir, out, name)
+    path = do_export(run_dir, out, name, last=last)
     typer.echo(f"wrote {path}")
 
 

@@ -1,4 +1,4 @@
-"""Export a run's EMA weights (best validation, else latest) as a vsr weight file."""
+"""Export a run's EMA weights (best validation, else latest; or latest on request) as a vsr weight file."""
 
 from __future__ import annotations
 
@@ -11,19 +11,21 @@ from vsr.models import build
 from vsr.weightfile import WeightInfo, save_weights
 
 
-def export(run_dir: str | Path, out: str | Path, name: str | None = None) -> Path:
+def export(run_dir: str | Path, out: str | Path, name: str | None = None, *, last: bool = False) -> Path:
     run_dir = Path(run_dir)
-    best, last = run_dir / "best.pt", run_dir / "checkpoint.pt"
-    if not best.exists() and not last.exists():
+    best, latest = run_dir / "best.pt", run_dir / "checkpoint.pt"
+    if not best.exists() and not latest.exists():
         raise TrainError(f"{run_dir}: no checkpoint to export (is it a run folder?)")
-    ck = load_checkpoint(best if best.exists() else last)
+    if last and not latest.exists():
+        raise TrainError(f"{run_dir}: no latest checkpoint (checkpoint.pt)")
+    ck = load_checkpoint(latest if last or not best.exists() else best)
     cfg = config_from_dict(ck["config"])
     model = build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params)
     model.load_state_dict(ck.get("ema") or ck.get("model"))
-    validation = ck.get("val") or {}
-    if not validation and last.exists():
-        hist = [h for h in load_checkpoint(last).get("history", []) if "val" in h]
-        validation = hist[-1]["val"] if hist else {}
+    validation = {} if last else ck.get("val") or {}
+    if not validation and latest.exists():  # the latest validation, if it scored these weights
+        hist = [h for h in load_checkpoint(latest).get("history", []) if "val" in h]
+        validation = hist[-1]["val"] if hist and (not last or hist[-1].get("step") == ck.get("step")) else {}
     if validation and "psnr" not in validation:
         validation = {**validation, "psnr": validation_psnr(validation)}
     info = WeightInfo(

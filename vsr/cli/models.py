@@ -36,7 +36,8 @@ def rows() -> list[dict[str, str]]:
         scores = []
         for s, info in infos:
             v = info.validation
-            where = Path(str((info.training.get("config") or {}).get("val", {}).get("folders", ["?"])[0])).stem
+            val = (info.training.get("config") or {}).get("val", {})
+            where = Path(str(val.get("folders", ["?"])[0])).stem + (f", LR at CRF {val['crf']}" if val.get("crf") else "")
             score = f"{v['psnr']:.2f} dB" if isinstance(v.get("psnr"), (int, float)) else "-"
             scores.append(f"×{s} {score} ({where})")
         out.append({"name": e.name, "job": e.job, "description": e.description,
