@@ -74,16 +74,16 @@ def real_footage(data: Path, out: Path) -> None:
     for s in (4, 2):
         models = [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, s)]
         if s == 4:  # as delivered
-            Image.fromarray(strip(_delivered(clip, 12), 0, 10, (30 * s, 60 * s, 60 * s), models, s, truth=False)
+            Image.fromarray(strip(_delivered(clip, 12), 0, 10, (420, 240, 280), models, s, truth=False)
                             ).save(out / f"real_realshort_delivered_x{s}.png")
         else:  # downscaled: its own frame is the reference
             src = load_source(clip, s, max_frames=12)
-            Image.fromarray(strip(src, 0, 10, (40, 80, 140), models, s)).save(out / f"real_realshort_x{s}.png")
+            Image.fromarray(strip(src, 0, 10, (100, 60, 160), models, s)).save(out / f"real_realshort_x{s}.png")
     models = [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, 4)]
     for clip in sorted((data / "train_videos" / "sam2_gallery").glob("*.mp4")):
-        src = load_source(clip, 4, max_frames=12)
-        Image.fromarray(strip(src, 0, 10, (280, 520, 200), models, 4)).save(local / f"sam2_{clip.stem}_x4.png")
-        Image.fromarray(strip(_delivered(clip, 12), 0, 10, (1120, 2080, 320), models, 4, truth=False)
+        src = load_source(clip, 4, max_frames=4)  # frame 2 of 4: both neighbours are real frames
+        Image.fromarray(strip(src, 0, 2, (280, 520, 200), models, 4)).save(local / f"sam2_{clip.stem}_x4.png")
+        Image.fromarray(strip(_delivered(clip, 4), 0, 2, (1120, 2080, 320), models, 4, truth=False)
                         ).save(local / f"sam2_{clip.stem}_delivered_x4.png")
 
 

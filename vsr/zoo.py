@@ -30,6 +30,9 @@ ZOO: list[Entry] = [
     Entry("mf-dis", "video", "multi-frame aligned by DIS optical flow, confidence-aware fusion: the quality option"),
     Entry("mf-fast-gan", "video", "mf-fast fine-tuned with a GAN (spatio-temporal discriminator)"),
     Entry("mf-dis-gan", "video", "mf-dis fine-tuned with a GAN (spatio-temporal discriminator)"),
+    Entry("mf-fast-real", "video", "mf-fast trained for real footage (compressed, noisy, soft: phone clips, DVD "
+                                   "rips, streams): removes codec blocks and noise; for clean sources use mf-fast"),
+    Entry("mf-fast-real-gan", "video", "mf-fast-real fine-tuned with a GAN: crisper textures on real footage"),
     Entry("sr-lite", "image", "single image, 8×64 residual blocks: the default for vsr image"),
 ]
 BICUBIC = Entry("bicubic", "reference", "MATLAB bicubic interpolation (no weights, any scale)")
