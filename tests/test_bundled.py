@@ -17,7 +17,7 @@ SHIPPED = sorted(weight_files())
 
 
 def _rescoring(name: str, scale: int):
-    """Weights validated on the video validation set (6 clips) take about a minute each to re-score on 2 cores:
+    """Weights validated on the video validation set (6 clips) take 12–30 s each to re-score on 2 cores:
     slow tests (`-m slow`), so the default suite stays within its budget; the others run by default."""
     folders = read_info(weight_files()[(name, scale)]).training["config"]["val"]["folders"]
     slow = any("val_video" in f for f in folders)
