@@ -70,20 +70,19 @@ def _delivered(path: Path, frames: int):
 def real_footage(data: Path, out: Path) -> None:
     local = out / "local"
     local.mkdir(parents=True, exist_ok=True)
+
+    def models(s: int) -> list[str]:
+        return [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, s)]
+
     clip = data / "train_videos" / "realshort_320x240.mp4"
-    for s in (4, 2):
-        models = [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, s)]
-        if s == 4:  # as delivered
-            Image.fromarray(strip(_delivered(clip, 12), 0, 10, (420, 240, 280), models, s, truth=False)
-                            ).save(out / f"real_realshort_delivered_x{s}.png")
-        else:  # downscaled: its own frame is the reference
-            src = load_source(clip, s, max_frames=12)
-            Image.fromarray(strip(src, 0, 10, (100, 60, 160), models, s)).save(out / f"real_realshort_x{s}.png")
-    models = [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, 4)]
+    Image.fromarray(strip(_delivered(clip, 12), 0, 10, (420, 240, 280), models(4), 4, truth=False)
+                    ).save(out / "real_realshort_delivered_x4.png")  # as delivered
+    src = load_source(clip, 2, max_frames=12)  # downscaled: its own frame is the reference
+    Image.fromarray(strip(src, 0, 10, (100, 60, 160), models(2), 2)).save(out / "real_realshort_x2.png")
     for clip in sorted((data / "train_videos" / "sam2_gallery").glob("*.mp4")):
         src = load_source(clip, 4, max_frames=4)  # frame 2 of 4: both neighbours are real frames
-        Image.fromarray(strip(src, 0, 2, (280, 520, 200), models, 4)).save(local / f"sam2_{clip.stem}_x4.png")
-        Image.fromarray(strip(_delivered(clip, 4), 0, 2, (1120, 2080, 320), models, 4, truth=False)
+        Image.fromarray(strip(src, 0, 2, (280, 520, 200), models(4), 4)).save(local / f"sam2_{clip.stem}_x4.png")
+        Image.fromarray(strip(_delivered(clip, 4), 0, 2, (1120, 2080, 320), models(4), 4, truth=False)
                         ).save(local / f"sam2_{clip.stem}_delivered_x4.png")
 
 

@@ -92,8 +92,8 @@ def main() -> None:
         seg = ["--segment-seconds", args.segment_seconds]
         vsr(src, d / "warm.mp4", "--segment-seconds", 0, *common)  # engine cache and page cache warm
         runs = {"single_s": ["--segment-seconds", 0], "segmented_s": seg, "ray_s": [*seg, "--ray"]}
-        times = {k: [vsr(src, d / "out.mp4", *a, *common) for _ in [0]] for k, a in runs.items()}
-        for _ in range(args.rounds - 1):
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(args.rounds):
             for k, a in runs.items():
                 times[k].append(vsr(src, d / "out.mp4", *a, *common))
         res.update({k: statistics.median(v) for k, v in times.items()})

@@ -18,13 +18,14 @@ def export(run_dir: str | Path, out: str | Path, name: str | None = None, *, las
         raise TrainError(f"{run_dir}: no checkpoint to export (is it a run folder?)")
     if last and not latest.exists():
         raise TrainError(f"{run_dir}: no latest checkpoint (checkpoint.pt)")
-    ck = load_checkpoint(latest if last or not best.exists() else best)
+    path = latest if last or not best.exists() else best
+    ck = load_checkpoint(path)
     cfg = config_from_dict(ck["config"])
     model = build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params)
     model.load_state_dict(ck.get("ema") or ck.get("model"))
     validation = {} if last else ck.get("val") or {}
     if not validation and latest.exists():  # the latest validation, if it scored these weights
-        hist = [h for h in load_checkpoint(latest).get("history", []) if "val" in h]
+        hist = [h for h in (ck if path == latest else load_checkpoint(latest)).get("history", []) if "val" in h]
         validation = hist[-1]["val"] if hist and (not last or hist[-1].get("step") == ck.get("step")) else {}
     if validation and "psnr" not in validation:
         validation = {**validation, "psnr": validation_psnr(validation)}

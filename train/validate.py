@@ -15,9 +15,11 @@ class Validator:
     def __init__(self, cfg: TrainConfig):
         from vsr.evaluate import is_video, load_source
 
-        self.sources = [load_source(p, cfg.model.scale, max_frames=cfg.val.max_frames if is_video(Path(p)) else 0,
-                                    crop=cfg.val.crop, crf=cfg.val.crf if is_video(Path(p)) else 0)
-                        for p in cfg.val.folders]
+        self.sources = []
+        for p in cfg.val.folders:
+            video = is_video(Path(p))
+            self.sources.append(load_source(p, cfg.model.scale, max_frames=cfg.val.max_frames if video else 0,
+                                            crop=cfg.val.crop, crf=cfg.val.crf if video else 0))
 
     def run(self, model: torch.nn.Module) -> dict:
         from engines.torch_backend import TorchRunner

@@ -42,7 +42,8 @@ def eval_(
         runner, info = load_runner(model, scale, "video" if video else "image", backend, precision, quiet=False)
         columns.append((info.name, runner))
     results = [(name, evaluate(r, src, with_tof=video)) for name, r in columns]
-    title = ("LR through libx264 CRF %d; " % crf if crf else "") + "PSNR / SSIM on Y" + (" / tOF (flicker, lower is better)" if video else "")
+    title = (f"LR through libx264 CRF {crf}; " if crf else "") + "PSNR / SSIM on Y"
+    title += " / tOF (flicker, lower is better)" if video else ""
     table = Table(title=f"{hr} ×{scale}: {title}")
     table.add_column("video" if video else "image")
     for name, _ in results:
