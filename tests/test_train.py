@@ -469,3 +469,21 @@ def test_pseudo_video_motion_blur_smears_along_the_pan_only(tmp_path):
         rng = np.random.default_rng(0)
         sharp, smeared = plain.batch(rng, 16)[1], shaken.batch(rng, 16)[1]
         assert grad(smeared) < 0.7 * grad(sharp), window
+
+
+def test_init_gives_a_window_model_a_state_that_starts_ignored(tmp_path):
+    """A recurrent model initialised from its window-only twin: same outputs whatever the state, until trained."""
+    from train.checkpoint import init_from
+    from vsr.models import build
+
+    torch.manual_seed(0)
+    window = build("window", scale=2, window=3, state=False, features=8, blocks=1).eval()
+    torch.save({"model": window.state_dict()}, tmp_path / "best.pt")
+    recurrent = build("window", scale=2, window=3, state=True, feedback=True, features=8, blocks=1).eval()
+    assert init_from(recurrent, str(tmp_path)) == len(window.state_dict())
+    x, flows = torch.rand(1, 9, 12, 16), torch.randn(1, 4, 12, 16)
+    with torch.no_grad():
+        expected = window(x, flows)
+        for state in (torch.zeros(1, recurrent.state_channels, 12, 16), torch.rand(1, recurrent.state_channels, 12, 16)):
+            out, _ = recurrent(x, flows, state)
+            torch.testing.assert_close(out, expected)

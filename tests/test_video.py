@@ -367,3 +367,27 @@ def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli):
     assert bicubic_psnr("--crf", "35") < bicubic_psnr() - 0.3
     rc, _, err = cli("eval", str(tmp_path), "--scale", "2", "--crf", "26")  # images: not for this option
     assert rc != 0 and err.startswith("error:")
+
+
+def test_eval_no_state_resets_a_recurrent_model_every_frame(tmp_path, cli):
+    """The ablation switch: a recurrent model scores differently with its state reset every frame; a model without
+    a state is refused."""
+    from torch.nn import init as nn_init
+
+    from vsr.weightfile import WeightInfo, save_weights
+
+    clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=6, audio=False)
+    files = {}
+    for name in ("rvsr", "mf-dis"):
+        m = small(name, feedback=True) if name == "rvsr" else small(name)
+        nn_init.normal_(m.head[0].weight, std=0.1)  # random weights large enough that the state shows
+        files[name] = save_weights(tmp_path / f"{name}.safetensors", m, WeightInfo(name, m.arch, m.hparams, 2, 3))
+
+    def model_psnr(*extra):
+        rc, out, err = cli("eval", str(clip), "--scale", "2", "-m", str(files["rvsr"]), "--max-frames", "6", *extra)
+        assert rc == 0, err
+        return float(out.split("│ c ")[1].split("│")[2].split("/")[0])
+
+    assert model_psnr() != model_psnr("--no-state")
+    rc, _, err = cli("eval", str(clip), "--scale", "2", "-m", str(files["mf-dis"]), "--no-state")
+    assert rc != 0 and err.splitlines()[-1] == "error: --no-state: mf-dis has no hidden state"

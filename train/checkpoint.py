@@ -57,7 +57,9 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def init_from(model: torch.nn.Module, source: str) -> int:
-    """Copy every tensor whose name and shape match from weights or a run (e.g. ×4 → ×2, fidelity → GAN)."""
+    """Copy every tensor whose name and shape match from weights or a run (e.g. ×4 → ×2, fidelity → GAN); a conv
+    kernel with more input channels than the source's gets the source's kernel on its first inputs, zeros on the rest
+    (a window model → the same model with a hidden state)."""
     path = Path(source)
     if path.is_dir():
         path = next((p for p in (path / "best.pt", path / "checkpoint.pt") if p.exists()), path / "best.pt")
@@ -70,7 +72,19 @@ def init_from(model: torch.nn.Module, source: str) -> int:
         state = ck.get("ema") or ck["model"]
     own = model.state_dict()
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    for k, v in state.items():
+        if k in own and k not in matched and _more_inputs(own[k], v):
+            # a conv given extra inputs after the source's own (a window model's head given a hidden state): the
+            # source's kernels for its inputs, zeros for the new ones, so training starts from the source's outputs
+            widened = torch.zeros_like(own[k])
+            widened[:, : v.shape[1]] = v
+            matched[k] = widened
     if not matched:
         raise TrainError(f"{source}: no tensor matches the model")
     model.load_state_dict(matched, strict=False)
     return len(matched)
+
+
+def _more_inputs(own: torch.Tensor, source: torch.Tensor) -> bool:
+    return (own.dim() == 4 and source.dim() == 4 and own.shape[0] == source.shape[0]
+            and own.shape[1] > source.shape[1] and own.shape[2:] == source.shape[2:])

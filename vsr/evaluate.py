@@ -121,10 +121,11 @@ def _clip(name: str, frames, scale: int, crop: int, crf: int) -> Item:
     return Item(name, hrs, lrs)
 
 
-def upscale_clip(runner, lr: list[np.ndarray]) -> Iterator[np.ndarray]:
-    """A runner over a clip's LR frames, as the pipeline runs it: uint8 SR frames in order."""
+def upscale_clip(runner, lr: list[np.ndarray], *, state: bool = True) -> Iterator[np.ndarray]:
+    """A runner over a clip's LR frames, as the pipeline runs it: uint8 SR frames in order. ``state=False`` starts
+    a recurrent model's state from zero at every frame (what the state adds, measured on the trained model)."""
     for w in windows(((f, None) for f in lr), **options_for(runner.model)):
-        yield runner(w.frames, w.flows, w.reset)
+        yield runner(w.frames, w.flows, w.reset or not state)
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Score:
     tof: float | None = None  # videos: temporal flicker (TecoGAN tOF), lower is better
 
 
-def evaluate(runner, source: Source, *, with_ssim: bool = True, with_tof: bool = False,
+def evaluate(runner, source: Source, *, with_ssim: bool = True, with_tof: bool = False, state: bool = True,
              keep: Callable[[str, int, np.ndarray], None] | None = None) -> list[Score]:
     """Per-item PSNR/SSIM-Y (a video's are means over its frames) and, for videos, tOF if asked."""
     scale = runner.scale
@@ -143,7 +144,7 @@ def evaluate(runner, source: Source, *, with_ssim: bool = True, with_tof: bool =
     for item in source.items:
         ps, ss, tofs = [], [], []
         prev = None
-        for t, sr in enumerate(upscale_clip(runner, item.lr)):
+        for t, sr in enumerate(upscale_clip(runner, item.lr, state=state)):
             if keep is not None:
                 keep(item.name, t, sr)
             ps.append(psnr(sr, item.hr[t], shave=scale))

@@ -22,6 +22,8 @@ def eval_(
     max_frames: Annotated[int, typer.Option(help="frames to score per video clip (the first ones)")] = 30,
     crf: Annotated[int, typer.Option(help="encode each clip's LR with libx264 at this CRF first, as real footage "
                                           "arrives (the real-footage protocol: 26); 0 = clean BI")] = 0,
+    state: Annotated[bool, typer.Option(help="carry a recurrent model's hidden state from frame to frame; "
+                                             "--no-state starts it from zero at every frame (the ablation)")] = True,
 ) -> None:
     """PSNR/SSIM (Y, SR protocol) of a model and of bicubic, per image or clip and mean.
 
@@ -40,8 +42,10 @@ def eval_(
     columns = [("bicubic", bic)]
     if model != "bicubic":
         runner, info = load_runner(model, scale, "video" if video else "image", backend, precision, quiet=False)
-        columns.append((info.name, runner))
-    results = [(name, evaluate(r, src, with_tof=video)) for name, r in columns]
+        if not state and not getattr(runner.model, "state_channels", 0):
+            raise VsrError(f"--no-state: {info.name} has no hidden state")
+        columns.append((info.name + ("" if state else ", state reset every frame"), runner))
+    results = [(name, evaluate(r, src, with_tof=video, state=state)) for name, r in columns]
     title = (f"LR through libx264 CRF {crf}; " if crf else "") + "PSNR / SSIM on Y"
     title += " / tOF (flicker, lower is better)" if video else ""
     table = Table(title=f"{hr} ×{scale}: {title}")
