@@ -2,6 +2,7 @@
 the clip's start (within 0.05 dB PSNR-Y against the ground truth).
 
     python benchmarks/warmup.py ../shared/data/val_video -m rvsr -s 4
+    python benchmarks/warmup.py ../shared/data/val_video -m vsr/weights/rvsr_x4.safetensors --write
 
 For every clip of the folder (all its frames, BI-downscaled), the model runs once from frame 0 (the reference),
 then from zero state at each start s; for each number of frames run before a target, k = 0, 1, 2, …, the mean
@@ -20,6 +21,7 @@ import numpy as np
 from engines.torch_backend import TorchRunner
 from vsr.evaluate import load_source, upscale_clip
 from vsr.metrics import psnr
+from vsr.weightfile import save_weights
 from vsr.zoo import load_model, looks_like_path
 
 
@@ -44,6 +46,8 @@ def main() -> None:
     ap.add_argument("--max-k", type=int, default=12)
     ap.add_argument("--frames", type=int, default=40, help="frames per clip (the first ones)")
     ap.add_argument("--tolerance", type=float, default=0.05)
+    ap.add_argument("--write", action="store_true", help="store the warm-up in the weight file (-m a .safetensors "
+                                                         "path): validation.warmup_frames, which long jobs read")
     args = ap.parse_args()
     model, info = load_model(args.model, None if looks_like_path(args.model) else args.scale)
     runner = TorchRunner(model)
@@ -55,6 +59,12 @@ def main() -> None:
         print(f"{name:>12}: " + " ".join(f"{v:.3f}" for v in t))
     print(f"{'worst':>12}: " + " ".join(f"{v:.3f}" for v in worst))
     print(json.dumps({"model": info.name, "scale": info.scale, "tolerance_db": args.tolerance, "warmup_frames": k}))
+    if args.write:
+        if info.path is None or k is None:
+            raise SystemExit("error: --write needs a weight file and a warm-up within --max-k")
+        info.validation.update(warmup_frames=k, warmup_tolerance_db=args.tolerance, warmup_clips=sorted(table))
+        save_weights(info.path, model, info)
+        print(f"wrote validation.warmup_frames = {k} into {info.path}")
 
 
 if __name__ == "__main__":
