@@ -2,7 +2,7 @@
 the clip's start (within 0.05 dB PSNR-Y against the ground truth).
 
     python benchmarks/warmup.py ../shared/data/val_video -m rvsr -s 4
-    python benchmarks/warmup.py ../shared/data/val_video -m vsr/weights/rvsr_x4.safetensors --write
+    python benchmarks/warmup.py ../shared/data/val_video -m exported_run.safetensors --write
 
 For every clip of the folder (all its frames, BI-downscaled), the model runs once from frame 0 (the reference),
 then from zero state at each start s; for each number of frames run before a target, k = 0, 1, 2, …, the mean
