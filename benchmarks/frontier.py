@@ -20,20 +20,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engines import Identity, create_runner
 from engines.cpu import has_native_bf16
+from engines.torch_backend import TorchRunner
 from vsr.bench import machine, run_bench
 from vsr.evaluate import evaluate, load_source, mean, mean_tof
-from vsr.weightfile import weights_id
 from vsr.zoo import ZOO, file_scale, load_model, looks_like_path, scales_of
 
 SIZES = {2: "480p", 4: "270p"}
 
 
-def quality(name: str, scale: int, src) -> dict:
-    model, info = load_model(name, scale)
-    runner = create_runner(model, backend="torch", precision="fp32", identity=Identity.of(model, weights_id(info)))
-    scores = evaluate(runner, src, with_tof=True)
+def quality(model, src) -> dict:
+    scores = evaluate(TorchRunner(model), src, with_tof=True)
     (p, s), t = mean(scores), mean_tof(scores)
     return {"psnr": round(p, 2), "ssim": round(s, 4), "tof": round(t, 3)}
 
@@ -68,9 +65,9 @@ def main() -> int:
                 scales = [file_scale(name)] if looks_like_path(name) else scales_of(name)
                 if name != "bicubic" and scale not in scales:
                     continue
-                row = {"model": name, "scale": scale, **(quality(name, scale, src) if src else {})}
+                model, info = load_model(name, scale)
+                row = {"model": name, "scale": scale, **(quality(model, src) if src else {})}
                 if args.speed and name != "bicubic":
-                    model, info = load_model(name, scale)
                     key = (info.arch, json.dumps(info.hparams, sort_keys=True), scale)  # one network, one speed
                     if key not in seen:
                         seen[key] = speed(name, scale, precision, args.frames, args.repeat, Path(d))
