@@ -487,3 +487,22 @@ def test_init_gives_a_window_model_a_state_that_starts_ignored(tmp_path):
         for state in (torch.zeros(1, recurrent.state_channels, 12, 16), torch.rand(1, recurrent.state_channels, 12, 16)):
             out, _ = recurrent(x, flows, state)
             torch.testing.assert_close(out, expected)
+
+
+def test_init_gives_a_single_image_model_neighbours_that_start_ignored(tmp_path):
+    """A window model initialised from the single-image model of its size starts at that model's outputs, whatever
+    the neighbours and flows: the source's head kernel lands on the centre frame's inputs, not on t-1's."""
+    from train.checkpoint import init_from
+    from vsr.models import build
+
+    torch.manual_seed(0)
+    single = build("window", scale=2, window=1, state=False, features=8, blocks=1).eval()
+    torch.save({"model": single.state_dict()}, tmp_path / "best.pt")
+    window = build("window", scale=2, window=3, state=False, features=8, blocks=1).eval()
+    assert init_from(window, str(tmp_path)) == len(single.state_dict())
+    x = torch.rand(1, 9, 12, 16)
+    with torch.no_grad():
+        expected = single(x[:, 3:6])
+        for neighbours, flows in ((x[:, :3], torch.zeros(1, 4, 12, 16)), (torch.rand(1, 3, 12, 16), torch.randn(1, 4, 12, 16))):
+            window_x = torch.cat([neighbours, x[:, 3:6], neighbours.flip(-1)], 1)
+            torch.testing.assert_close(window(window_x, flows), expected)

@@ -21,7 +21,7 @@ def run(
     resume: Annotated[Optional[Path], typer.Option(help="run folder to continue")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train a model. Example: python -m train train/configs/edsr_x2.toml --set optim.steps=2000"""
+    """Train a model. Example: python -m train train/configs/sr-lite_x2.toml --set optim.steps=2000"""
     from train.config import load_config
     from train.loop import Interrupted, train
 
