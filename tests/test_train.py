@@ -503,6 +503,7 @@ def test_init_gives_a_single_image_model_neighbours_that_start_ignored(tmp_path)
     x = torch.rand(1, 9, 12, 16)
     with torch.no_grad():
         expected = single(x[:, 3:6])
-        for neighbours, flows in ((x[:, :3], torch.zeros(1, 4, 12, 16)), (torch.rand(1, 3, 12, 16), torch.randn(1, 4, 12, 16))):
+        cases = ((x[:, :3], torch.zeros(1, 4, 12, 16)), (torch.rand(1, 3, 12, 16), torch.randn(1, 4, 12, 16)))
+        for neighbours, flows in cases:
             window_x = torch.cat([neighbours, x[:, 3:6], neighbours.flip(-1)], 1)
             torch.testing.assert_close(window(window_x, flows), expected)
