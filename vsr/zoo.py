@@ -28,6 +28,8 @@ class Entry:
 ZOO: list[Entry] = [
     Entry("mf-fast", "video", "multi-frame (t-1, t, t+1) with a small learned aligner: the default for vsr upscale"),
     Entry("mf-dis", "video", "multi-frame aligned by DIS optical flow, confidence-aware fusion: the quality option"),
+    Entry("mf-lite", "video", "sr-lite's network on the DIS-aligned window, fine-tuned on video: the best fidelity, "
+                              "at sr-lite's speed (slow on a CPU)"),
     Entry("mf-fast-gan", "video", "mf-fast fine-tuned with a GAN (spatio-temporal discriminator)"),
     Entry("mf-dis-gan", "video", "mf-dis fine-tuned with a GAN (spatio-temporal discriminator)"),
     Entry("mf-fast-real", "video", "mf-fast trained for real footage (compressed, noisy, soft: phone clips, DVD "
