@@ -59,8 +59,8 @@ def load_checkpoint(path: Path) -> dict:
 def init_from(model: torch.nn.Module, source: str) -> int:
     """Copy every tensor whose name and shape match from weights or a run (e.g. ×4 → ×2, fidelity → GAN); a conv
     kernel with more input channels than the source's gets the source's kernel on its first inputs, zeros on the rest
-    (a window model → the same model with a hidden state), or where the model's ``widen(name, own, source)`` puts
-    them (a single-image model → its window model: the source's inputs are the centre frame's)."""
+    (a window model → the same model with a hidden state), or from where the model's ``widened_inputs_at(name,
+    source)`` says (a single-image model → its window model: the source's inputs are the centre frame's)."""
     path = Path(source)
     if path.is_dir():
         path = next((p for p in (path / "best.pt", path / "checkpoint.pt") if p.exists()), path / "best.pt")
@@ -73,15 +73,14 @@ def init_from(model: torch.nn.Module, source: str) -> int:
         state = ck.get("ema") or ck["model"]
     own = model.state_dict()
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    widen = getattr(model, "widen", None)
+    inputs_at = getattr(model, "widened_inputs_at", lambda name, source: 0)
     for k, v in state.items():
         if k in own and k not in matched and _more_inputs(own[k], v):
-            # a conv given extra inputs (a window model's head given a hidden state): the source's kernels for its
-            # inputs, zeros for the new ones, so training starts from the source's outputs
-            widened = widen(k, own[k], v) if widen else None
-            if widened is None:
-                widened = torch.zeros_like(own[k])
-                widened[:, : v.shape[1]] = v
+            # a conv given extra inputs (a window model's head given a hidden state or neighbours): the source's
+            # kernels for its inputs, zeros for the new ones, so training starts from the source's outputs
+            widened = torch.zeros_like(own[k])
+            start = inputs_at(k, v)
+            widened[:, start : start + v.shape[1]] = v
             matched[k] = widened
     if not matched:
         raise TrainError(f"{source}: no tensor matches the model")

@@ -72,15 +72,11 @@ class WindowSR(nn.Module):
         self.up = nn.Conv2d(features, 3 * scale * scale, 3, padding=1)
         self.skip = BicubicUpsample(scale=scale)
 
-    def widen(self, name: str, own: torch.Tensor, source: torch.Tensor) -> torch.Tensor | None:
-        """Where a narrower source's head kernel goes (``train.checkpoint.init_from``): a single-image model's three
-        inputs are this window's centre frame (t-1 comes first), so the window model starts at its outputs. Other
-        widenings (a state added after the inputs) keep the default: the source's inputs first."""
-        if name != "head.0.weight" or self.frames == 1 or source.shape[1] != 3:
-            return None
-        widened = torch.zeros_like(own)
-        widened[:, 3:6] = source
-        return widened
+    def widened_inputs_at(self, name: str, source: torch.Tensor) -> int:
+        """Where a narrower source's kernel goes among this conv's inputs (``train.checkpoint.init_from``): a
+        single-image model's three head inputs are this window's centre frame (t-1 comes first), so the window
+        model starts at its outputs; otherwise (a state added after the inputs) the source's inputs come first."""
+        return 3 if name == "head.0.weight" and self.frames == 3 and source.shape[1] == 3 else 0
 
     def forward(self, x: torch.Tensor, flows: torch.Tensor | None = None, state: torch.Tensor | None = None):
         mid = self.frames // 2
