@@ -9,7 +9,7 @@ downscaled, never trained on) shows the multi-frame models, and the realshort cl
 footage where DIS alignment pays.
 
 ``real``: the models for real footage beside bicubic and the BI model of the same
-size, on footage that is really compressed and was kept out of their training —
+size (a row per network size), on footage that is really compressed and was kept out of their training —
 realshort as delivered (320×240 H.264, ×4, no ground truth exists), realshort
 downscaled ×2 and its frame as the reference, and the sam2_gallery clips (1280×720 at
 1–2 Mbit/s) downscaled ×4 to 320×180 and as delivered (written to figures/local/, not
@@ -71,14 +71,23 @@ def real_footage(data: Path, out: Path) -> None:
     local = out / "local"
     local.mkdir(parents=True, exist_ok=True)
 
-    def models(s: int) -> list[str]:
-        return [m for m in ("mf-fast", "mf-fast-real", "mf-fast-real-gan") if _has(m, s)]
+    def models(s: int, family: str = "mf-fast") -> list[str]:
+        return [m for m in (family, f"{family}-real", f"{family}-real-gan") if _has(m, s)]
+
+    def families(source, t: int, box, s: int, truth: bool = True) -> np.ndarray:
+        """One row per network size that has a real model at this scale: bicubic | BI | real | real GAN."""
+        rows = [strip(source, 0, t, box, models(s, f), s, truth) for f in ("mf-fast", "mf-lite")
+                if _has(f"{f}-real", s)]
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        return np.concatenate(rows)[:-4]
 
     clip = data / "train_videos" / "realshort_320x240.mp4"
-    Image.fromarray(strip(_delivered(clip, 12), 0, 10, (420, 240, 280), models(4), 4, truth=False)
+    Image.fromarray(families(_delivered(clip, 12), 10, (420, 240, 280), 4, truth=False)
                     ).save(out / "real_realshort_delivered_x4.png")  # as delivered
     src = load_source(clip, 2, max_frames=12)  # downscaled: its own frame is the reference
-    Image.fromarray(strip(src, 0, 10, (100, 60, 160), models(2), 2)).save(out / "real_realshort_x2.png")
+    Image.fromarray(families(src, 10, (100, 60, 160), 2)).save(out / "real_realshort_x2.png")
+    # the sam2 clips with the small models only: the larger ones take minutes a frame at 1280×720 ×4 on a CPU
     for clip in sorted((data / "train_videos" / "sam2_gallery").glob("*.mp4")):
         src = load_source(clip, 4, max_frames=4)  # frame 2 of 4: both neighbours are real frames
         Image.fromarray(strip(src, 0, 2, (280, 520, 200), models(4), 4)).save(local / f"sam2_{clip.stem}_x4.png")
