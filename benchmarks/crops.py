@@ -10,11 +10,12 @@ footage where DIS alignment pays.
 
 ``real``: the models for real footage beside bicubic and the BI model of the same
 size (a row per network size), on footage that is really compressed and was kept
-out of their training — realshort as delivered (320×240 H.264, ×4, no ground truth exists), realshort
-downscaled ×2 and its frame as the reference, and the sam2_gallery clips (1280×720 at
-1–2 Mbit/s) downscaled ×4 to 320×180 and as delivered (written to figures/local/, not
-committed: the clips' licence is not stated). Also the degradation figure: one crop of
-a public-domain photo through each step of training's realistic chain.
+out of their training — realshort as delivered (320×240 H.264, ×4, no ground truth
+exists), realshort downscaled ×2 and its frame as the reference, and the sam2_gallery
+clips (1280×720 at 1–2 Mbit/s) downscaled ×4 to 320×180 and as delivered (written to
+figures/local/, not committed: the clips' licence is not stated; small models only).
+Also the degradation figure: one crop of a public-domain photo through each step of
+training's realistic chain.
 """
 
 from __future__ import annotations
