@@ -334,6 +334,27 @@ def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
     assert rc == 0, err
 
 
+def test_weights_scored_again_on_another_set(tmp_path, capsys):
+    from train.__main__ import main
+
+    run = train(_cfg(tmp_path, [_images(tmp_path / "imgs")], val={"folders": [str(_images(tmp_path / "val", n=2))]}),
+                quiet=True)
+    w = export(run, tmp_path / "w.safetensors")
+    model, before = load_weights(w)
+    other = _images(tmp_path / "other", n=1, size=(48, 48))
+    assert main(["validate", str(w), "--on", str(other)]) == 0
+    assert load_weights(w)[1].validation == before.validation  # only --write records
+    assert main(["validate", str(w), "--on", str(other), "--write"]) == 0
+    again, info = load_weights(w)
+    v = info.validation
+    assert info.validated_on()["folders"] == [str(other)] and v["psnr"] == v["other"]["psnr"] != before.validation["psnr"]
+    assert v["at_training"] == before.validation and v["step"] == before.validation["step"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "nope.safetensors"), "--on", str(other)]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
 def test_logs_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
     import sys
     import types

@@ -1,4 +1,5 @@
-"""``python -m train CONFIG [--set k=v] [--resume RUN]`` and ``python -m train export RUN OUT``."""
+"""``python -m train CONFIG [--set k=v] [--resume RUN]``, ``python -m train export RUN OUT`` and
+``python -m train validate WEIGHTS... --on SET``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vsr.errors import VsrError
 
 train_app = typer.Typer(add_completion=False, help="Train a vsr model.")
 export_app = typer.Typer(add_completion=False)
+validate_app = typer.Typer(add_completion=False)
 
 
 @train_app.command()
@@ -53,11 +55,33 @@ def export(
     typer.echo(f"wrote {path}")
 
 
+@validate_app.command()
+def validate(
+    weights: Annotated[list[Path], typer.Argument(help="vsr weight files")],
+    on: Annotated[Path, typer.Option("--on", help="validation set: a folder of clips, a video or images")],
+    crf: Annotated[int, typer.Option(help="LR clips through libx264 at this CRF (real-footage models); 0 = clean BI")] = 0,
+    max_frames: Annotated[int, typer.Option(help="first frames of each clip")] = 20,
+    write: Annotated[bool, typer.Option("--write", help="record the scores in each file (tensors untouched)")] = False,
+) -> None:
+    """Score weight files as training validates them, e.g. ones trained before a validation set was retired.
+    Example: python -m train validate vsr/weights/mf-fast_x4.safetensors --on ../shared/data/val_video --write"""
+    from train.validate import revalidate
+
+    for w in weights:
+        scores = revalidate(w, on, crf=crf, max_frames=max_frames, write=write)
+        per = ", ".join(f"{k} {v['psnr']:.2f}" for k, v in scores.items() if isinstance(v, dict))
+        typer.echo(f"{w}: {scores['psnr']:.2f} dB PSNR-Y ({per}){' (recorded)' if write else ''}")
+
+
+SUBCOMMANDS = {"export": export_app, "validate": validate_app}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    app, args = (export_app, argv[1:]) if argv[:1] == ["export"] else (train_app, argv)
+    sub = argv[0] if argv and argv[0] in SUBCOMMANDS else ""
+    app, args = (SUBCOMMANDS[sub], argv[1:]) if sub else (train_app, argv)
     try:
-        app(args=args, prog_name="python -m train" + (" export" if app is export_app else ""), standalone_mode=False)
+        app(args=args, prog_name=f"python -m train {sub}".rstrip(), standalone_mode=False)
     except VsrError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

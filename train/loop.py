@@ -174,7 +174,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                                    exclude=cfg.data.exclude),
                      scale=cfg.model.scale, patch=cfg.data.patch, frames=frames, pseudo_video=cfg.data.pseudo_video,
                      degrade=_degradation(cfg), max_shift=cfg.data.max_shift, motion_blur=cfg.data.motion_blur)
-    validator = Validator(cfg) if cfg.val.folders and main else None
+    validator = Validator.from_config(cfg) if cfg.val.folders and main else None
 
     # state
     step, best, history = 0, -float("inf"), []

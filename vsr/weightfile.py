@@ -41,6 +41,12 @@ class WeightInfo:
     training: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
 
+    def validated_on(self) -> dict[str, Any]:
+        """Where the validation numbers were measured: ``folders`` (the first gives ``psnr``), ``max_frames``, ``crf``
+        and ``crop``, as a training config's ``[val]`` says; a file scored again after training
+        (``python -m train validate --write``) says where in its validation's ``on``."""
+        return self.validation.get("on") or (self.training.get("config") or {}).get("val", {})
+
     def to_metadata(self) -> dict[str, str]:
         return {
             "format": FORMAT,

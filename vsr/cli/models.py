@@ -36,7 +36,7 @@ def rows() -> list[dict[str, str]]:
         scores = []
         for s, info in infos:
             v = info.validation
-            val = (info.training.get("config") or {}).get("val", {})
+            val = info.validated_on()
             where = Path(str(val.get("folders", ["?"])[0])).stem + (f", LR at CRF {val['crf']}" if val.get("crf") else "")
             score = f"{v['psnr']:.2f} dB" if isinstance(v.get("psnr"), (int, float)) else "-"
             scores.append(f"×{s} {score} ({where})")
