@@ -52,7 +52,8 @@ def test_shipped_weights_load_and_say_what_they_are(name, scale):
 @pytest.mark.parametrize("name,scale", [_rescoring(n, s) for n, s in SHIPPED])
 def test_shipped_validation_numbers_are_reproduced(shared, name, scale):
     """Re-score each bundled weight on the validation sets its metadata names (the first is the one shipped as
-    its score; others are reported beside it; a file scored again after training names that set); it must beat bicubic on each, a fidelity model by 0.3 dB."""
+    its score; others are reported beside it; a file scored again after training names that set); it must beat
+    bicubic on each, a fidelity model by 0.3 dB."""
     from engines.torch_backend import TorchRunner
     from vsr.evaluate import evaluate, is_video, load_source
 

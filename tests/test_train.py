@@ -347,7 +347,8 @@ def test_weights_scored_again_on_another_set(tmp_path, capsys):
     assert main(["validate", str(w), "--on", str(other), "--write"]) == 0
     again, info = load_weights(w)
     v = info.validation
-    assert info.validated_on()["folders"] == [str(other)] and v["psnr"] == v["other"]["psnr"] != before.validation["psnr"]
+    assert info.validated_on()["folders"] == [str(other)]
+    assert v["psnr"] == v["other"]["psnr"] != before.validation["psnr"]
     assert v["at_training"] == before.validation and v["step"] == before.validation["step"]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     capsys.readouterr()

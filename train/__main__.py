@@ -59,7 +59,8 @@ def export(
 def validate(
     weights: Annotated[list[Path], typer.Argument(help="vsr weight files")],
     on: Annotated[Path, typer.Option("--on", help="validation set: a folder of clips, a video or images")],
-    crf: Annotated[int, typer.Option(help="LR clips through libx264 at this CRF (real-footage models); 0 = clean BI")] = 0,
+    crf: Annotated[int, typer.Option(help="LR clips through libx264 at this CRF (real-footage models); "
+                                          "0 = clean BI")] = 0,
     max_frames: Annotated[int, typer.Option(help="first frames of each clip")] = 20,
     write: Annotated[bool, typer.Option("--write", help="record the scores in each file (tensors untouched)")] = False,
 ) -> None:
