@@ -17,13 +17,13 @@ import numpy as np
 
 from engines.torch_backend import TorchRunner
 from vsr.evaluate import load_source, upscale_clip
+from vsr.metrics import rgb_to_y
 from vsr.zoo import load_model
 
 
 def detail(rgb: np.ndarray, shave: int) -> float:
-    """Mean |Laplacian| of Y (BT.601, 0–255), borders shaved as the PSNR protocol shaves them."""
-    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float32)
-    lap = np.abs(cv2.Laplacian(y, cv2.CV_32F, ksize=1))
+    """Mean |Laplacian| of Y (the PSNR protocol's), borders shaved as the protocol shaves them."""
+    lap = np.abs(cv2.Laplacian(rgb_to_y(rgb).astype(np.float32), cv2.CV_32F, ksize=1))
     return float(lap[shave:-shave, shave:-shave].mean())
 
 
@@ -37,11 +37,12 @@ def main() -> None:
     args = ap.parse_args()
     src = load_source(args.folder, args.scale, max_frames=args.max_frames, crf=args.crf)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
+    truth = [[detail(hr, args.scale) for hr in item.hr] for item in src.items]  # once, not once per model
     table = {}
     for name in names:
         runner = TorchRunner(load_model(name, args.scale)[0], precision="fp32")
-        table[name] = [np.mean([detail(sr, args.scale) / detail(hr, args.scale)
-                                for sr, hr in zip(upscale_clip(runner, item.lr), item.hr)]) for item in src.items]
+        table[name] = [np.mean([detail(sr, args.scale) / d for sr, d in zip(upscale_clip(runner, item.lr), ds)])
+                       for item, ds in zip(src.items, truth)]
     clips = [item.name for item in src.items]
     print(f"detail energy / ground truth's, ×{args.scale}{f', LR at CRF {args.crf}' if args.crf else ''}, "
           f"first {args.max_frames} frames")
