@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vsr.metrics import modcrop, psnr, rgb_to_y, ssim
+from vsr.metrics import modcrop, psnr, rgb_to_y, ssim, tof_pair, warp_error_pair
 from vsr.resize import BicubicUpsample, imresize
 
 SET5 = ["baby", "bird", "butterfly", "head", "woman"]
@@ -66,3 +66,22 @@ def test_rgb_to_y_matches_matlab():
     # rgb2ycbcr([255 255 255]) → Y = 235; black → 16
     assert rgb_to_y(np.array([[[255, 255, 255]]]))[0, 0] == pytest.approx(235.0, abs=1e-3)
     assert rgb_to_y(np.array([[[0, 0, 0]]]))[0, 0] == pytest.approx(16.0)
+
+
+def _panning(rgb: np.ndarray, steps: int = 2) -> list[np.ndarray]:
+    """The photo seen by a camera panning 2 px a frame (a crop moving over it)."""
+    return [rgb[8:88, 8 + 2 * k : 104 + 2 * k] for k in range(steps)]
+
+
+def test_warp_error_separates_flicker_from_smoothing(natural_rgb):
+    import cv2
+
+    hr = _panning(natural_rgb)
+    assert abs(warp_error_pair(*hr, *hr)) < 1e-9  # the truth against itself
+    rng = np.random.default_rng(0)
+    flicker = [np.clip(f.astype(np.int16) + rng.integers(-12, 13, f.shape), 0, 255).astype(np.uint8) for f in hr]
+    assert warp_error_pair(*flicker, *hr) > 1.0  # noise that changes every frame
+    smooth = [cv2.GaussianBlur(f, (0, 0), 2.0) for f in hr]
+    assert warp_error_pair(*smooth, *hr) < 0.0  # steadier than the truth, not flicker
+    # tOF, by contrast, rises for the smoothed pair: the flow estimator has less to follow
+    assert tof_pair(*smooth, *hr) > tof_pair(*hr, *hr)

@@ -99,3 +99,25 @@ def tof_pair(sr_prev: np.ndarray, sr: np.ndarray, hr_prev: np.ndarray, hr: np.nd
     Lower is better: the output moves as the ground truth moves (no flicker, no swimming texture).
     """
     return float(np.mean(np.abs(_farneback(sr_prev, sr) - _farneback(hr_prev, hr))))
+
+
+def warp_error_pair(sr_prev: np.ndarray, sr: np.ndarray, hr_prev: np.ndarray, hr: np.ndarray) -> float:
+    """Warping error for one step (after Lai et al. 2018), on Y, relative to the ground truth's own.
+
+    mean |sr_t − sr_{t−1} moved by the ground truth's motion| minus the same for the ground truth (what flow error
+    and occlusion leave). > 0: the output changes more than the true motion explains (flicker); < 0: steadier
+    than the truth (a smoother picture). The motion comes from the ground truth, so unlike tOF the number does not
+    depend on how much structure the output has for a flow estimator to follow.
+    """
+    import cv2
+
+    flow = _farneback(hr, hr_prev)  # for each pixel of frame t, where it was in frame t-1
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx + flow[..., 0], gy + flow[..., 1]
+
+    def residual(prev: np.ndarray, cur: np.ndarray) -> float:
+        moved = cv2.remap(rgb_to_y(prev).astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return float(np.mean(np.abs(rgb_to_y(cur) - moved)))
+
+    return residual(sr_prev, sr) - residual(hr_prev, hr)

@@ -1,0 +1,61 @@
+"""Is a model's tOF flicker? tOF beside two measures that take the motion from the ground truth instead.
+
+    python benchmarks/flicker.py ../shared/data/val_video -s 2 --crf 26 -m bicubic,mf-lite,mf-lite-real
+
+tOF (TecoGAN, what `vsr eval` reports) compares optical flow estimated on the output with flow estimated on the
+ground truth, so it also rises when the output has less structure for the flow estimator to follow (a model
+that removes codec noise and grain), not only when it flickers. Per model, mean over clips (first frames, LR
+made as `vsr eval` makes it):
+
+* tOF: as `vsr eval`.
+* warp: warping error over the ground truth's (`vsr.metrics.warp_error_pair`): > 0 flickers, < 0 steadier.
+* diff: mean |(out_t − out_{t−1}) − (gt_t − gt_{t−1})| on Y, what training's temporal term minimises.
+* detail: fine-detail energy over the ground truth's (texture.py's number).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from texture import detail
+
+from engines.torch_backend import TorchRunner
+from vsr.evaluate import load_source, upscale_clip
+from vsr.metrics import rgb_to_y, tof_pair, warp_error_pair
+from vsr.zoo import load_model
+
+
+def steps(outs: list[np.ndarray], hr: list[np.ndarray], shave: int) -> list[tuple[float, float, float, float]]:
+    rows = []
+    for t in range(1, len(outs)):
+        diff = np.abs((rgb_to_y(outs[t]) - rgb_to_y(outs[t - 1])) - (rgb_to_y(hr[t]) - rgb_to_y(hr[t - 1]))).mean()
+        pair = (outs[t - 1], outs[t], hr[t - 1], hr[t])
+        energy = detail(outs[t], shave) / detail(hr[t], shave)
+        rows.append((tof_pair(*pair), warp_error_pair(*pair), float(diff), energy))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder")
+    ap.add_argument("-s", "--scale", type=int, default=4)
+    ap.add_argument("-m", "--models", default="bicubic,mf-lite-real", help="names or weight files")
+    ap.add_argument("--crf", type=int, default=0, help="LR through libx264 at this CRF (the real-footage protocol)")
+    ap.add_argument("--max-frames", type=int, default=10)
+    args = ap.parse_args()
+    src = load_source(args.folder, args.scale, max_frames=args.max_frames, crf=args.crf)
+    print(f"×{args.scale}{f', LR at CRF {args.crf}' if args.crf else ''}, first {args.max_frames} frames of "
+          f"{len(src.items)} clips; mean over clips")
+    print("| model | tOF | warp | diff | detail |")
+    print("|---|---|---|---|---|")
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        runner = TorchRunner(load_model(name, args.scale)[0], precision="fp32")
+        per_clip = [np.mean(steps(list(upscale_clip(runner, item.lr)), item.hr, args.scale), axis=0)
+                    for item in src.items]
+        tof, warp, diff, det = np.mean(per_clip, axis=0)
+        print(f"| {name} | {tof:.3f} | {warp:+.3f} | {diff:.3f} | {det:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
