@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr.formats import list_images
 from vsr.flow import cut_features, is_cut, luma8
+from vsr.formats import list_images
 from vsr.picture import read_rgb8
 
 
