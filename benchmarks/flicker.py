@@ -15,13 +15,11 @@ made as `vsr eval` makes it):
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-from texture import detail
+from texture import clips_and_models, detail
 
 from engines.torch_backend import TorchRunner
-from vsr.evaluate import load_source, upscale_clip
+from vsr.evaluate import upscale_clip
 from vsr.metrics import rgb_to_y, tof_pair, warp_error_pair
 from vsr.zoo import load_model
 
@@ -37,19 +35,12 @@ def steps(outs: list[np.ndarray], hr: list[np.ndarray], shave: int) -> list[tupl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder")
-    ap.add_argument("-s", "--scale", type=int, default=4)
-    ap.add_argument("-m", "--models", default="bicubic,mf-lite-real", help="names or weight files")
-    ap.add_argument("--crf", type=int, default=0, help="LR through libx264 at this CRF (the real-footage protocol)")
-    ap.add_argument("--max-frames", type=int, default=10)
-    args = ap.parse_args()
-    src = load_source(args.folder, args.scale, max_frames=args.max_frames, crf=args.crf)
+    args, src, names = clips_and_models(__doc__, "bicubic,mf-lite-real")
     print(f"×{args.scale}{f', LR at CRF {args.crf}' if args.crf else ''}, first {args.max_frames} frames of "
           f"{len(src.items)} clips; mean over clips")
     print("| model | tOF | warp | diff | detail |")
     print("|---|---|---|---|---|")
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in names:
         runner = TorchRunner(load_model(name, args.scale)[0], precision="fp32")
         per_clip = [np.mean(steps(list(upscale_clip(runner, item.lr)), item.hr, args.scale), axis=0)
                     for item in src.items]

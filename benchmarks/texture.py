@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from engines.torch_backend import TorchRunner
-from vsr.evaluate import load_source, upscale_clip
+from vsr.evaluate import Source, load_source, upscale_clip
 from vsr.metrics import rgb_to_y
 from vsr.zoo import load_model
 
@@ -27,16 +27,21 @@ def detail(rgb: np.ndarray, shave: int) -> float:
     return float(lap[shave:-shave, shave:-shave].mean())
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def clips_and_models(doc: str, default_models: str) -> tuple[argparse.Namespace, Source, list[str]]:
+    """The command line these measurements share: the clips (LR made as `vsr eval` makes it) and the models."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("folder")
     ap.add_argument("-s", "--scale", type=int, default=4)
-    ap.add_argument("-m", "--models", default="bicubic,mf-lite-real,mf-lite-real-gan", help="names or weight files")
+    ap.add_argument("-m", "--models", default=default_models, help="names or weight files")
     ap.add_argument("--crf", type=int, default=0, help="LR through libx264 at this CRF (the real-footage protocol)")
     ap.add_argument("--max-frames", type=int, default=10)
     args = ap.parse_args()
     src = load_source(args.folder, args.scale, max_frames=args.max_frames, crf=args.crf)
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    return args, src, [m.strip() for m in args.models.split(",") if m.strip()]
+
+
+def main() -> None:
+    args, src, names = clips_and_models(__doc__, "bicubic,mf-lite-real,mf-lite-real-gan")
     truth = [[detail(hr, args.scale) for hr in item.hr] for item in src.items]  # once, not once per model
     table = {}
     for name in names:
