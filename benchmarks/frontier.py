@@ -1,5 +1,6 @@
 """The speed/quality frontier: every shipped video model (and sr-lite per frame, and bicubic) on val_video at ×2
-and ×4, with model-only and end-to-end fps at 480p→960p (×2) and 270p→1080p (×4): README's and BENCHMARKS.md's table.
+and ×4, with model-only and end-to-end fps at 480p→960p (×2), 360p→1080p (×3, with --scales) and 270p→1080p
+(×4): README's and BENCHMARKS.md's table.
 
     python benchmarks/frontier.py ../shared/data/val_video --json benchmarks/frontier.json
     python benchmarks/frontier.py ../shared/data/val_video --no-speed    # quality only: needs no idle machine
@@ -26,7 +27,7 @@ from vsr.bench import machine, run_bench
 from vsr.evaluate import evaluate, load_source, mean, mean_tof
 from vsr.zoo import ZOO, file_scale, load_model, looks_like_path, scales_of
 
-SIZES = {2: "480p", 4: "270p"}
+SIZES = {2: "480p", 3: "360p", 4: "270p"}  # ×3: 640×360 → 1920×1080
 
 
 def quality(model, src) -> dict:
