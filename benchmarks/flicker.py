@@ -24,13 +24,15 @@ from vsr.metrics import rgb_to_y, tof_pair, warp_error_pair
 from vsr.zoo import load_model
 
 
-def steps(outs: list[np.ndarray], hr: list[np.ndarray], shave: int) -> list[tuple[float, float, float, float]]:
+def steps(outs: list[np.ndarray], hr: list[np.ndarray], hr_y: list[np.ndarray], hr_detail: list[float],
+          shave: int) -> list[tuple[float, float, float, float]]:
+    """Per step t: tOF, warping error, frame-difference error, detail / truth's (the truth's Y and detail given)."""
+    ys = [rgb_to_y(o) for o in outs]
     rows = []
     for t in range(1, len(outs)):
-        diff = np.abs((rgb_to_y(outs[t]) - rgb_to_y(outs[t - 1])) - (rgb_to_y(hr[t]) - rgb_to_y(hr[t - 1]))).mean()
+        diff = np.abs((ys[t] - ys[t - 1]) - (hr_y[t] - hr_y[t - 1])).mean()
         pair = (outs[t - 1], outs[t], hr[t - 1], hr[t])
-        energy = detail(outs[t], shave) / detail(hr[t], shave)
-        rows.append((tof_pair(*pair), warp_error_pair(*pair), float(diff), energy))
+        rows.append((tof_pair(*pair), warp_error_pair(*pair), float(diff), detail(ys[t], shave) / hr_detail[t]))
     return rows
 
 
@@ -40,10 +42,12 @@ def main() -> None:
           f"{len(src.items)} clips; mean over clips")
     print("| model | tOF | warp | diff | detail |")
     print("|---|---|---|---|---|")
+    truth_y = [[rgb_to_y(h) for h in item.hr] for item in src.items]  # once, not once per model
+    truth_detail = [[detail(y, args.scale) for y in ys] for ys in truth_y]
     for name in names:
         runner = TorchRunner(load_model(name, args.scale)[0], precision="fp32")
-        per_clip = [np.mean(steps(list(upscale_clip(runner, item.lr)), item.hr, args.scale), axis=0)
-                    for item in src.items]
+        per_clip = [np.mean(steps(list(upscale_clip(runner, item.lr)), item.hr, ys, ds, args.scale), axis=0)
+                    for item, ys, ds in zip(src.items, truth_y, truth_detail)]
         tof, warp, diff, det = np.mean(per_clip, axis=0)
         print(f"| {name} | {tof:.3f} | {warp:+.3f} | {diff:.3f} | {det:.3f} |", flush=True)
 

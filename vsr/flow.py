@@ -31,6 +31,17 @@ def luma8(frame: np.ndarray) -> np.ndarray:
     return gray8(torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(peak))[0]
 
 
+def warp_back(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Each pixel (x, y) of the result taken from ``img`` at (x, y) + ``flow`` (bilinear, borders repeated), as
+    float32: a frame moved onto the one the flow was computed from."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(np.asarray(img, np.float32), gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
 def cut_features(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
     """How alike two consecutive frames (uint8 luma) are once motion is undone: on 160-pixel-wide thumbnails,
     ``before`` is warped onto ``after`` by DIS, then (normalised cross-correlation, median absolute error)."""
@@ -41,11 +52,7 @@ def cut_features(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
         return cv2.resize(g, (w, max(1, round(g.shape[0] * w / g.shape[1]))), interpolation=cv2.INTER_AREA)
 
     a, b = thumb(before), thumb(after)
-    h, w = b.shape
-    f = dis_flow(b, a, 1)
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    warped = cv2.remap(a.astype(np.float32), gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
+    warped = warp_back(a, dis_flow(b, a, 1))
     za, zb = warped - warped.mean(), b - b.mean(dtype=np.float32)
     ncc = float((za * zb).sum() / np.sqrt(float((za * za).sum()) * float((zb * zb).sum()) + 1e-6))
     return ncc, float(np.median(np.abs(warped - b)))

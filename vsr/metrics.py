@@ -109,15 +109,11 @@ def warp_error_pair(sr_prev: np.ndarray, sr: np.ndarray, hr_prev: np.ndarray, hr
     than the truth (a smoother picture). The motion comes from the ground truth, so unlike tOF the number does not
     depend on how much structure the output has for a flow estimator to follow.
     """
-    import cv2
+    from vsr.flow import warp_back
 
     flow = _farneback(hr, hr_prev)  # for each pixel of frame t, where it was in frame t-1
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx, my = gx + flow[..., 0], gy + flow[..., 1]
 
     def residual(prev: np.ndarray, cur: np.ndarray) -> float:
-        moved = cv2.remap(rgb_to_y(prev).astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return float(np.mean(np.abs(rgb_to_y(cur) - moved)))
+        return float(np.mean(np.abs(rgb_to_y(cur) - warp_back(rgb_to_y(prev), flow))))
 
     return residual(sr_prev, sr) - residual(hr_prev, hr)
