@@ -15,20 +15,28 @@ FLOW_CHANNELS = 4  # (dx, dy) to t-1, then to t+1, in LR pixels
 FINEST_SCALE = 2  # OpenCV's FAST preset: the flow is found at 1/4 of the frame's size and upsampled
 
 CUT_NCC, CUT_NCC_HIGH, CUT_ERR = 0.65, 0.8, 20.0  # scene cuts: see is_cut
-_LUMA = (0.299, 0.587, 0.114)
+_LUMA = np.array((0.299, 0.587, 0.114), np.float32)
+
+
+def _y8(rgb: np.ndarray, axis: int) -> np.ndarray:
+    """Float32 RGB in [0, 1] (channels on ``axis``) → uint8 luma, rounded half to even. NumPy, not torch: this
+    runs beside the engine on the decode thread, where torch's thread pool waited on the busy cores
+    (BENCHMARKS.md, "Scene cuts": 40 ms a frame instead of 1)."""
+    r, g, b = (np.take(rgb, i, axis=axis) for i in range(3))
+    y = r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
+    y *= 255.0
+    return np.clip(np.rint(y, out=y), 0, 255, out=y).astype(np.uint8)
 
 
 def gray8(frames: torch.Tensor) -> np.ndarray:
     """N×3×H×W floats in [0, 1] → N×H×W uint8 luma (what DIS works on)."""
-    w = torch.tensor(_LUMA, dtype=torch.float32).view(1, 3, 1, 1)
-    y = (frames.detach().float().cpu() * w).sum(1)
-    return y.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+    return _y8(frames.detach().float().cpu().numpy(), 1)
 
 
 def luma8(frame: np.ndarray) -> np.ndarray:
     """An H×W×3 uint8 or uint16 frame → H×W uint8 luma, exactly as :func:`gray8` makes it from the float frame."""
-    peak = 65535.0 if frame.dtype == np.uint16 else 255.0
-    return gray8(torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(peak))[0]
+    peak = np.float32(65535.0 if frame.dtype == np.uint16 else 255.0)
+    return _y8(frame.astype(np.float32) / peak, 2)
 
 
 def warp_back(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
