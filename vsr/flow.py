@@ -20,8 +20,8 @@ _LUMA = np.array((0.299, 0.587, 0.114), np.float32)
 
 def _y8(rgb: np.ndarray, axis: int) -> np.ndarray:
     """Float32 RGB in [0, 1] (channels on ``axis``) → uint8 luma, rounded half to even. NumPy, not torch: this
-    runs beside the engine on the decode thread, where torch's thread pool waited on the busy cores
-    (BENCHMARKS.md, "Scene cuts": 40 ms a frame instead of 1)."""
+    runs beside the engine on the decode thread, where torch's thread pool waited for the cores the engine held
+    (BENCHMARKS.md, "Scene cuts")."""
     r, g, b = (np.take(rgb, i, axis=axis) for i in range(3))
     y = r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
     y *= 255.0
