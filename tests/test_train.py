@@ -529,3 +529,30 @@ def test_init_gives_a_single_image_model_neighbours_that_start_ignored(tmp_path)
         for neighbours, flows in cases:
             window_x = torch.cat([neighbours, x[:, 3:6], neighbours.flip(-1)], 1)
             torch.testing.assert_close(window(window_x, flows), expected)
+
+
+def test_init_can_start_new_inputs_from_a_small_random_kernel(tmp_path):
+    """model.init_new: the widened head keeps the source's kernel on the centre frame's inputs, and the new inputs
+    get that share of the model's own random initialisation (not zeros), so they affect the output from step 0."""
+    from train.checkpoint import init_from
+    from vsr.models import build
+
+    torch.manual_seed(0)
+    single = build("window", scale=2, window=1, state=False, features=8, blocks=1).eval()
+    torch.save({"model": single.state_dict()}, tmp_path / "best.pt")
+    kernels = {}
+    for share in (0.0, 0.25, 1.0):
+        torch.manual_seed(1)
+        window = build("window", scale=2, window=3, state=False, features=8, blocks=1).eval()
+        fresh = window.head[0].weight.detach().clone()
+        init_from(window, str(tmp_path), new_inputs=share)
+        w = window.head[0].weight.detach()
+        torch.testing.assert_close(w[:, 3:6], single.head[0].weight)
+        new = torch.cat([w[:, :3], w[:, 6:]], 1)
+        torch.testing.assert_close(new, share * torch.cat([fresh[:, :3], fresh[:, 6:]], 1))
+        kernels[share] = new
+    assert kernels[0.0].abs().max() == 0 and kernels[0.25].abs().mean() > 0
+    x = torch.rand(1, 9, 12, 16)
+    with torch.no_grad():
+        window_x = torch.cat([torch.rand(1, 3, 12, 16), x[:, 3:6], torch.rand(1, 3, 12, 16)], 1)
+        assert not torch.allclose(window(window_x, torch.randn(1, 4, 12, 16)), single(x[:, 3:6]))

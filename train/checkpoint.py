@@ -56,11 +56,16 @@ def load_checkpoint(path: Path) -> dict:
         raise TrainError(f"corrupt checkpoint {path} ({type(e).__name__})") from None
 
 
-def init_from(model: torch.nn.Module, source: str) -> int:
+def init_from(model: torch.nn.Module, source: str, *, new_inputs: float = 0.0) -> int:
     """Copy every tensor whose name and shape match from weights or a run (e.g. ×4 → ×2, fidelity → GAN); a conv
-    kernel with more input channels than the source's gets the source's kernel on its first inputs, zeros on the rest
-    (a window model → the same model with a hidden state), or from where the model's ``widened_inputs_at(name,
-    source)`` says (a single-image model → its window model: the source's inputs are the centre frame's)."""
+    kernel with more input channels than the source's gets the source's kernel on its first inputs (a window model →
+    the same model with a hidden state), or from where the model's ``widened_inputs_at(name, source)`` says (a
+    single-image model → its window model: the source's inputs are the centre frame's).
+
+    The new inputs get ``new_inputs`` times the model's own random initialisation: 0 (zeros, the default) starts
+    exactly at the source's outputs; a random start lets the new inputs act from the first step (tried on
+    ``mf-lite``: it did not make the network use its neighbours, BENCHMARKS.md "Which networks use their
+    neighbours")."""
     path = Path(source)
     if path.is_dir():
         path = next((p for p in (path / "best.pt", path / "checkpoint.pt") if p.exists()), path / "best.pt")
@@ -77,8 +82,8 @@ def init_from(model: torch.nn.Module, source: str) -> int:
     for k, v in state.items():
         if k in own and k not in matched and _more_inputs(own[k], v):
             # a conv given extra inputs (a window model's head given a hidden state or neighbours): the source's
-            # kernels for its inputs, zeros for the new ones, so training starts from the source's outputs
-            widened = torch.zeros_like(own[k])
+            # kernels for its inputs, the new ones scaled from the model's own initialisation
+            widened = own[k] * new_inputs
             start = inputs_at(k, v)
             widened[:, start : start + v.shape[1]] = v
             matched[k] = widened

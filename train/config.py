@@ -31,6 +31,7 @@ class ModelConfig:
     scale: int = 4
     params: dict[str, Any] = field(default_factory=dict)  # its hyperparameters (the rest: the class's defaults)
     init: str = ""  # weights (.safetensors) or a run folder to start from; matching tensors are copied
+    init_new: float = 0.0  # a widened conv's new inputs: this share of the model's own random init (0: zeros)
 
 
 @dataclass

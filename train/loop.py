@@ -138,7 +138,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     # the model, its EMA and optimiser, and the GAN's parts
     model = build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params).to(device)
     if cfg.model.init and saved is None:
-        n = init_from(model, cfg.model.init)
+        n = init_from(model, cfg.model.init, new_inputs=cfg.model.init_new)
         if main and not quiet:
             print(f"initialised {n} tensors from {cfg.model.init}")
     if device.type == "cpu":
