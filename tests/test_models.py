@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import small
 
 from vsr.models import ARCHITECTURES, SCALES, build, run_window
@@ -94,6 +95,26 @@ def test_the_recurrent_state_carries_what_earlier_frames_saw():
 
         x = torch.cat(frames[0:3], 1)  # eager use: the window's own flows, zero state
         assert torch.equal(run_window(model, x), model(x, window_flows(x), torch.zeros(1, 16, 12, 16))[0])
+
+
+def test_the_state_is_moved_onto_the_current_frame_to_the_sub_pixel():
+    """Half an LR pixel of motion moves the fed-back output by s/2 output pixels (rounding the flow would not move
+    it at all) and the features by half a pixel."""
+    s = 4
+    model = small("rvsr", scale=s, feedback=True)
+    torch.manual_seed(0)
+    features = model.state_channels - 3 * s * s
+    previous_hr, feats = torch.rand(1, 3, 12 * s, 16 * s), torch.rand(1, features, 12, 16)
+    state = torch.cat([feats, F.pixel_unshuffle(previous_hr, s)], 1)
+    back = torch.zeros(1, 2, 12, 16)
+    back[:, 0] = 0.5  # what is at x in t was at x + 0.5 in t-1
+    with torch.no_grad():
+        aligned = model._align_state(state, back)
+    moved_hr = F.pixel_shuffle(aligned[:, features:], s)
+    # sampling t-1 at x + 2 output pixels: output column x is input column x + 2 (borders repeated)
+    torch.testing.assert_close(moved_hr[..., :-2], previous_hr[..., 2:])
+    moved = aligned[:, :features]
+    torch.testing.assert_close(moved[..., :-1], (feats[..., :-1] + feats[..., 1:]) / 2)
 
 
 def test_mf_fast_uses_its_neighbours():

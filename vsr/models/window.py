@@ -4,10 +4,13 @@ frame.
 The recurrent model (``window=3, state=True``): one step takes the window (t-1, t, t+1), the DIS flows from t to its neighbours (:mod:`vsr.flow`) and the
 hidden state the step for t-1 left, and returns frame t upscaled and the new state:
 
-* alignment: t-1, t+1 and the state are moved onto t by whole LR pixels (``round(flow)``: their samples reach
-  the network unfiltered, where a bilinear warp would low-pass away the aliasing that carries sub-pixel detail);
-  the sub-pixel remainders and each aligned neighbour's distance from t are inputs, so the network learns
-  where a flow failed;
+* alignment: t-1 and t+1 are moved onto t by whole LR pixels (``round(flow)``: their samples reach the network
+  unfiltered, where a bilinear warp would low-pass away the aliasing that carries sub-pixel detail); the sub-pixel
+  remainders and each aligned neighbour's distance from t are inputs, so the network learns where a flow failed;
+* the state is moved onto t to the sub-pixel (FRVSR-style): the features by a bilinear warp with the flow to t-1,
+  the previous output (feedback) at HR resolution by the same flow scaled up, then space-to-depth again. It is
+  already filtered (the network's own output), so resampling loses nothing a whole-pixel move keeps, and a
+  whole-pixel move would leave it up to half an LR pixel (s/2 output pixels) off t;
 * a head conv, residual blocks at LR resolution, a conv to 3·s² channels added to the bicubic phases of t,
   one depth-to-space; the body's output is the next hidden state.
 
@@ -59,7 +62,7 @@ class WindowSR(nn.Module):
         self.scale, self.frames = scale, window
         self.feedback = feedback
         # the state: the body's features, and with feedback the previous output frame, space-to-depth onto the LR
-        # grid (s² sub-pixel phases per LR pixel: a whole-pixel warp moves its detail without resampling it)
+        # grid (s² sub-pixel phases per LR pixel), so the state stays one LR-sized tensor in the compiled graph
         self.state_channels = (features + (3 * scale * scale if feedback else 0)) if state else 0
         self.flow_channels = 4 if (window > 1 or state) else 0  # centre → t-1 (dx, dy), centre → t+1
         self.dis_finest_scale = dis_finest_scale
@@ -78,6 +81,17 @@ class WindowSR(nn.Module):
         model starts at its outputs; otherwise (a state added after the inputs) the source's inputs come first."""
         return 3 if name == "head.0.weight" and self.frames == 3 and source.shape[1] == 3 else 0
 
+    def _align_state(self, state: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
+        """The state left by the step for t-1, moved onto t by ``back`` (the flow t → t-1, LR pixels)."""
+        features = state.shape[1] - (3 * self.scale**2 if self.feedback else 0)
+        aligned = [flow_warp(state[:, :features], back)]
+        if self.feedback:
+            s = self.scale
+            hr_back = F.interpolate(back.float(), scale_factor=s, mode="bilinear", align_corners=False) * s
+            previous = flow_warp(F.pixel_shuffle(state[:, features:], s), hr_back)
+            aligned.append(F.pixel_unshuffle(previous, s))
+        return torch.cat(aligned, 1)
+
     def forward(self, x: torch.Tensor, flows: torch.Tensor | None = None, state: torch.Tensor | None = None):
         mid = self.frames // 2
         centre = x[:, 3 * mid : 3 * mid + 3]
@@ -93,7 +107,7 @@ class WindowSR(nn.Module):
             else:
                 parts.append(remainder[:, :2])
         if self.state_channels:
-            parts.append(flow_warp(state, whole[:, :2]))
+            parts.append(self._align_state(state, flows[:, :2]))
         h = self.head(torch.cat(parts, 1))
         h = h + self.body(h)
         phases = self.up(h) + self.skip.phases(centre)
