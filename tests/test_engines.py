@@ -76,8 +76,8 @@ def test_a_recurrent_runner_keeps_its_state_and_resets_it():
 
 def test_recurrent_parity_over_a_30_frame_clip():
     """Torch and OpenVINO stay together over 30 frames of state (drift would show), fp32 and where the CPU has
-    it bf16 (≥ 45 dB between outputs, the issue's bar)."""
-    model = small("rvsr", scale=4)
+    it bf16 (≥ 45 dB between outputs, the issue's bar); with the previous output fed back (warped at HR size)."""
+    model = small("rvsr", scale=4, feedback=True)
     frames = pan(30, 24, 32, speed=1.3)
     ws = list(windows(((f, None) for f in frames), **options_for(model)))
     ref = TorchRunner(model)
