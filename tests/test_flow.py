@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import pan, small
 
-from vsr.flow import gray8, is_cut, luma8, window_flows
+from vsr.flow import Dis, gray8, is_cut, luma8, window_flows
 from vsr.testclips import scene
 from vsr.windows import options_for, still, windows
 
@@ -83,8 +83,8 @@ def test_a_still_is_a_window_that_does_not_move():
     w = still(pan(1)[0], model)
     assert len(w.frames) == 3 and w.reset and np.abs(w.flows).max() < 0.05
     opts = options_for(small("rvsr"))
-    assert opts == {"size": 3, "flows": True, "finest_scale": 2, "cuts": True}
-    assert options_for(small("sr-lite")) == {"size": 1, "flows": False, "finest_scale": 2, "cuts": False}
+    assert opts == {"size": 3, "flows": True, "dis": Dis(2, 5), "cuts": True}
+    assert options_for(small("sr-lite")) == {"size": 1, "flows": False, "dis": Dis(2, 5), "cuts": False}
 
 
 def test_spoil_flows():
@@ -117,22 +117,25 @@ def _moving_patch(dx: int, size: int = 96, patch: int = 20) -> torch.Tensor:
 
 
 def test_a_finer_dis_level_follows_local_motion_and_the_model_keeps_its_level(tmp_path):
-    """DIS at the frame's own pixels (finest scale 0) finds a small moving object that the FAST preset's 1/4-size
-    search smears into its background; a model's ``dis_finest_scale`` is stored with it and makes its windows."""
+    """DIS at the frame's own pixels (finest scale 0, with or without variational refinement) finds a small moving
+    object that the FAST preset's 1/4-size search smears into its background; a model's DIS settings
+    (``dis_finest_scale``, ``dis_refine``) are stored with it and make its windows."""
     x = _moving_patch(3)
     c = slice(48 - 6, 48 + 6)  # the object's interior in the centre frame
     errors = {}
-    for level in (2, 0):
-        fl = window_flows(x, level)[0, 2:4, c, c]  # centre → t+1: the object is 3 px to the right
-        errors[level] = (fl - torch.tensor([3.0, 0.0]).view(2, 1, 1)).norm(dim=0).median().item()
-    assert errors[0] < 0.25 and errors[0] < errors[2] / 2, errors
+    for dis in (Dis(2, 5), Dis(0, 5), Dis(0, 0)):
+        fl = window_flows(x, dis)[0, 2:4, c, c]  # centre → t+1: the object is 3 px to the right
+        errors[dis] = (fl - torch.tensor([3.0, 0.0]).view(2, 1, 1)).norm(dim=0).median().item()
+    fine = [errors[Dis(0, 5)], errors[Dis(0, 0)]]
+    assert max(fine) < 0.25 and max(fine) < errors[Dis(2, 5)] / 2, errors
 
     from vsr.weightfile import WeightInfo, load_weights, save_weights
 
-    built = small("mf-dis", dis_finest_scale=0)
+    built = small("mf-dis", dis_finest_scale=0, dis_refine=0)
     info = WeightInfo(name="mf-dis", arch=built.arch, hparams=built.hparams, scale=2, frames=3)
     model, _ = load_weights(save_weights(tmp_path / "w.safetensors", built, info))
-    assert model.dis_finest_scale == 0 and options_for(model)["finest_scale"] == 0
+    assert options_for(model)["dis"] == Dis(0, 0)
     frames = [(x[0, 3 * i : 3 * i + 3].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for i in range(3)]
     w = list(windows(((f, None) for f in frames), **options_for(model)))[1]
-    assert np.allclose(w.flows, window_flows(x, 0)[0].numpy())
+    assert np.allclose(w.flows, window_flows(x, Dis(0, 0))[0].numpy())
+    assert not np.allclose(w.flows, window_flows(x, Dis(0, 5))[0].numpy())

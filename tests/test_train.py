@@ -275,9 +275,9 @@ def test_a_flow_input_model_trains_on_the_dis_level_it_is_built_with(tmp_path, m
     levels = []
     real = vsr.flow.clip_flows
 
-    def spy(x, finest_scale=2):
-        levels.append(finest_scale)
-        return real(x, finest_scale)
+    def spy(x, dis=vsr.flow.FAST):
+        levels.append(dis.finest_scale)
+        return real(x, dis)
 
     monkeypatch.setattr(vsr.flow, "clip_flows", spy)
     data = _images(tmp_path / "imgs", size=(96, 96))
@@ -454,12 +454,12 @@ def test_pseudo_video_motion_blur_smears_along_the_pan_only(tmp_path):
     """With an open shutter (``exposure``) each frame is smeared along the camera's pan, not across it;
     ``data.motion_blur`` makes a share of the pseudo-video clips so."""
     from train.pseudo import camera_motion
-    from vsr.flow import dis_flow, luma8
+    from vsr.flow import Dis, dis_flow, luma8
 
     img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)  # detail in every direction
     for seed in range(50):  # a camera fast enough to blur
         frames = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12)
-        pan = np.median(dis_flow(luma8(frames[1]), luma8(frames[2]), 0)[16:-16, 16:-16].reshape(-1, 2), axis=0)
+        pan = np.median(dis_flow(luma8(frames[1]), luma8(frames[2]), Dis(finest_scale=0))[16:-16, 16:-16].reshape(-1, 2), axis=0)
         if np.hypot(*pan) > 8:
             break
     blurred = camera_motion(img, 3, 96, np.random.default_rng(seed), max_shift=12, exposure=1.0)

@@ -76,11 +76,11 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
 def run_clip(net, model, lr: torch.Tensor, cfg: TrainConfig, rng) -> tuple[list[torch.Tensor], list]:
     """The model over an N×T×3×h×w clip: (outputs for frames 1 .. T-2, or [frame 0] when T = 1; a learned aligner's
     flows per output, for the flow loss). ``net`` is the model, or its distributed wrapper."""
-    from vsr.flow import clip_flows
+    from vsr.flow import Dis, clip_flows
 
     n, length, _, h, w = lr.shape
     positions = range(1, length - 1) if length > 1 else [0]
-    given = clip_flows(lr, model.dis_finest_scale).to(lr) if getattr(model, "flow_channels", 0) else None
+    given = clip_flows(lr, Dis.of(model)).to(lr) if getattr(model, "flow_channels", 0) else None
     state = lr.new_zeros((n, model.state_channels, h, w)) if getattr(model, "state_channels", 0) else None
     learned = bool(cfg.loss.flow_weight) and hasattr(model, "forward_with_flows")
     outs, flows = [], []

@@ -8,11 +8,32 @@ meets in use is the flow it was trained with.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 FLOW_CHANNELS = 4  # (dx, dy) to t-1, then to t+1, in LR pixels
 FINEST_SCALE = 2  # OpenCV's FAST preset: the flow is found at 1/4 of the frame's size and upsampled
+REFINE = 5  # the FAST preset's variational refinement iterations
+
+
+@dataclass(frozen=True)
+class Dis:
+    """How DIS is run for a model (stored with its weights as ``dis_finest_scale`` and ``dis_refine``): the
+    finest pyramid level searched (0: the frame's own pixels) and the variational refinement iterations after it.
+    The FAST preset (2, 5) is the default; (0, 0) aligns far more precisely at about 3× its time (BENCHMARKS.md,
+    "A precise flow for the state")."""
+
+    finest_scale: int = FINEST_SCALE
+    refine: int = REFINE
+
+    @classmethod
+    def of(cls, model) -> Dis:
+        return cls(int(getattr(model, "dis_finest_scale", FINEST_SCALE)), int(getattr(model, "dis_refine", REFINE)))
+
+
+FAST = Dis()
 
 CUT_NCC, CUT_NCC_HIGH, CUT_ERR = 0.65, 0.8, 20.0  # scene cuts: see is_cut
 _LUMA = np.array((0.299, 0.587, 0.114), np.float32)
@@ -60,7 +81,7 @@ def cut_features(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
         return cv2.resize(g, (w, max(1, round(g.shape[0] * w / g.shape[1]))), interpolation=cv2.INTER_AREA)
 
     a, b = thumb(before), thumb(after)
-    warped = warp_back(a, dis_flow(b, a, 1))
+    warped = warp_back(a, dis_flow(b, a, Dis(finest_scale=1)))
     za, zb = warped - warped.mean(), b - b.mean(dtype=np.float32)
     ncc = float((za * zb).sum() / np.sqrt(float((za * za).sum()) * float((zb * zb).sum()) + 1e-6))
     return ncc, float(np.median(np.abs(warped - b)))
@@ -75,38 +96,40 @@ def is_cut(before: np.ndarray, after: np.ndarray) -> bool:
     return ncc < CUT_NCC or (ncc < CUT_NCC_HIGH and err > CUT_ERR)
 
 
-def dis_flow(centre: np.ndarray, other: np.ndarray, finest_scale: int = FINEST_SCALE) -> np.ndarray:
+def dis_flow(centre: np.ndarray, other: np.ndarray, dis: Dis = FAST) -> np.ndarray:
     """H×W×2 float32 flow (pixels) such that ``centre[y, x] ≈ other[y + dy, x + dx]``; uint8 H×W inputs.
 
-    DIS with the FAST preset, searched down to pyramid level ``finest_scale`` (0: the frame's own pixels;
-    the preset's 2 finds it at 1/4 size, which is coarse for non-rigid motion in a full frame)."""
+    DIS with the FAST preset's patches, searched down to pyramid level ``dis.finest_scale`` (0: the frame's own
+    pixels; the preset's 2 finds it at 1/4 size, which is coarse for non-rigid motion in a full frame), then
+    ``dis.refine`` variational refinement iterations."""
     import cv2
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # cheap to create; one per call is thread-safe
-    dis.setFinestScale(finest_scale)
+    search = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # cheap to create; one per call is thread-safe
+    search.setFinestScale(dis.finest_scale)
+    search.setVariationalRefinementIterations(dis.refine)
     h, w = centre.shape
     if max(h, w) < 16:  # DIS needs a side of 12 or more: tiny frames are searched edge-padded
         pad = ((0, max(16 - h, 0)), (0, max(16 - w, 0)))
-        return dis.calc(np.pad(centre, pad, mode="edge"), np.pad(other, pad, mode="edge"), None)[:h, :w]
-    return dis.calc(np.ascontiguousarray(centre), np.ascontiguousarray(other), None)
+        return search.calc(np.pad(centre, pad, mode="edge"), np.pad(other, pad, mode="edge"), None)[:h, :w]
+    return search.calc(np.ascontiguousarray(centre), np.ascontiguousarray(other), None)
 
 
-def window_flows(x: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Tensor:
-    """The flows a ``flow="dis"`` model takes: N×9×H×W window (t-1, t, t+1) → N×4×H×W float32,
+def window_flows(x: torch.Tensor, dis: Dis = FAST) -> torch.Tensor:
+    """The flows a model with ``flow_channels`` takes: N×9×H×W window (t-1, t, t+1) → N×4×H×W float32,
     the flow from the centre frame to t-1, then to t+1, in LR pixels (``flow_warp``'s convention).
-    ``finest_scale`` is the model's ``dis_finest_scale``: the flow it was trained with."""
+    ``dis`` is the model's (``Dis.of(model)``): the flow it was trained with."""
     n, c, h, w = x.shape
     if c != 9:
         raise ValueError(f"expected a 3-frame window (9 channels), got {c}")
     g = [gray8(x[:, 3 * i : 3 * i + 3]) for i in range(3)]
     out = np.empty((n, h, w, FLOW_CHANNELS), dtype=np.float32)
     for b in range(n):
-        out[b, ..., 0:2] = dis_flow(g[1][b], g[0][b], finest_scale)
-        out[b, ..., 2:4] = dis_flow(g[1][b], g[2][b], finest_scale)
+        out[b, ..., 0:2] = dis_flow(g[1][b], g[0][b], dis)
+        out[b, ..., 2:4] = dis_flow(g[1][b], g[2][b], dis)
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
-def clip_flows(clip: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Tensor:
+def clip_flows(clip: torch.Tensor, dis: Dis = FAST) -> torch.Tensor:
     """The flows of every inner frame of an N×L×3×H×W clip: N×(L-2)×4×H×W, for frame t (1 .. L-2) the flow from
     t to t-1, then to t+1 (what a recurrent model's step takes)."""
     n, length, _, h, w = clip.shape
@@ -114,11 +137,11 @@ def clip_flows(clip: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Te
     out = np.empty((n, length - 2, h, w, FLOW_CHANNELS), dtype=np.float32)
     for b in range(n):
         for t in range(1, length - 1):
-            out[b, t - 1, ..., 0:2] = dis_flow(g[t][b], g[t - 1][b], finest_scale)
-            out[b, t - 1, ..., 2:4] = dis_flow(g[t][b], g[t + 1][b], finest_scale)
+            out[b, t - 1, ..., 0:2] = dis_flow(g[t][b], g[t - 1][b], dis)
+            out[b, t - 1, ..., 2:4] = dis_flow(g[t][b], g[t + 1][b], dis)
     return torch.from_numpy(out).permute(0, 1, 4, 2, 3).contiguous()
 
 
-def with_flows(x: torch.Tensor, finest_scale: int = FINEST_SCALE) -> torch.Tensor:
+def with_flows(x: torch.Tensor, dis: Dis = FAST) -> torch.Tensor:
     """A window with its DIS flows appended as channels (N×13×H×W), on ``x``'s device and dtype."""
-    return torch.cat([x, window_flows(x, finest_scale).to(device=x.device, dtype=x.dtype)], 1)
+    return torch.cat([x, window_flows(x, dis).to(device=x.device, dtype=x.dtype)], 1)

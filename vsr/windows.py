@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr.flow import FINEST_SCALE, dis_flow, is_cut, luma8
+from vsr.flow import FAST, Dis, dis_flow, is_cut, luma8
 
 
 @dataclass
@@ -36,7 +36,7 @@ class _Seen:
 
 
 def windows(frames: Iterable[tuple[np.ndarray, Any]], *, size: int, flows: bool = False,
-            finest_scale: int = FINEST_SCALE, cuts: bool = True) -> Iterator[Window]:
+            dis: Dis = FAST, cuts: bool = True) -> Iterator[Window]:
     """``frames`` yields (H×W×3 pixels, meta) in display order; one Window per frame, one frame late for 3-frame
     windows (t+1 must have arrived). ``cuts`` turns scene-cut detection on (it matters only for windows or
     state spanning more than one frame, and the caller says when it does)."""
@@ -50,13 +50,13 @@ def windows(frames: Iterable[tuple[np.ndarray, Any]], *, size: int, flows: bool 
         cut = bool(cuts and recent and is_cut(recent[-1].luma, luma))
         recent.append(_Seen(pixels, meta, luma, cut))
         if len(recent) >= 2:
-            yield _window(recent, -2, size, flows, finest_scale, first)
+            yield _window(recent, -2, size, flows, dis, first)
             first = False
     if recent:
-        yield _window(recent, -1, size, flows, finest_scale, first)
+        yield _window(recent, -1, size, flows, dis, first)
 
 
-def _window(recent: deque[_Seen], i: int, size: int, flows: bool, finest_scale: int, first: bool) -> Window:
+def _window(recent: deque[_Seen], i: int, size: int, flows: bool, dis: Dis, first: bool) -> Window:
     """The window of ``recent[i]`` (the newest frame, or the one before it)."""
     t = recent[i]
     n = len(recent)
@@ -67,19 +67,19 @@ def _window(recent: deque[_Seen], i: int, size: int, flows: bool, finest_scale: 
     fl = None
     if flows:
         fl = np.empty((4, *t.pixels.shape[:2]), np.float32)
-        fl[0:2] = dis_flow(t.luma, prev.luma, finest_scale).transpose(2, 0, 1)
-        fl[2:4] = dis_flow(t.luma, nxt.luma, finest_scale).transpose(2, 0, 1)
+        fl[0:2] = dis_flow(t.luma, prev.luma, dis).transpose(2, 0, 1)
+        fl[2:4] = dis_flow(t.luma, nxt.luma, dis).transpose(2, 0, 1)
     frames = [t.pixels] if size == 1 else [prev.pixels, t.pixels, nxt.pixels]
     return Window(frames, fl, reset, t.meta)
 
 
 def options_for(model) -> dict:
-    """The window options a model needs: its window length, whether it takes flows and at which DIS level, and
+    """The window options a model needs: its window length, whether it takes flows and how DIS makes them, and
     whether scene cuts matter (a window or a state spanning more than one frame)."""
     frames = int(getattr(model, "frames", 1))
     state = bool(getattr(model, "state_channels", 0))
     return {"size": frames, "flows": bool(getattr(model, "flow_channels", 0)),
-            "finest_scale": int(getattr(model, "dis_finest_scale", FINEST_SCALE)), "cuts": frames > 1 or state}
+            "dis": Dis.of(model), "cuts": frames > 1 or state}
 
 
 def still(pixels: np.ndarray, model) -> Window:

@@ -72,10 +72,10 @@ def run_window(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     here for models that take them, the state zero for recurrent ones."""
     args: list[torch.Tensor] = [x]
     if getattr(model, "flow_channels", 0):
-        from vsr.flow import window_flows
+        from vsr.flow import Dis, window_flows
 
         window = x if model.frames == 3 else x.repeat(1, 3, 1, 1)
-        args.append(window_flows(window, model.dis_finest_scale).to(device=x.device, dtype=x.dtype))
+        args.append(window_flows(window, Dis.of(model)).to(device=x.device, dtype=x.dtype))
     if getattr(model, "state_channels", 0):
         args.append(x.new_zeros((x.shape[0], model.state_channels, *x.shape[-2:])))
         return model(*args)[0]

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.flow import FINEST_SCALE
+from vsr.flow import FINEST_SCALE, REFINE
 from vsr.models.common import ResBlock
 from vsr.resize import BicubicUpsample
 
@@ -53,7 +53,7 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 class WindowSR(nn.Module):
     def __init__(self, *, scale: int, features: int = 32, blocks: int = 2, window: int = 3, state: bool = True,
-                 feedback: bool = False, dis_finest_scale: int = FINEST_SCALE):
+                 feedback: bool = False, dis_finest_scale: int = FINEST_SCALE, dis_refine: int = REFINE):
         super().__init__()
         if window not in (1, 3):
             raise ValueError("window must be 1 or 3")
@@ -65,7 +65,7 @@ class WindowSR(nn.Module):
         # grid (s² sub-pixel phases per LR pixel), so the state stays one LR-sized tensor in the compiled graph
         self.state_channels = (features + (3 * scale * scale if feedback else 0)) if state else 0
         self.flow_channels = 4 if (window > 1 or state) else 0  # centre → t-1 (dx, dy), centre → t+1
-        self.dis_finest_scale = dis_finest_scale
+        self.dis_finest_scale, self.dis_refine = dis_finest_scale, dis_refine  # how its flows are made (vsr.flow.Dis)
         self.size_multiple = 1
         offsets = (4 if window > 1 else 2) if self.flow_channels else 0  # sub-pixel remainders of the used flows
         distances = 2 if window > 1 else 0
