@@ -23,6 +23,17 @@ def test_metadata_round_trip(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left
 
 
+def test_a_weight_file_is_as_readable_as_any_file_the_user_makes(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path, _ = _saved(tmp_path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign", "empty", "header"])
 def test_bad_weight_files_give_clear_errors(tmp_path, damage):
     path, _ = _saved(tmp_path)

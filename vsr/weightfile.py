@@ -69,6 +69,9 @@ def save_weights(path: str | os.PathLike, model, info: WeightInfo) -> Path:
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     try:
         save_file(state, str(tmp), metadata=info.to_metadata())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates its file 0600: a shared weight file must stay readable
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
