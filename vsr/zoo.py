@@ -28,6 +28,9 @@ class Entry:
 ZOO: list[Entry] = [
     Entry("mf-fast", "video", "multi-frame (t-1, t, t+1) with a small learned aligner: the default for vsr upscale"),
     Entry("mf-dis", "video", "multi-frame aligned by DIS optical flow, confidence-aware fusion: the quality option"),
+    Entry("mf-rec", "video", "mf-dis with a hidden state carried from frame to frame (its features and its last "
+                             "output, moved by a precise DIS flow): recurrent, causal, one frame of latency; above "
+                             "mf-dis on every clip"),
     Entry("mf-lite", "video", "sr-lite's network on the DIS-aligned window, fine-tuned on video: the best fidelity, "
                               "at sr-lite's speed (slow on a CPU)"),
     Entry("mf-fast-gan", "video", "mf-fast fine-tuned with a GAN (spatio-temporal discriminator)"),
