@@ -3,6 +3,7 @@ the clip's start (within 0.05 dB PSNR-Y against the ground truth).
 
     python benchmarks/warmup.py ../shared/data/val_video -m rvsr -s 4
     python benchmarks/warmup.py ../shared/data/val_video -m exported_run.safetensors --write
+    python benchmarks/warmup.py ../shared/data/val_video -m mf-rec-real --crf 26   # as real footage arrives
 
 For every clip of the folder (all its frames, BI-downscaled), the model runs once from frame 0 (the reference),
 then from zero state at each start s; for each number of frames run before a target, k = 0, 1, 2, …, the mean
@@ -46,23 +47,27 @@ def main() -> None:
     ap.add_argument("--max-k", type=int, default=12)
     ap.add_argument("--frames", type=int, default=40, help="frames per clip (the first ones)")
     ap.add_argument("--tolerance", type=float, default=0.05)
+    ap.add_argument("--crf", type=int, default=0, help="LR clips through libx264 at this CRF (vsr eval --crf): "
+                                                       "the protocol of the models for real footage")
     ap.add_argument("--write", action="store_true", help="store the warm-up in the weight file (-m a .safetensors "
                                                          "path): validation.warmup_frames, which long jobs read")
     args = ap.parse_args()
     model, info = load_model(args.model, None if looks_like_path(args.model) else args.scale)
     runner = TorchRunner(model)
-    src = load_source(args.data, info.scale, max_frames=args.frames)
+    src = load_source(args.data, info.scale, max_frames=args.frames, crf=args.crf)
     table = {item.name: warmup_table(runner, item.lr, item.hr, args.max_k, info.scale) for item in src.items}
     worst = [max(t[k] for t in table.values()) for k in range(args.max_k + 1)]
     k = next((k for k, w in enumerate(worst) if w <= args.tolerance), None)
     for name, t in table.items():
         print(f"{name:>12}: " + " ".join(f"{v:.3f}" for v in t))
     print(f"{'worst':>12}: " + " ".join(f"{v:.3f}" for v in worst))
-    print(json.dumps({"model": info.name, "scale": info.scale, "tolerance_db": args.tolerance, "warmup_frames": k}))
+    print(json.dumps({"model": info.name, "scale": info.scale, "crf": args.crf, "tolerance_db": args.tolerance,
+                      "warmup_frames": k}))
     if args.write:
         if info.path is None or k is None:
             raise SystemExit("error: --write needs a weight file and a warm-up within --max-k")
-        info.validation.update(warmup_frames=k, warmup_tolerance_db=args.tolerance, warmup_clips=sorted(table))
+        info.validation.update(warmup_frames=k, warmup_tolerance_db=args.tolerance, warmup_clips=sorted(table),
+                               warmup_crf=args.crf)
         save_weights(info.path, model, info)
         print(f"wrote validation.warmup_frames = {k} into {info.path}")
 
