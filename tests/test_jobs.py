@@ -408,8 +408,8 @@ def _crash_once(marker: str):
 
 
 def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(tmp_path, ray_cluster):
-    import cloudpickle
     import ray
+    from ray import cloudpickle  # the pickler Ray sends the setup hook with; the standalone package is not a dependency
 
     from engines.torch_backend import TorchRunner
     from vsr.jobs import ModelRef
