@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import VsrError
+from vsr.journal import write_atomic
 
 FORMAT = "vsr"
 
@@ -61,20 +62,13 @@ class WeightInfo:
 
 
 def save_weights(path: str | os.PathLike, model, info: WeightInfo) -> Path:
-    """Write ``model``'s state dict and ``info`` atomically (temp file, then rename)."""
-    from safetensors.torch import save_file
+    """Write ``model``'s state dict and ``info`` atomically (:func:`vsr.journal.write_atomic`: a file made as any
+    other the user makes, so readable by others under the usual umask; safetensors' own writer makes it 0600)."""
+    from safetensors.torch import save
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    try:
-        save_file(state, str(tmp), metadata=info.to_metadata())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates its file 0600: a shared weight file must stay readable
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, save(state, metadata=info.to_metadata()))
     return path
 
 
