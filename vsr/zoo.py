@@ -41,8 +41,9 @@ ZOO: list[Entry] = [
     Entry("mf-dis-real", "video", "mf-dis trained for real footage: between mf-fast-real and mf-lite-real in quality "
                                   "and speed; for clean sources use mf-dis"),
     Entry("mf-dis-real-gan", "video", "mf-dis-real fine-tuned with a GAN: crisper textures on real footage"),
-    Entry("mf-rec-real", "video", "mf-rec trained for real footage: as faithful on compressed input as mf-lite-real "
-                                  "at a third of its time; for clean sources use mf-rec"),
+    Entry("mf-rec-real", "video", "mf-rec trained for real footage: the most faithful on compressed input (level "
+                                  "with mf-lite-real at ×4, above it at ×2) at a third of its time; for clean "
+                                  "sources use mf-rec"),
     Entry("mf-lite-real", "video", "mf-lite trained for real footage: the best fidelity on compressed input at "
                                    "×4, at sr-lite's speed (slow on a CPU); for clean sources use mf-lite"),
     Entry("mf-lite-real-gan", "video", "mf-lite-real fine-tuned with a GAN: crisper textures on real footage"),
