@@ -77,7 +77,7 @@ def real_footage(data: Path, out: Path) -> None:
 
     def families(source, t: int, box, s: int, truth: bool = True) -> np.ndarray:
         """One row per network size that has a real model at this scale: bicubic | BI | real | real GAN."""
-        rows = [strip(source, 0, t, box, models(s, f), s, truth) for f in ("mf-fast", "mf-dis", "mf-lite")
+        rows = [strip(source, 0, t, box, models(s, f), s, truth) for f in ("mf-fast", "mf-dis", "mf-rec", "mf-lite")
                 if _has(f"{f}-real", s)]
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

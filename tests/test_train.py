@@ -556,3 +556,19 @@ def test_init_can_start_new_inputs_from_a_small_random_kernel(tmp_path):
     with torch.no_grad():
         window_x = torch.cat([torch.rand(1, 3, 12, 16), x[:, 3:6], torch.rand(1, 3, 12, 16)], 1)
         assert not torch.allclose(window(window_x, torch.randn(1, 4, 12, 16)), single(x[:, 3:6]))
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_grid_loss_sees_a_pattern_at_the_upsamplers_period_not_noise(scale):
+    from train.losses import grid_loss
+
+    truth = torch.rand(2, 3, 32 * scale, 32 * scale)
+    assert grid_loss(truth, truth, scale) == 0
+    stripes = torch.zeros(scale, 1)
+    stripes[0] = 0.05  # every scale-th row 0.05 brighter: the stripes a GAN draws
+    pattern = stripes.repeat(32, 32 * scale)
+    noise = torch.randn_like(truth) * pattern.std()  # the same energy without a period
+    striped, noisy = grid_loss(truth + pattern, truth, scale), grid_loss(truth + noise, truth, scale)
+    assert striped > 0.01 and striped > 4 * noisy
+    ramp = torch.linspace(0, 0.2, 32 * scale).repeat(32 * scale, 1)  # smooth change: no period
+    assert grid_loss(truth + ramp, truth, scale) < striped / 4

@@ -98,6 +98,7 @@ class LossConfig:
     adversarial_weight: float = 0.0
     feature_match_weight: float = 0.0
     temporal_weight: float = 0.0
+    grid_weight: float = 0.0  # no pattern at the upsampler's period beyond the truth's (keeps a GAN off grids)
     flow_weight: float = 0.0  # photometric loss on a learned aligner (mfsr)
 
 

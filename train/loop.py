@@ -228,8 +228,8 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
             lr_windows = [lr[:, t - 1 : t + 2].float() for t in range(1, lr.shape[1] - 1)] if flows else None
             if disc is not None:
                 disc.requires_grad_(False)
-            terms = losses.generator_terms(cfg.loss, outs, targets, lr_clip=lr_windows, flows=flows, disc=disc,
-                                           vgg=vgg)
+            terms = losses.generator_terms(cfg.loss, outs, targets, scale=cfg.model.scale, lr_clip=lr_windows,
+                                           flows=flows, disc=disc, vgg=vgg)
             loss = sum(terms.values())
             if not torch.isfinite(loss):
                 raise TrainError(f"loss became {loss.item()} at step {step}; lower optim.lr or use run.precision='fp32'")

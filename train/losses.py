@@ -6,6 +6,7 @@
   for single-frame models and a spatio-temporal one (three consecutive output
   frames stacked) for the multi-frame model; discriminator feature matching;
 * temporal consistency: frame differences of the output follow the ground truth's;
+* grid: no periodic pattern at the upsampler's period that the ground truth lacks (a GAN's cheap detail);
 * flow: a learned aligner (mfsr) should make the warped neighbour look like the
   centre (photometric Charbonnier) and be smooth.
 """
@@ -36,6 +37,18 @@ def temporal_loss(outs: list[torch.Tensor], targets: list[torch.Tensor]) -> torc
         F.l1_loss(outs[i] - outs[i - 1], targets[i] - targets[i - 1]) for i in range(1, len(outs))
     ]
     return torch.stack(terms).mean()
+
+
+def grid_loss(out: torch.Tensor, target: torch.Tensor, scale: int, cell: int = 8) -> torch.Tensor:
+    """A periodic pattern at the upsampler's period, the cheapest "detail" a GAN learns (peaks in the spectrum at
+    periods 2…scale that neither the pixel loss nor the discriminator stops), should be the truth's: per window
+    of ``cell``² LR pixels, the mean of each of the scale² output phases against the phases' mean."""
+    def grid(x: torch.Tensor) -> torch.Tensor:
+        u = F.avg_pool2d(F.pixel_unshuffle(x, scale), cell)  # N × C·s² × h/cell × w/cell
+        u = u.unflatten(1, (x.shape[1], scale * scale))
+        return u - u.mean(2, keepdim=True)
+
+    return F.l1_loss(grid(out), grid(target))
 
 
 def flow_loss(lr_window: torch.Tensor, flows: list[torch.Tensor]) -> torch.Tensor:
@@ -136,8 +149,8 @@ def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tens
     return torch.stack([F.l1_loss(f, r.detach()) for r, f in zip(real_feats, fake_feats)]).mean()
 
 
-def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], *, lr_clip=None, flows=None,
-                    disc=None, vgg=None) -> dict[str, torch.Tensor]:
+def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], *, scale: int = 1, lr_clip=None,
+                    flows=None, disc=None, vgg=None) -> dict[str, torch.Tensor]:
     """The generator's weighted loss terms for a clip's outputs (``cfg`` is the config's ``loss`` section).
 
     ``flows`` are a learned aligner's flows per output (for ``flow_weight``; ``lr_clip`` the LR windows they
@@ -145,6 +158,8 @@ def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], 
     terms = {"pixel": cfg.pixel_weight * sum(pixel_loss(cfg.pixel, o, t) for o, t in zip(outs, targets)) / len(outs)}
     if flows and cfg.flow_weight:
         terms["flow"] = cfg.flow_weight * sum(flow_loss(w, f) for w, f in zip(lr_clip, flows)) / len(flows)
+    if cfg.grid_weight:
+        terms["grid"] = cfg.grid_weight * sum(grid_loss(o, t, scale) for o, t in zip(outs, targets)) / len(outs)
     if cfg.temporal_weight and len(outs) > 1:
         terms["temporal"] = cfg.temporal_weight * temporal_loss(outs, targets)
     if vgg is not None:

@@ -44,6 +44,8 @@ ZOO: list[Entry] = [
     Entry("mf-rec-real", "video", "mf-rec trained for real footage: the most faithful on compressed input (level "
                                   "with mf-lite-real at ×4, above it at ×2) at a third of its time; for clean "
                                   "sources use mf-rec"),
+    Entry("mf-rec-real-gan", "video", "mf-rec-real fine-tuned with a GAN kept off grid patterns: crisper textures on "
+                                      "real footage"),
     Entry("mf-lite-real", "video", "mf-lite trained for real footage: the best fidelity on compressed input at "
                                    "×4, at sr-lite's speed (slow on a CPU); for clean sources use mf-lite"),
     Entry("mf-lite-real-gan", "video", "mf-lite-real fine-tuned with a GAN: crisper textures on real footage"),
