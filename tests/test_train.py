@@ -313,6 +313,16 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.equal(a["ema"][k], b["ema"][k]), k
 
 
+def test_a_new_run_never_overwrites_one_in_its_folder(tmp_path):
+    data = _images(tmp_path / "imgs")
+    cfg = _cfg(tmp_path, [data], run={"name": "r", "out": str(tmp_path / "runs")})
+    part = train(cfg, quiet=True, stop_after=2)
+    before = (part / "checkpoint.pt").read_bytes()
+    with pytest.raises(TrainError, match="--resume"):
+        train(cfg, quiet=True)
+    assert (part / "checkpoint.pt").read_bytes() == before
+
+
 def test_validation_best_checkpoint_export_and_use(tmp_path, cli):
     data = _images(tmp_path / "imgs")
     val = _images(tmp_path / "val", n=2)

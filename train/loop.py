@@ -122,6 +122,9 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         cfg = config_from_dict(saved["config"], list(overrides))
     else:
         run_dir, saved = Path(cfg.run.out) / (cfg.run.name or f"{cfg.model.arch}_x{cfg.model.scale}"), None
+        if (run_dir / "checkpoint.pt").exists():  # a new run would overwrite it at its first checkpoint
+            raise TrainError(f"{run_dir} holds a run already: continue it with python -m train --resume {run_dir}, "
+                             "or give this one another run.name")
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     device = _device(cfg)
