@@ -149,7 +149,7 @@ def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tens
     return torch.stack([F.l1_loss(f, r.detach()) for r, f in zip(real_feats, fake_feats)]).mean()
 
 
-def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], *, scale: int = 1, lr_clip=None,
+def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], *, scale: int, lr_clip=None,
                     flows=None, disc=None, vgg=None) -> dict[str, torch.Tensor]:
     """The generator's weighted loss terms for a clip's outputs (``cfg`` is the config's ``loss`` section).
 
