@@ -22,7 +22,10 @@ def recompress(frames: list[np.ndarray], *, codec: str = "libx264", crf: int = 2
     with av.open(buf, "w", format="matroska") as out:
         s = out.add_stream(codec, rate=25)
         s.width, s.height, s.pix_fmt = w + pw, h + ph, "yuv420p"
-        s.options = {"crf": str(crf), "preset": preset, **({"x265-params": "log-level=none"} if codec == "libx265" else {})}
+        opts = {"crf": str(crf), "preset": preset}
+        if codec == "libx265":  # x265 ignores thread_count: its own pool off too (one segfault in training with it on)
+            opts["x265-params"] = "log-level=none:pools=none:frame-threads=1"
+        s.options = opts
         s.codec_context.thread_count = 1
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(np.pad(f, ((0, ph), (0, pw), (0, 0)), mode="edge"), format="rgb24")
