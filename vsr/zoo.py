@@ -42,8 +42,7 @@ ZOO: list[Entry] = [
                                   "and speed; for clean sources use mf-dis"),
     Entry("mf-dis-real-gan", "video", "mf-dis-real fine-tuned with a GAN: crisper textures on real footage"),
     Entry("mf-rec-real", "video", "mf-rec trained for real footage: the most faithful on compressed input (level "
-                                  "with mf-lite-real at ×4, above it at ×2) at a third of its time; for clean "
-                                  "sources use mf-rec"),
+                                  "with mf-lite-real) at a third of its time; for clean sources use mf-rec"),
     Entry("mf-rec-real-gan", "video", "mf-rec-real fine-tuned with a GAN kept off grid patterns: crisper textures on "
                                       "real footage"),
     Entry("mf-lite-real", "video", "mf-lite trained for real footage: the best fidelity on compressed input at "
