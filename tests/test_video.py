@@ -119,6 +119,74 @@ def test_odd_output_size_is_padded_with_a_warning(tmp_path):
     assert frames_of(tmp_path / "out.mp4")[0][2:4] == (484, 292)
 
 
+RAMP = np.tile(np.linspace(0, 255, 64).round().astype(np.uint8), (48, 1))  # alpha, left to right
+
+
+def alpha_clip(path, codec, pix_fmt, frames=5):
+    """A 64×48 clip with moving colour and an alpha ramp."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream(codec, rate=24)
+        v.width, v.height, v.pix_fmt = 64, 48, pix_fmt
+        for t in range(frames):
+            f = av.VideoFrame.from_ndarray(np.dstack([scene(48, 64, t), RAMP]), format="rgba").reformat(format=pix_fmt)
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def alpha_planes(path):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        return v.codec_context.name, v.codec_context.pix_fmt, [f.to_ndarray(format="rgba")[..., 3] for f in c.decode(v)]
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt, out, kept_in", [
+    ("png.mov", "png", "rgba", "out.mov", ("prores", "yuva444p10le")),  # Matroska holds no PNG: segments in NUT
+    ("rle.mov", "qtrle", "argb", "out.mov", ("prores", "yuva444p10le")),  # nor NUT QuickTime RLE: in MOV
+    ("ffv1.mkv", "ffv1", "yuva420p", "out.mkv", ("ffv1", "yuva420p")),
+])
+def test_alpha_survives_a_video(tmp_path, cli, name, codec, pix_fmt, out, kept_in):
+    from vsr.upscale_picture import upscale_alpha
+
+    src = alpha_clip(tmp_path / name, codec, pix_fmt)
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0, err
+    got_codec, got_fmt, planes = alpha_planes(tmp_path / out)
+    assert (got_codec, got_fmt) == kept_in and len(planes) == 5
+    want = upscale_alpha(RAMP, 2).astype(int)
+    assert all(np.abs(a.astype(int) - want).max() <= 2 for a in planes)
+
+
+def test_alpha_where_the_output_cannot_keep_it_is_a_warning(tmp_path, cli):
+    src = alpha_clip(tmp_path / "a.mov", "png", "rgba")
+    rc, _, err = cli("upscale", src, tmp_path / "out.mp4", "-s", "2", "-m", "bicubic")
+    assert rc == 0 and "alpha dropped" in err
+    assert alpha_planes(tmp_path / "out.mp4")[0] == "h264"
+
+
+def test_rgba_frames_into_a_mov_keep_alpha(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(3):
+        Image.fromarray(np.dstack([scene(48, 64, t), RAMP])).save(folder / f"f{t}.png")
+    res, warnings = run(folder, tmp_path / "seq.mov", fps=12)
+    codec, _, planes = alpha_planes(tmp_path / "seq.mov")
+    assert res.frames == 3 and codec == "prores" and not any("alpha" in w for w in warnings)
+    assert planes[0][:, 0].max() <= 2 and planes[0][:, -1].min() >= 253
+
+
+def test_prores_output_from_an_ordinary_clip(tmp_path, cli):
+    """ProRes packets have no place in NUT, where segments are kept: they go in MOV."""
+    src = make_clip(tmp_path / "in.mp4", frames=6)
+    rc, _, err = cli("upscale", src, tmp_path / "out.mov", "-s", "2", "-m", "bicubic", "--codec", "prores_ks", "-q")
+    assert rc == 0, err
+    with av.open(str(tmp_path / "out.mov")) as c:
+        assert c.streams.video[0].codec_context.name == "prores" and c.streams.audio
+        assert len(list(c.decode(c.streams.video[0]))) == 6
+
+
 # ---------------------------------------------------------------------------
 # windows, counts, streams
 
@@ -335,6 +403,8 @@ def test_cli_upscale_end_to_end(tmp_path, cli):
     assert rc == 1 and "exists" in err
     rc, _, err = cli("upscale", src, tmp_path / "x.mp4", "--codec", "nope", "--backend", "torch")
     assert rc == 1 and err.strip().splitlines()[-1].startswith("error: ") and not (tmp_path / "x.mp4").exists()
+    rc, _, err = cli("upscale", src, tmp_path / "x.mov", "--codec", "ffv1", "-m", "bicubic")  # MOV holds no FFV1
+    assert rc == 1 and "cannot hold ffv1" in err and not list(tmp_path.glob("*x.mov*"))
 
 
 def test_recompress_keeps_count_and_order_loses_detail_and_repeats():

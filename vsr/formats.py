@@ -36,10 +36,21 @@ HDR_CODEC = "libx265"  # what carries HDR10 metadata where the container's defau
 HDR_CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv", ".ts")
 
 
-def default_codec(ext: str, hdr: bool = False) -> str:
-    """The encoder for an output extension when none is asked for: HEVC for HDR10 sources where the container holds
-    it (H.264 cannot carry their mastering metadata), else the container's default."""
+# what carries an alpha channel where the container's default cannot: ProRes 4444 in QuickTime, FFV1 (lossless) in
+# Matroska; no encoder here writes alpha into MP4 or MPEG-TS
+ALPHA_CODEC = {".mov": "prores_ks", ".mkv": "ffv1"}
+# encoders whose alpha vsr keeps and tests (VP9's and HEVC's alpha travel as side data or a second layer, not
+# verified through vsr's segments: not offered)
+ALPHA_CODECS = ("prores_ks", "prores_aw", "ffv1", "png", "qtrle", "utvideo")
+
+
+def default_codec(ext: str, hdr: bool = False, alpha: bool = False) -> str:
+    """The encoder for an output extension when none is asked for: for sources with alpha one that keeps it where
+    the container holds one; HEVC for HDR10 sources where the container holds it (H.264 cannot carry their mastering
+    metadata); else the container's default."""
     ext = ext.lower()
+    if alpha and ext in ALPHA_CODEC:
+        return ALPHA_CODEC[ext]
     if hdr and ext in HDR_CONTAINERS:
         return HDR_CODEC
     return CONTAINERS[ext].codec if ext in CONTAINERS else "libx264"

@@ -21,7 +21,7 @@ from vsr.journal import Journal, fingerprint
 from vsr.segments import Halo, Progress, Task, plan, run_segment, segment_source
 from vsr.video.pipeline import Stopped
 from vsr.video.probe import probe
-from vsr.video.sink import EncodeOptions
+from vsr.video.sink import EncodeOptions, check_encoder
 
 DEFAULT_SEGMENT_SECONDS = 30.0
 DEFAULT_WARMUP = 16  # frames, for a recurrent model whose weights do not say (benchmarks/warmup.py measures it)
@@ -89,7 +89,8 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
     info_src, stream_index, colour, hdr = head.info, head.stream.index, head.colour, head.info.hdr
     head.close()
     m = probe(src, stream_index)
-    codec = opts.codec or default_codec(dst.suffix, info_src.hdr is not None)
+    codec = opts.codec or default_codec(dst.suffix, info_src.hdr is not None, info_src.extras.get("alpha", False))
+    check_encoder(dst, codec)
     opts = EncodeOptions(codec=codec, crf=opts.crf, preset=opts.preset, pix_fmt=opts.pix_fmt, threads=opts.threads,
                          convert_threads=opts.convert_threads)
     halo = Halo.of(int(getattr(model, "frames", 1)), warmup_of(model, info))

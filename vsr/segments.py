@@ -18,6 +18,7 @@ from pathlib import Path
 
 import av
 
+from vsr.errors import VsrError
 from vsr.video.probe import StreamMap
 
 
@@ -69,22 +70,47 @@ def plan(m: StreamMap, seconds: float, halo: Halo) -> list[Segment]:
 
 def segment_source(path: Path, stream_index: int, seg: Segment) -> bytes:
     """The segment's packets (decode order ``decode_from`` .. ``decode_to``), remuxed without re-encoding into an
-    in-memory Matroska file: all a worker needs to decode its frames."""
-    buf = io.BytesIO()
-    with av.open(str(path), metadata_errors="ignore") as src, av.open(buf, "w", format="matroska") as dst:
+    in-memory Matroska file (NUT for codecs Matroska does not hold, e.g. PNG or QuickTime RLE in a .mov): all a
+    worker needs to decode its frames."""
+    with av.open(str(path), metadata_errors="ignore") as src:
         v = src.streams[stream_index]
-        out = dst.add_stream_from_template(v)
-        i = 0
-        for p in src.demux(v):
-            if p.size == 0:
-                continue
-            if i >= seg.decode_to:
-                break
-            if i >= seg.decode_from:
-                p.stream = out
-                dst.mux(p)
-            i += 1
+        buf, dst, out = _remux_target(v)
+        with dst:
+            i = 0
+            for p in src.demux(v):
+                if p.size == 0:
+                    continue
+                if i >= seg.decode_to:
+                    break
+                if i >= seg.decode_from:
+                    p.stream = out
+                    dst.mux(p)
+                i += 1
     return buf.getvalue()
+
+
+def _remux_target(v):
+    for fmt in ("matroska", "nut", "mov"):
+        buf = io.BytesIO()
+        dst = av.open(buf, "w", format=fmt)
+        try:
+            return buf, dst, dst.add_stream_from_template(v)
+        except ValueError:  # "'matroska' format does not support 'png' codec"
+            dst.close()
+    raise VsrError(f"{v.codec_context.name} video cannot be cut into segments here (no container holds it)")
+
+
+def segment_suffix(codec: str) -> str:
+    """The container a segment's encoded video is kept in: NUT (exact timestamps), else the first that holds the
+    encoder's packets (ProRes and QuickTime RLE are not NUT's; the join restores the timestamps either way)."""
+    for fmt, suffix in (("nut", ".nut"), ("mov", ".mov"), ("matroska", ".mkv")):
+        with av.open(io.BytesIO(), "w", format=fmt) as out:
+            try:
+                out.add_stream(codec)
+                return suffix
+            except ValueError:
+                continue
+    raise VsrError(f"{codec} video cannot be kept in segments here (no container holds it)")
 
 
 @dataclass
@@ -147,7 +173,8 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
                 on_frame: Callable[[int], None] | None = None, warn: Callable[[str], None] = print
                 ) -> tuple[bytes, int]:
     """Upscale one segment: its frames decoded from ``source`` (vsr.segments.segment_source), run with their halo,
-    encoded as the final output's video. Returns the encoded segment (a NUT file: exact timestamps) and its frames."""
+    encoded as the final output's video. Returns the encoded segment (a NUT file where NUT holds the codec) and its
+    frames."""
     import tempfile
 
     from vsr.video.pipeline import run_stages
@@ -156,7 +183,7 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
 
     src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base, task.source_pts))
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
-        target = Path(d) / "segment.nut"
+        target = Path(d) / f"segment{segment_suffix(task.opts.codec)}"
         try:
             sink = VideoSink(target, src, task.opts, task.width * runner.scale, task.height * runner.scale, warn,
                              copy=False)

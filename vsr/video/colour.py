@@ -77,9 +77,23 @@ def colour_of(frame: av.VideoFrame) -> Colour:
     return Colour(matrix, rng, prim, trc, _bits(fmt), assumed)
 
 
+def has_alpha(fmt: av.VideoFormat) -> bool:
+    """Whether a pixel format carries alpha (yuva*, rgba, argb, gbrap, ya8, …): a colour or grey plane plus one."""
+    return len(fmt.components) in (2, 4)
+
+
 def to_rgb(frame: av.VideoFrame, colour: Colour, threads: int = 1) -> np.ndarray:
     """H×W×3 RGB: uint8 for 8-bit sources, uint16 for deeper ones."""
-    fmt = "rgb48le" if colour.bits > 8 else "rgb24"
+    return _reformat_rgb(frame, colour, "rgb48le" if colour.bits > 8 else "rgb24", threads)
+
+
+def to_rgba(frame: av.VideoFrame, colour: Colour, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """RGB as ``to_rgb`` and the alpha plane (same depth), from one conversion."""
+    rgba = _reformat_rgb(frame, colour, "rgba64le" if colour.bits > 8 else "rgba", threads)
+    return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
+
+
+def _reformat_rgb(frame: av.VideoFrame, colour: Colour, fmt: str, threads: int) -> np.ndarray:
     if is_rgb_format(frame.format):
         return frame.reformat(format=fmt, threads=threads).to_ndarray()
     return frame.reformat(
@@ -89,8 +103,10 @@ def to_rgb(frame: av.VideoFrame, colour: Colour, threads: int = 1) -> np.ndarray
 
 
 def from_rgb(rgb: np.ndarray, colour: Colour, pix_fmt: str, threads: int = 1) -> av.VideoFrame:
-    """An RGB array (uint8 or uint16) as a frame in ``pix_fmt``, converted and tagged with ``colour``."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+    """An RGB (or RGBA) array, uint8 or uint16, as a frame in ``pix_fmt``, converted and tagged with ``colour``."""
+    deep = rgb.dtype == np.uint16
+    fmt = ("rgba64le" if deep else "rgba") if rgb.shape[2] == 4 else ("rgb48le" if deep else "rgb24")
+    frame = av.VideoFrame.from_ndarray(rgb, format=fmt)
     # The RGB is already in the video's primaries and transfer: say so, or swscale converts gamut and transfer from
     # what it assumes (BT.709) to the tags asked for: for BT.2020 both wrong and ~180× slower (the HDR "cliff")
     frame.color_primaries, frame.color_trc = colour.primaries, colour.trc

@@ -94,8 +94,6 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
         if dst.suffix == "" or dst.is_dir():
             sink = FolderSink(dst, source, warn, overwrite)
         else:
-            if info.extras.get("alpha"):
-                warn("the input frames have alpha; video codecs here drop it (write to a folder to keep it)")
             sink = VideoSink(dst, source, opts, info.width * runner.scale, info.height * runner.scale, warn)
     except BaseException:
         source.close()

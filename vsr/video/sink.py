@@ -7,6 +7,7 @@ the target path.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from abc import ABC, abstractmethod
@@ -18,8 +19,8 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS, default_codec
-from vsr.video.colour import Colour, from_rgb, tag_encoder
+from vsr.formats import ALPHA_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS, default_codec
+from vsr.video.colour import Colour, from_rgb, has_alpha, is_rgb_format, tag_encoder
 from vsr.video.source import Frame, FolderSource, VideoSource
 
 Warn = Callable[[str], None]
@@ -51,10 +52,21 @@ def _chroma_and_bits(pix_fmt: str) -> tuple[str, int]:
     return "420", bits
 
 
-def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int) -> str:
-    """Keep the source's chroma layout and bit depth where the encoder allows; else the nearest it has."""
+def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int, alpha: bool = False) -> str:
+    """Keep the source's chroma layout and bit depth where the encoder allows; else the nearest it has. With
+    ``alpha``, a format with an alpha plane where the encoder keeps one: the source's depth or more, its chroma
+    layout, its family (RGB or YUV), in that order of importance."""
     supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
     chroma, _ = _chroma_and_bits(source_pix_fmt) if source_pix_fmt not in ("rgb24", "rgb48le") else ("444", bits)
+    if alpha and codec in ALPHA_CODECS:
+        rgb = is_rgb_format(av.VideoFormat(source_pix_fmt))
+        options = [av.VideoFormat(f) for f in supported]
+        options = [f for f in options if len(f.components) == 4]  # colour + alpha (not grey + alpha)
+        if options:
+            def cost(f):
+                c, b = _chroma_and_bits(f.name)
+                return b < bits, c != chroma, is_rgb_format(f) != rgb, b
+            return min(options, key=cost).name
     depth = "" if bits <= 8 else ("10le" if bits <= 10 else "12le")
     wanted = [f"yuv{chroma}p{depth}", f"yuv420p{depth}", f"yuv{chroma}p", "yuv420p"]
     for name in wanted:
@@ -95,17 +107,19 @@ class VideoSink(Sink):
         self.tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
         self.warn = warn
         ext = target.suffix.lower()
-        codec = opts.codec or default_codec(ext, source.info.hdr is not None)
-        try:
-            av.codec.Codec(codec, "w")
-        except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError or ValueError
-            raise VsrError(f"unknown or unavailable encoder {codec!r}") from None
+        alpha = bool(source.info.extras.get("alpha"))
+        codec = opts.codec or default_codec(ext, source.info.hdr is not None, alpha)
+        check_encoder(target, codec)
         info = source.info
-        pix_fmt = opts.pix_fmt or choose_pix_fmt(codec, info.pix_fmt, info.bits)
+        pix_fmt = opts.pix_fmt or choose_pix_fmt(codec, info.pix_fmt, info.bits, alpha)
         try:
             fmt = av.VideoFormat(pix_fmt, 64, 64)  # a size, so component sizes show the subsampling
         except ValueError:
             raise VsrError(f"unknown pixel format {pix_fmt!r}") from None
+        self.alpha = has_alpha(fmt)
+        if alpha and not self.alpha:
+            warn(f"the input has alpha; {codec} ({pix_fmt}) does not keep it: alpha dropped (write .mov for ProRes "
+                 "4444, .mkv for FFV1, or a folder of PNGs, to keep it)")
         # chroma subsampling needs even sizes: pad by one pixel rather than fail
         self.pad_w = 1 if _subsampled(fmt, "w") and width % 2 else 0
         self.pad_h = 1 if _subsampled(fmt, "h") and height % 2 else 0
@@ -174,6 +188,12 @@ class VideoSink(Sink):
             self.warn(f"a packet of stream {packet.stream.index} could not be written ({e.strerror})")
 
     def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
+        if self.alpha:  # an opaque plane where a frame has none
+            a = alpha if alpha is not None else np.full(rgb.shape[:2], np.iinfo(rgb.dtype).max, rgb.dtype)
+            if a.dtype != rgb.dtype:  # a folder's frames may mix depths
+                wide = a.astype(np.uint32)
+                a = (wide * 257 if rgb.dtype == np.uint16 else (wide + 128) // 257).astype(rgb.dtype)
+            rgb = np.dstack([rgb, a])
         if self.pad_w or self.pad_h:
             rgb = np.pad(rgb, ((0, self.pad_h), (0, self.pad_w), (0, 0)), mode="edge")
         vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads)
@@ -264,6 +284,25 @@ def _subsampled(fmt: av.VideoFormat, axis: str) -> bool:
         return False
     luma, chroma = fmt.components[0], fmt.components[1]
     return (chroma.width < luma.width) if axis == "w" else (chroma.height < luma.height)
+
+
+def check_encoder(target: Path, codec: str) -> None:
+    """Refuse, before any work, an encoder that does not exist here or whose video the output's container cannot
+    hold (FFV1 in .mov, ProRes in .mp4)."""
+    try:
+        av.codec.Codec(codec, "w")
+    except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError or ValueError
+        raise VsrError(f"unknown or unavailable encoder {codec!r}") from None
+    try:
+        out = av.open(io.BytesIO(), "w", format=_format_for(target) or target.suffix.lstrip("."))
+    except (av.error.FFmpegError, ValueError):
+        return  # not a container FFmpeg knows: opening the output says so
+    with out:
+        try:
+            out.add_stream(codec)
+        except ValueError:
+            raise VsrError(f"a {target.suffix} file cannot hold {codec} video: choose another --codec or container "
+                           "(.mkv holds the most)") from None
 
 
 def _format_for(target: Path) -> str | None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from vsr.errors import VsrError
 from vsr.formats import list_images
-from vsr.video.colour import HDR, Colour, colour_of, hdr_of, to_rgb
+from vsr.video.colour import HDR, Colour, colour_of, has_alpha, hdr_of, to_rgb, to_rgba
 
 
 @dataclass
@@ -141,7 +141,7 @@ class VideoSource:
             width=f.width, height=f.height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
             total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
             description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}",
-            hdr=hdr or hdr_of(f),
+            hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)},
         )
 
     def _frames(self) -> Iterator[av.VideoFrame]:
@@ -175,6 +175,7 @@ class VideoSource:
         tb = self.info.time_base
         step = max(1, int(round(1 / (self.info.rate * tb)))) if self.info.rate else 1
         last_pts = None
+        alpha = self.info.extras["alpha"]
         frames = self._frames_with_first()
         for f in frames:
             for p in self.pending:
@@ -188,7 +189,11 @@ class VideoSource:
             duration = int(f.duration or 0)
             if self.timestamps:
                 pts, duration = self._original(pts, duration)
-            yield Frame(to_rgb(f, self.colour), pts, tb, duration)
+            if alpha:
+                rgb, a = to_rgba(f, self.colour)
+                yield Frame(rgb, pts, tb, duration, alpha=a)
+            else:
+                yield Frame(to_rgb(f, self.colour), pts, tb, duration)
             index += 1
         for p in self.pending:
             yield Packet(p)
