@@ -96,6 +96,20 @@ def test_segment_boundaries_are_seamless_for_window_models(tmp_path, name):
     assert not (tmp_path / ".out.mkv.vsr-work").exists()  # a finished job removes its work folder
 
 
+def test_interlaced_segments_are_seamless(tmp_path):
+    """Deinterlacing (bwdif) reads a frame either side of each: the halo grows by one, so a segmented job's frames
+    still equal the one-pass run's."""
+    from engines.torch_backend import TorchRunner
+
+    src = make_clip(tmp_path / "tv.mkv", width=96, height=64, frames=30, gop=5, interlaced=True, audio=False)
+    runner = TorchRunner(small("bicubic"))  # one frame: no neighbours in the halo to hide a missing one
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    result = _job(src, tmp_path / "out.mkv", runner, seconds=0.2)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.segments > 2 and [p for p, _ in got] == [p for p, _ in ref] and len(got) == 30
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+
+
 def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     """An MP4 with B-frames (its first decode timestamps negative, a time base Matroska's milliseconds can't
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself

@@ -461,3 +461,37 @@ def test_eval_no_state_resets_a_recurrent_model_every_frame(tmp_path, cli):
     assert model_psnr() != model_psnr("--no-state")
     rc, _, err = cli("eval", str(clip), "--scale", "2", "-m", str(files["mf-dis"]), "--no-state")
     assert rc != 0 and err.splitlines()[-1] == "error: --no-state: mf-dis has no hidden state"
+
+
+# ---------------------------------------------------------------------------
+# interlaced input
+
+
+def combing(rgb):
+    """How much rows alternate: each row against the mean of its neighbours (interlacing's comb)."""
+    y = rgb.astype(float).mean(2)
+    return np.abs(y[1:-1] - (y[:-2] + y[2:]) / 2).mean()
+
+
+def test_interlaced_video_is_deinterlaced_unless_asked_not_to(tmp_path, cli):
+    src = make_clip(tmp_path / "tv.mp4", frames=10, interlaced=True)
+    for mode in ("auto", "off"):
+        rc, _, err = cli("upscale", src, tmp_path / f"{mode}.mp4", "-s", "2", "-m", "bicubic", "--deinterlace", mode,
+                         "-q")
+        assert rc == 0, err
+    auto, off, ref = frames_of(tmp_path / "auto.mp4"), frames_of(tmp_path / "off.mp4"), frames_of(src)
+    assert [f[0] for f in auto] == [f[0] for f in off] == [f[0] for f in ref]  # one frame per frame, same clock
+
+    def comb(path):
+        with av.open(str(path)) as c:
+            return np.mean([combing(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)])
+
+    assert comb(tmp_path / "auto.mp4") < comb(tmp_path / "off.mp4") / 3
+    plain = make_clip(tmp_path / "p.mp4", frames=4, audio=False)  # progressive: untouched by auto
+    run(plain, tmp_path / "p2.mkv", opts=EncodeOptions(codec="ffv1"))
+    run(plain, tmp_path / "p3.mkv", opts=EncodeOptions(codec="ffv1"), deinterlace="off")
+    with av.open(str(tmp_path / "p2.mkv")) as a, av.open(str(tmp_path / "p3.mkv")) as b:
+        assert all(np.array_equal(x.to_ndarray(format="rgb24"), y.to_ndarray(format="rgb24"))
+                   for x, y in zip(a.decode(video=0), b.decode(video=0)))
+    rc, _, err = cli("upscale", src, tmp_path / "x.mp4", "--deinterlace", "maybe")
+    assert rc != 0 and err.startswith("error:") and "deinterlace" in err

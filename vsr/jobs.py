@@ -77,23 +77,24 @@ class Local:
 
 def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: str, opts: EncodeOptions,
                  stream: int | None, tile: int, segment_seconds: float, restart: bool, scheduler, stop: threading.Event,
-                 on_start: Callable[[object, Progress], None] | None = None, warn: Callable[[str], None] = print
-                 ) -> JobResult:
+                 on_start: Callable[[object, Progress], None] | None = None, warn: Callable[[str], None] = print,
+                 deinterlace: str = "auto") -> JobResult:
     """Upscale a video file to ``dst`` through the journal's segments; ``scheduler`` runs what is left."""
     from vsr.formats import default_codec
     from vsr.video.join import join
     from vsr.video.source import VideoSource
 
     t0 = time.perf_counter()
-    head = VideoSource(src, stream)
+    head = VideoSource(src, stream, deinterlace=deinterlace)
     info_src, stream_index, colour, hdr = head.info, head.stream.index, head.colour, head.info.hdr
+    deinterlace = head.deinterlace  # decided once for the whole video
     head.close()
     m = probe(src, stream_index)
     codec = opts.codec or default_codec(dst.suffix, info_src.hdr is not None, info_src.extras.get("alpha", False))
     check_encoder(dst, codec)
     opts = EncodeOptions(codec=codec, crf=opts.crf, preset=opts.preset, pix_fmt=opts.pix_fmt, threads=opts.threads,
                          convert_threads=opts.convert_threads)
-    halo = Halo.of(int(getattr(model, "frames", 1)), warmup_of(model, info))
+    halo = Halo.of(int(getattr(model, "frames", 1)), warmup_of(model, info), reach=0 if deinterlace == "off" else 1)
     segments = plan(m, segment_seconds, halo)
     from vsr.weightfile import weights_id
 
@@ -101,7 +102,7 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
 
     settings = {"vsr": __version__, "model": info.name, "weights": weights_id(info), "scale": info.scale, "codec": opts.codec,
                 "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt, "stream": stream_index, "tile": tile,
-                "backend": backend, "precision": precision, "halo": asdict(halo)}
+                "backend": backend, "precision": precision, "halo": asdict(halo), "deinterlace": deinterlace}
     journal, status = Journal.open(dst, fingerprint(src), settings, [s.to_json() for s in segments], restart)
     kept = journal.done
     progress = Progress(total=len(m.pts), done=sum(s.end - s.first for s in segments if s.index in kept))
@@ -114,7 +115,7 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
             seen.add(msg)
             warn(msg)
 
-    todo = [(Task.make(m, s, colour, opts, info_src.width, info_src.height, tile, hdr),
+    todo = [(Task.make(m, s, colour, opts, info_src.width, info_src.height, tile, hdr, deinterlace),
              lambda s=s: segment_source(src, stream_index, s))  # read when the segment starts: memory stays small
             for s in segments if s.index not in kept]
     try:

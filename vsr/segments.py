@@ -42,9 +42,10 @@ class Halo:
     after: int  # and after its last
 
     @classmethod
-    def of(cls, frames: int, warmup: int) -> Halo:
+    def of(cls, frames: int, warmup: int, reach: int = 0) -> Halo:
+        """``reach``: frames a decode filter needs on each side of the ones it outputs (bwdif: 1)."""
         neighbours = frames // 2
-        return cls(before=neighbours + warmup, after=neighbours)
+        return cls(before=neighbours + warmup + reach, after=neighbours + reach)
 
 
 def plan(m: StreamMap, seconds: float, halo: Halo) -> list[Segment]:
@@ -147,14 +148,15 @@ class Task:
     hdr: object = None  # vsr.video.colour.HDR of the whole video
     time_base: object = None  # the input stream's, and the exact timestamps of the segment's packets in it
     source_pts: tuple[int, ...] = ()
+    deinterlace: str = "off"  # as the whole video was decided (vsr.video.source.VideoSource)
 
     @classmethod
     def make(cls, m: StreamMap, seg: Segment, colour, opts, width: int, height: int, tile: int = 0,
-             hdr=None) -> Task:
+             hdr=None, deinterlace: str = "off") -> Task:
         n = len(m.pts)
         return cls(seg, m.pts[seg.feed_from], m.pts[seg.first], m.pts[seg.end] if seg.end < n else None,
                    m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr,
-                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])))
+                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), deinterlace)
 
     def role(self, frame) -> str:
         pts = frame.pts
@@ -181,7 +183,8 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
     from vsr.video.sink import VideoSink
     from vsr.video.source import VideoSource
 
-    src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base, task.source_pts))
+    src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr,
+                      timestamps=(task.time_base, task.source_pts), deinterlace=task.deinterlace)
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
         target = Path(d) / f"segment{segment_suffix(task.opts.codec)}"
         try:

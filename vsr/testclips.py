@@ -55,6 +55,7 @@ class ClipSpec:
     seed: int = 0
     rgb: np.ndarray | None = None  # a fixed frame (H×W×3 uint8) instead of the scene
     gop: int = 0  # keyframe interval in frames (0: the encoder's default)
+    interlaced: bool = False  # H.264 interlaced, top field first: odd rows half a frame later than even ones
 
 
 _MATRIX = {"itu709": 1, "itu601": 6, "smpte170m": 6, "bt2020": 9}
@@ -75,6 +76,8 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None, **kw) -> Path:
         v.codec_context.time_base = tb
         if spec.codec in ("libx264", "libx265"):
             v.options = {"crf": str(spec.crf), "preset": "ultrafast"}
+        if spec.interlaced:
+            v.options = {**v.options, "x264-params": "interlaced=1:tff=1"}
         if spec.gop:
             v.codec_context.gop_size = spec.gop
         if spec.colorspace:
@@ -100,6 +103,9 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None, **kw) -> Path:
                 step = int(step * (0.5 + (i * 7919 % 10) / 10.0))  # irregular but monotonic
             pts_list.append(pts)
             rgb = spec.rgb if spec.rgb is not None else scene(spec.height, spec.width, i, spec.seed)
+            if spec.interlaced:  # two fields, half a frame's motion apart
+                rgb = scene(spec.height, spec.width, 2 * i, spec.seed, speed=6.0)
+                rgb[1::2] = scene(spec.height, spec.width, 2 * i + 1, spec.seed, speed=6.0)[1::2]
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             kwargs = {}
             if spec.colorspace:

@@ -96,7 +96,7 @@ def model_ref_for(info, backend: str, precision: str):
 
 def run_job(src: Path, dst: Path, runner, info, *, backend: str, precision: str, opts, stream, tile: int,
             segment_seconds: float, restart: bool, ray: bool, ray_address: str | None, quiet: bool,
-            scheduler=None) -> None:
+            scheduler=None, deinterlace: str = "auto") -> None:
     """One video file through its journal; prints what it kept, what it wrote, or how to resume."""
     from vsr.jobs import Interrupted, upscale_file
 
@@ -118,7 +118,8 @@ def run_job(src: Path, dst: Path, runner, info, *, backend: str, precision: str,
         try:
             result = upscale_file(src, dst, runner.model, info, backend=backend, precision=precision, opts=opts,
                                   stream=stream, tile=tile, segment_seconds=segment_seconds, restart=restart,
-                                  scheduler=scheduler, stop=sig.stop, on_start=on_start, warn=progress.warn)
+                                  scheduler=scheduler, stop=sig.stop, on_start=on_start, warn=progress.warn,
+                                  deinterlace=deinterlace)
         except Interrupted as e:
             progress.close()
             say(f"interrupted: {dst} was not written; {e.done} of {e.total} segment(s) are kept in {e.folder} "
@@ -136,7 +137,7 @@ def run_job(src: Path, dst: Path, runner, info, *, backend: str, precision: str,
 
 def upscale_folder(src: Path, dst: Path, *, model, scale: int, backend: str, precision: str, tile: int, opts, stream,
                    overwrite: bool, segment_seconds: float, restart: bool, ray: bool, ray_address: str | None,
-                   quiet: bool) -> None:
+                   quiet: bool, deinterlace: str = "auto") -> None:
     """Every video in ``src`` into ``dst`` (same names), each with its own journal, on one scheduler; a bad file
     is reported and skipped, and the exit code says that something failed."""
     from vsr.cli.app import load_runner
@@ -160,7 +161,7 @@ def upscale_folder(src: Path, dst: Path, *, model, scale: int, backend: str, pre
             try:
                 run_job(f, out, runner, info, backend=backend, precision=precision, opts=opts, stream=stream,
                         tile=tile, segment_seconds=segment_seconds or 1e9, restart=restart, ray=False,
-                        ray_address=None, quiet=quiet, scheduler=scheduler)
+                        ray_address=None, quiet=quiet, scheduler=scheduler, deinterlace=deinterlace)
             except VsrError as e:
                 failed.append(f.name)
                 say(f"error: {f.name}: {e}")

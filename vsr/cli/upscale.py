@@ -27,6 +27,8 @@ def upscale(
     pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="output pixel format; default keeps the input's depth and chroma")] = None,
     stream: Annotated[Optional[int], typer.Option(help="index of the video stream to upscale (default: the first that is not cover art)")] = None,
     fps: Annotated[float, typer.Option(help="frame rate of an image-sequence input")] = 25.0,
+    deinterlace: Annotated[str, typer.Option(help="auto: deinterlace (bwdif) video flagged interlaced; all: every "
+                                                  "frame (interlaced video flagged progressive); off: never")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
     segment_seconds: Annotated[float, typer.Option("--segment-seconds", help="cut a video into segments of about "
                                "this long, each kept as it finishes so a rerun resumes (0: one pass, no resume)")] = 30.0,
@@ -70,9 +72,9 @@ def upscale(
         upscale_folder(input, output, model=model, scale=scale, backend=backend, precision=precision, tile=tile,
                        opts=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), stream=stream,
                        overwrite=overwrite, segment_seconds=segment_seconds, restart=restart, ray=ray,
-                       ray_address=ray_address, quiet=quiet)
+                       ray_address=ray_address, quiet=quiet, deinterlace=deinterlace)
         return
-    probe = open_source(input, stream=stream, fps=fps)  # fail on bad input before loading a model
+    probe = open_source(input, stream=stream, fps=fps, deinterlace=deinterlace)  # bad input fails before the model
     info = probe.info
     probe.close()
     runner, minfo = load_runner(model, scale, "video", backend, precision, quiet, shape=(info.height, info.width),
@@ -85,7 +87,7 @@ def upscale(
         run_job(input, output, runner, minfo, backend=backend, precision=precision,
                 opts=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), stream=stream, tile=tile,
                 segment_seconds=segment_seconds or 1e9, restart=restart, ray=ray, ray_address=ray_address,
-                quiet=quiet)
+                quiet=quiet, deinterlace=deinterlace)
         return
     stop = threading.Event()
     got: dict[str, int] = {}
@@ -100,7 +102,7 @@ def upscale(
     try:
         result = upscale_video(input, output, runner, opts=opts, stream=stream, fps=fps, tile=tile,
                                overwrite=overwrite, stop=stop, on_start=progress.start, on_frame=progress.advance,
-                               warn=progress.warn)
+                               warn=progress.warn, deinterlace=deinterlace)
     except Stopped:
         progress.close()
         sig = got.get("signal", signal.SIGINT)

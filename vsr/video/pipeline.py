@@ -82,13 +82,13 @@ def _get(q: queue.Queue, stop: threading.Event):
 def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = None, stream: int | None = None,
                   fps: float = 25.0, tile: int = 0, overwrite: bool = False, stop: threading.Event | None = None,
                   on_start: Callable[[object], None] | None = None, on_frame: Callable[[int], None] | None = None,
-                  warn: Callable[[str], None] = print, decode_threads: int = 0) -> Result:
+                  warn: Callable[[str], None] = print, decode_threads: int = 0, deinterlace: str = "auto") -> Result:
     """A video file or a folder of frames, in one pass, to a video file or a folder of frames."""
     opts = opts or EncodeOptions()
     if tile and runner.d.recurrent:
         raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
     t0 = time.perf_counter()
-    source = open_source(src, stream=stream, fps=fps, threads=decode_threads)
+    source = open_source(src, stream=stream, fps=fps, threads=decode_threads, deinterlace=deinterlace)
     info = source.info
     try:
         if dst.suffix == "" or dst.is_dir():

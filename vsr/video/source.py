@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import fractions
 import io
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ import numpy as np
 from vsr.errors import VsrError
 from vsr.formats import list_images
 from vsr.video.colour import HDR, Colour, colour_of, has_alpha, hdr_of, to_rgb, to_rgba
+
+DEINTERLACE = ("auto", "all", "off", "interlaced")
 
 
 @dataclass
@@ -80,8 +83,11 @@ def _is_cover_art(stream) -> bool:
 class VideoSource:
     def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
                  colour: Colour | None = None, hdr: HDR | None = None,
-                 timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None):
+                 timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None, deinterlace: str = "auto"):
         """``colour`` and ``hdr`` override what the first frame says (a segment is read as its whole video was).
+        ``deinterlace``: "auto" runs FFmpeg's bwdif on the frames flagged interlaced when the first one is, "all" on
+        every frame (for interlaced video flagged progressive), "off" never; "interlaced" is "auto" decided (as a
+        segment is, by its whole video). One frame out per frame in, timestamps kept.
         ``timestamps`` (time base, sorted pts) are the packets' exact timestamps in the file they came from: a
         segment's packets are remuxed into Matroska, whose millisecond clock rounds them (and may shift them all),
         and each decoded frame gets back the original timestamp nearest its own, once the earliest packets of both
@@ -126,6 +132,11 @@ class VideoSource:
             self.close()
             raise VsrError(f"{path}: no decodable video frames") from None
         f = self._first
+        if deinterlace not in DEINTERLACE:
+            self.close()
+            raise VsrError(f"--deinterlace {deinterlace!r}: use one of {', '.join(DEINTERLACE)}")
+        auto = "interlaced" if f.interlaced_frame else "off"
+        self.deinterlace = auto if deinterlace == "auto" else deinterlace
         self.colour = colour or colour_of(f)
         rate = self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
         tb = self.stream.time_base or fractions.Fraction(1, 1000)
@@ -140,7 +151,8 @@ class VideoSource:
         self.info = SourceInfo(
             width=f.width, height=f.height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
             total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
-            description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}",
+            description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}"
+            + ("" if self.deinterlace == "off" else ", interlaced: deinterlaced (bwdif)"),
             hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)},
         )
 
@@ -177,6 +189,8 @@ class VideoSource:
         last_pts = None
         alpha = self.info.extras["alpha"]
         frames = self._frames_with_first()
+        if self.deinterlace != "off":
+            frames = self._bwdif(frames)
         for f in frames:
             for p in self.pending:
                 yield Packet(p)
@@ -209,6 +223,33 @@ class VideoSource:
         i = bisect.bisect_left(originals, t)
         best = min((j for j in (i - 1, i) if 0 <= j < len(originals)), key=lambda j: abs(originals[j] - t))
         return originals[best], round(duration * self.stream.time_base / tb)
+
+    def _bwdif(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        """Each field pair woven into a full frame from its neighbours in time (bwdif, as FFmpeg users deinterlace
+        before upscaling: the model would otherwise enlarge the combing); one frame behind the decoder."""
+        tb = self.stream.time_base
+        graph = av.filter.Graph()
+        src = graph.add_buffer(width=self.info.width, height=self.info.height, format=self.info.pix_fmt,
+                               time_base=tb)
+        which = "all" if self.deinterlace == "all" else "interlaced"
+        bwdif = graph.add("bwdif", f"mode=send_frame:parity=auto:deint={which}")
+        sink = graph.add("buffersink")
+        src.link_to(bwdif)
+        bwdif.link_to(sink)
+        graph.configure()
+        for f in itertools.chain(frames, [None]):
+            graph.push(f)
+            while True:
+                try:
+                    out = graph.pull()
+                except (BlockingIOError, av.error.EOFError):
+                    break
+                if out.time_base != tb:  # bwdif counts in half the input's time base (room for field rate)
+                    ratio = out.time_base / tb
+                    out.pts = None if out.pts is None else round(out.pts * ratio)
+                    out.duration = round(out.duration * ratio)
+                    out.time_base = tb
+                yield out
 
     def _frames_with_first(self):
         if self._first is not None:
@@ -260,8 +301,8 @@ class FolderSource:
         pass
 
 
-def open_source(path: Path, *, stream: int | None, fps: float, threads: int = 0):
-    return FolderSource(path, fps) if path.is_dir() else VideoSource(path, stream, threads)
+def open_source(path: Path, *, stream: int | None, fps: float, threads: int = 0, deinterlace: str = "auto"):
+    return FolderSource(path, fps) if path.is_dir() else VideoSource(path, stream, threads, deinterlace=deinterlace)
 
 
 
