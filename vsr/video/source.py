@@ -134,7 +134,7 @@ class VideoSource:
         f = self._first
         if deinterlace not in DEINTERLACE:
             self.close()
-            raise VsrError(f"--deinterlace {deinterlace!r}: use one of {', '.join(DEINTERLACE)}")
+            raise VsrError(f"--deinterlace {deinterlace!r}: use auto, all or off")
         auto = "interlaced" if f.interlaced_frame else "off"
         self.deinterlace = auto if deinterlace == "auto" else deinterlace
         self.colour = colour or colour_of(f)
