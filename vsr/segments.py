@@ -104,13 +104,11 @@ def _remux_target(v):
 def segment_suffix(codec: str) -> str:
     """The container a segment's encoded video is kept in: NUT (exact timestamps), else the first that holds the
     encoder's packets (ProRes and QuickTime RLE are not NUT's; the join restores the timestamps either way)."""
+    from vsr.video.sink import holds
+
     for fmt, suffix in (("nut", ".nut"), ("mov", ".mov"), ("matroska", ".mkv")):
-        with av.open(io.BytesIO(), "w", format=fmt) as out:
-            try:
-                out.add_stream(codec)
-                return suffix
-            except ValueError:
-                continue
+        if holds(fmt, codec):
+            return suffix
     raise VsrError(f"{codec} video cannot be kept in segments here (no container holds it)")
 
 

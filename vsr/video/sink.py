@@ -190,10 +190,7 @@ class VideoSink(Sink):
     def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
         if self.alpha:  # an opaque plane where a frame has none
             a = alpha if alpha is not None else np.full(rgb.shape[:2], np.iinfo(rgb.dtype).max, rgb.dtype)
-            if a.dtype != rgb.dtype:  # a folder's frames may mix depths
-                wide = a.astype(np.uint32)
-                a = (wide * 257 if rgb.dtype == np.uint16 else (wide + 128) // 257).astype(rgb.dtype)
-            rgb = np.dstack([rgb, a])
+            rgb = np.dstack([rgb, a])  # (a frame's alpha has its colour's depth: one decode gives both)
         if self.pad_w or self.pad_h:
             rgb = np.pad(rgb, ((0, self.pad_h), (0, self.pad_w), (0, 0)), mode="edge")
         vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads)
@@ -294,15 +291,22 @@ def check_encoder(target: Path, codec: str) -> None:
     except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError or ValueError
         raise VsrError(f"unknown or unavailable encoder {codec!r}") from None
     try:
-        out = av.open(io.BytesIO(), "w", format=_format_for(target) or target.suffix.lstrip("."))
+        held = holds(_format_for(target) or target.suffix.lstrip("."), codec)
     except (av.error.FFmpegError, ValueError):
         return  # not a container FFmpeg knows: opening the output says so
-    with out:
+    if not held:
+        raise VsrError(f"a {target.suffix} file cannot hold {codec} video: choose another --codec or container "
+                       "(.mkv holds the most)")
+
+
+def holds(muxer: str, codec: str) -> bool:
+    """Whether FFmpeg's ``muxer`` takes the packets of encoder ``codec`` (tried on an empty in-memory file)."""
+    with av.open(io.BytesIO(), "w", format=muxer) as out:
         try:
             out.add_stream(codec)
-        except ValueError:
-            raise VsrError(f"a {target.suffix} file cannot hold {codec} video: choose another --codec or container "
-                           "(.mkv holds the most)") from None
+            return True
+        except ValueError:  # "'mov' format does not support 'ffv1' codec"
+            return False
 
 
 def _format_for(target: Path) -> str | None:
