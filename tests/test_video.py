@@ -122,10 +122,10 @@ def test_odd_output_size_is_padded_with_a_warning(tmp_path):
 RAMP = np.tile(np.linspace(0, 255, 64).round().astype(np.uint8), (48, 1))  # alpha, left to right
 
 
-def alpha_clip(path, codec, pix_fmt, frames=5):
+def alpha_clip(path, codec, pix_fmt, frames=5, options=None):
     """A 64×48 clip with moving colour and an alpha ramp."""
     with av.open(str(path), "w") as c:
-        v = c.add_stream(codec, rate=24)
+        v = c.add_stream(codec, rate=24, options=options or {})
         v.width, v.height, v.pix_fmt = 64, 48, pix_fmt
         for t in range(frames):
             f = av.VideoFrame.from_ndarray(np.dstack([scene(48, 64, t), RAMP]), format="rgba").reformat(format=pix_fmt)
@@ -137,21 +137,31 @@ def alpha_clip(path, codec, pix_fmt, frames=5):
 
 
 def alpha_planes(path):
+    from vsr.video.source import decoder_for
+
     with av.open(str(path)) as c:
         v = c.streams.video[0]
-        return v.codec_context.name, v.codec_context.pix_fmt, [f.to_ndarray(format="rgba")[..., 3] for f in c.decode(v)]
+        d = decoder_for(v)  # VP9's alpha needs libvpx's decoder
+        frames = [f for p in c.demux(v) for f in d.decode(p if p.size else None)]
+        return v.codec_context.name, frames[0].format.name, [f.to_ndarray(format="rgba")[..., 3] for f in frames]
 
 
-@pytest.mark.parametrize("name, codec, pix_fmt, out, kept_in", [
-    ("png.mov", "png", "rgba", "out.mov", ("prores", "yuva444p10le")),  # Matroska holds no PNG: segments in NUT
-    ("rle.mov", "qtrle", "argb", "out.mov", ("prores", "yuva444p10le")),  # nor NUT QuickTime RLE: in MOV
-    ("ffv1.mkv", "ffv1", "yuva420p", "out.mkv", ("ffv1", "yuva420p")),
+VP9_KEY2 = {"g": "2", "lossless": "1"}  # a keyframe every other frame: segments of two frames
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt, options, out, kept_in", [
+    ("png.mov", "png", "rgba", None, "out.mov", ("prores", "yuva444p10le")),  # no PNG in Matroska: segments in NUT
+    ("rle.mov", "qtrle", "argb", None, "out.mov", ("prores", "yuva444p10le")),  # nor QuickTime RLE in NUT: in MOV
+    ("ffv1.mkv", "ffv1", "yuva420p", None, "out.mkv", ("ffv1", "yuva420p")),
+    # VP9's alpha is packet side data, which NUT would drop: its segments go to Matroska
+    ("vp9.webm", "libvpx-vp9", "yuva420p", VP9_KEY2, "out.webm", ("vp9", "yuva420p")),
+    ("rgb.mov", "qtrle", "argb", None, "out.webm", ("vp9", "yuva420p")),  # libvpx keeps alpha only in yuva420p
 ])
-def test_alpha_survives_a_video(tmp_path, cli, name, codec, pix_fmt, out, kept_in):
+def test_alpha_survives_a_video(tmp_path, cli, name, codec, pix_fmt, options, out, kept_in):
     from vsr.upscale_picture import upscale_alpha
 
-    src = alpha_clip(tmp_path / name, codec, pix_fmt)
-    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q")
+    src = alpha_clip(tmp_path / name, codec, pix_fmt, options=options)
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", "0.05")
     assert rc == 0, err
     got_codec, got_fmt, planes = alpha_planes(tmp_path / out)
     assert (got_codec, got_fmt) == kept_in and len(planes) == 5
@@ -164,6 +174,13 @@ def test_alpha_where_the_output_cannot_keep_it_is_a_warning(tmp_path, cli):
     rc, _, err = cli("upscale", src, tmp_path / "out.mp4", "-s", "2", "-m", "bicubic")
     assert rc == 0 and "alpha dropped" in err
     assert alpha_planes(tmp_path / "out.mp4")[0] == "h264"
+
+
+def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cli):
+    src = alpha_clip(tmp_path / "a.mov", "png", "rgba")
+    rc, _, err = cli("upscale", src, tmp_path / "out.webm", "-s", "2", "-m", "bicubic", "--pix-fmt", "yuva444p", "-q")
+    assert rc == 1 and err.startswith("error: libvpx-vp9 cannot encode") and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mov"]  # no output, and no work folder: nothing to resume
 
 
 def test_rgba_frames_into_a_mov_keep_alpha(tmp_path):

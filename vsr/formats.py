@@ -37,11 +37,12 @@ HDR_CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv", ".ts")
 
 
 # what carries an alpha channel where the container's default cannot: ProRes 4444 in QuickTime, FFV1 (lossless) in
-# Matroska; no encoder here writes alpha into MP4 or MPEG-TS
-ALPHA_CODEC = {".mov": "prores_ks", ".mkv": "ffv1"}
-# encoders whose alpha vsr keeps and tests (VP9's and HEVC's alpha travel as side data or a second layer, not
-# verified through vsr's segments: not offered)
-ALPHA_CODECS = ("prores_ks", "prores_aw", "ffv1", "png", "qtrle", "utvideo")
+# Matroska, VP9 (yuva420p) in WebM; no encoder here writes alpha into MP4 or MPEG-TS
+ALPHA_CODEC = {".mov": "prores_ks", ".mkv": "ffv1", ".webm": "libvpx-vp9"}
+# VP8/VP9 write alpha as a second bitstream in packet side data (Matroska/WebM block additions)
+SIDE_ALPHA_CODECS = ("libvpx-vp9", "libvpx")
+# encoders whose alpha vsr keeps and tests (HEVC's alpha layer is not: not offered)
+ALPHA_CODECS = ("prores_ks", "prores_aw", "ffv1", "png", "qtrle", "utvideo") + SIDE_ALPHA_CODECS
 
 
 def default_codec(ext: str, hdr: bool = False, alpha: bool = False) -> str:

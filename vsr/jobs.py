@@ -122,6 +122,10 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
         scheduler.run(todo, lambda i, data, frames: journal.finish_segment(i, data, frames), progress, stop, warn_once)
     except Stopped:
         raise Interrupted(journal.folder, len(journal.done), len(segments)) from None
+    except Exception:
+        if not journal.done:  # failed before any segment was kept (an encoder refusing its settings): nothing to resume
+            journal.remove()
+        raise
     if stop.is_set():
         raise Interrupted(journal.folder, len(journal.done), len(segments))
     join(dst, src, stream_index, [journal.segment_path(s.index) for s in segments],

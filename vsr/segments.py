@@ -76,6 +76,7 @@ def segment_source(path: Path, stream_index: int, seg: Segment) -> bytes:
     with av.open(str(path), metadata_errors="ignore") as src:
         v = src.streams[stream_index]
         buf, dst, out = _remux_target(v)
+        out.metadata.update({k: x for k, x in v.metadata.items() if k.lower() == "alpha_mode"})  # VP8/VP9 alpha
         with dst:
             i = 0
             for p in src.demux(v):
@@ -101,12 +102,17 @@ def _remux_target(v):
     raise VsrError(f"{v.codec_context.name} video cannot be cut into segments here (no container holds it)")
 
 
-def segment_suffix(codec: str) -> str:
+def segment_suffix(codec: str, alpha: bool = False) -> str:
     """The container a segment's encoded video is kept in: NUT (exact timestamps), else the first that holds the
-    encoder's packets (ProRes and QuickTime RLE are not NUT's; the join restores the timestamps either way)."""
+    encoder's packets (ProRes and QuickTime RLE are not NUT's; the join restores the timestamps either way). VP8/VP9
+    with alpha go to Matroska: their alpha is packet side data that NUT drops."""
+    from vsr.formats import SIDE_ALPHA_CODECS
     from vsr.video.sink import holds
 
-    for fmt, suffix in (("nut", ".nut"), ("mov", ".mov"), ("matroska", ".mkv")):
+    kinds = (("nut", ".nut"), ("mov", ".mov"), ("matroska", ".mkv"))
+    if alpha and codec in SIDE_ALPHA_CODECS:
+        kinds = (("matroska", ".mkv"),)
+    for fmt, suffix in kinds:
         if holds(fmt, codec):
             return suffix
     raise VsrError(f"{codec} video cannot be kept in segments here (no container holds it)")
@@ -184,7 +190,7 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
     src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr,
                       timestamps=(task.time_base, task.source_pts), deinterlace=task.deinterlace)
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
-        target = Path(d) / f"segment{segment_suffix(task.opts.codec)}"
+        target = Path(d) / f"segment{segment_suffix(task.opts.codec, src.info.extras.get('alpha', False))}"
         try:
             sink = VideoSink(target, src, task.opts, task.width * runner.scale, task.height * runner.scale, warn,
                              copy=False)

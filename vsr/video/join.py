@@ -63,6 +63,9 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
                 av.open(str(tmp), "w", format=muxer) as out:
             v_in = src.streams[stream_index]
             v_out = out.add_stream_from_template(first.streams.video[0])
+            # VP8/VP9 alpha (side data, copied with the packets) is decoded only where the stream says it is there
+            v_out.metadata.update({k.lower(): x for k, x in first.streams.video[0].metadata.items()
+                                   if k.lower() == "alpha_mode"})
             v_out.time_base = v_in.time_base
             if colour is not None and not av.VideoFormat(v_out.codec_context.pix_fmt or "yuv420p").is_rgb:
                 tag_encoder(v_out.codec_context, colour)

@@ -19,7 +19,8 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import ALPHA_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS, default_codec
+from vsr.formats import (ALPHA_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS, SIDE_ALPHA_CODECS,
+                         default_codec)
 from vsr.video.colour import Colour, from_rgb, has_alpha, is_rgb_format, tag_encoder
 from vsr.video.source import Frame, FolderSource, VideoSource
 
@@ -62,6 +63,8 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int, alpha: bool = Fal
         rgb = is_rgb_format(av.VideoFormat(source_pix_fmt))
         options = [av.VideoFormat(f) for f in supported]
         options = [f for f in options if len(f.components) == 4]  # colour + alpha (not grey + alpha)
+        if codec in SIDE_ALPHA_CODECS:  # libvpx lists yuva444p, but opens with alpha only beside 8-bit 4:2:0
+            options = [f for f in options if f.name == "yuva420p"]
         if options:
             def cost(f):
                 c, b = _chroma_and_bits(f.name)
@@ -119,7 +122,7 @@ class VideoSink(Sink):
         self.alpha = has_alpha(fmt)
         if alpha and not self.alpha:
             warn(f"the input has alpha; {codec} ({pix_fmt}) does not keep it: alpha dropped (write .mov for ProRes "
-                 "4444, .mkv for FFV1, or a folder of PNGs, to keep it)")
+                 "4444, .mkv for FFV1, .webm for VP9, or a folder of PNGs, to keep it)")
         # chroma subsampling needs even sizes: pad by one pixel rather than fail
         self.pad_w = 1 if _subsampled(fmt, "w") and width % 2 else 0
         self.pad_h = 1 if _subsampled(fmt, "h") and height % 2 else 0
@@ -172,6 +175,12 @@ class VideoSink(Sink):
             else:
                 options.update({k: ":".join(filter(None, [options.get(k), v])) for k, v in hdr.items()})
         v.options = options
+        try:  # now, not at the first frame: settings the encoder refuses are an error before any work
+            v.codec_context.open()
+        except (av.error.FFmpegError, ValueError) as e:
+            said = ", ".join(f"{k} {x}" for k, x in options.items())
+            raise VsrError(f"{codec} cannot encode {width}×{height} {self.pix_fmt}" + (f" ({said})" if said else "")
+                           + f": {getattr(e, 'strerror', None) or e}") from None
         self.video = v
         self.map: dict[int, object] = {}
         if isinstance(source, VideoSource) and self.copy:

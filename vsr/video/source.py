@@ -80,6 +80,27 @@ def _is_cover_art(stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
+# VP8/VP9 keep alpha in a second bitstream beside the colour (Matroska block additions, flagged AlphaMode): FFmpeg's
+# own decoders ignore it, libvpx's decode it
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _alpha_mode(stream) -> bool:
+    """Whether a VP8/VP9 stream is flagged as carrying alpha (WebM's AlphaMode; the key's case varies by muxer)."""
+    return any(k.lower() == "alpha_mode" and str(v).strip() == "1" for k, v in stream.metadata.items())
+
+
+def decoder_for(stream):
+    """The stream's own decoder, or libvpx's for VP8/VP9 flagged as carrying alpha."""
+    name = _ALPHA_DECODERS.get(stream.codec_context.name)
+    if name and _alpha_mode(stream):
+        try:
+            return av.CodecContext.create(name, "r")
+        except (av.error.FFmpegError, ValueError):  # an FFmpeg built without libvpx: colour only, as before
+            pass
+    return stream.codec_context
+
+
 class VideoSource:
     def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
                  colour: Colour | None = None, hdr: HDR | None = None,
@@ -120,8 +141,9 @@ class VideoSource:
                 raise VsrError(f"{path}: no video stream")
             self.stream = candidates[0]
         self.stream.thread_type = "AUTO"
+        self.decoder = decoder_for(self.stream)
         if threads:
-            self.stream.codec_context.thread_count = threads
+            self.decoder.thread_count = threads
         self.decode_errors = 0
         self.truncated = False
         self._first: av.VideoFrame | None = None
@@ -170,7 +192,7 @@ class VideoSource:
                 break
             if packet.stream is self.stream:
                 try:
-                    frames = packet.decode()
+                    frames = self.decoder.decode(packet)
                 except av.error.FFmpegError:
                     self.decode_errors += 1
                     continue
@@ -178,7 +200,7 @@ class VideoSource:
             elif packet.size or packet.dts is not None:
                 self.pending.append(packet)
         try:
-            yield from self.stream.codec_context.decode(None)  # flush
+            yield from self.decoder.decode(None)  # flush
         except av.error.FFmpegError:
             self.decode_errors += 1
 
