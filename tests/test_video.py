@@ -183,6 +183,76 @@ def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mov"]  # no output, and no work folder: nothing to resume
 
 
+def _a53_sei(k: int) -> bytes:
+    """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
+    cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])
+    payload = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03, 0x40 | 2, 0xFF]) + cc + b"\xff"
+    return b"\x00\x00\x00\x01\x06\x04" + bytes([len(payload)]) + payload + b"\x80"
+
+
+def captioned_clip(path, frames=8):
+    """An MPEG-TS H.264 clip (a keyframe every other frame) whose frames carry closed captions, as TV recordings do:
+    an A/53 SEI put before each frame's first slice."""
+    with av.open(str(path), "w", format="mpegts") as c:
+        v = c.add_stream("libx264", rate=25, options={"g": "2"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        k = 0
+
+        def mux(packets):
+            nonlocal k
+            for p in packets:
+                data = bytes(p)
+                first_slice = next(i for i in range(len(data) - 3) if data[i:i + 3] == b"\x00\x00\x01"
+                                   and data[i + 3] & 0x1F in (1, 5))
+                cut = first_slice - 1 if data[first_slice - 1] == 0 else first_slice
+                q = av.Packet(data[:cut] + _a53_sei(k) + data[cut:])
+                q.pts, q.dts, q.time_base, q.is_keyframe = p.pts, p.dts, p.time_base, p.is_keyframe
+                q.stream = v
+                c.mux(q)
+                k += 1
+
+        for t in range(frames):
+            mux(v.encode(av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24")))
+        mux(v.encode())
+    return path
+
+
+def captions_of(path):
+    with av.open(str(path)) as c:
+        return [bytes(sd) if (sd := f.side_data.get("A53_CC")) is not None else None for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("out, codec", [("out.mp4", None), ("out.mkv", "libx265"), ("out.mxf", None)])
+def test_closed_captions_in_the_video_stream_survive(tmp_path, cli, out, codec):
+    src = captioned_clip(tmp_path / "tv.ts")
+    want = captions_of(src)
+    assert len(want) == 8 and all(want) and len(set(want)) == 8
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", "0.1",
+                     *(["--codec", codec] if codec else []))
+    assert rc == 0 and "captions" not in err, err
+    assert captions_of(tmp_path / out) == want  # each frame's own, in display order, across segments
+
+
+def test_captions_an_encoder_cannot_carry_are_a_warning(tmp_path, cli):
+    src = captioned_clip(tmp_path / "tv.ts", frames=3)
+    rc, _, err = cli("upscale", src, tmp_path / "out.webm", "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0 and err.count("closed captions") == 1, err
+
+
+def test_av1_in_and_out(tmp_path, cli):
+    """AV1 is decoded by libdav1d, which has no encoder of that name: copying its packets (segments, the join) must
+    not look for one."""
+    src = make_clip(tmp_path / "in.mp4", frames=6, gop=2)
+    rc, _, err = cli("upscale", src, tmp_path / "av1.mkv", "-s", "2", "-m", "bicubic", "-q", "--codec", "libsvtav1",
+                     "--segment-seconds", "0.1")
+    assert rc == 0, err
+    rc, _, err = cli("upscale", tmp_path / "av1.mkv", tmp_path / "out.mp4", "-s", "2", "-m", "bicubic", "-q",
+                     "--segment-seconds", "0.1")
+    assert rc == 0, err
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].frames) == (4 * 160, 6)
+
+
 def test_rgba_frames_into_a_mov_keep_alpha(tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()

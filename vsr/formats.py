@@ -30,6 +30,12 @@ DEFAULT_CRF = {"libx264": 17, "libx265": 19, "libsvtav1": 24, "libvpx-vp9": 24}
 DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "fast", "libsvtav1": "8"}
 PRESET_CODECS = ("libx264", "libx265", "libsvtav1")
 LOSSLESS = ("ffv1",)  # no CRF
+# MPEG-1/2 have no CRF: a constant quantiser (1 best … 31), where FFmpeg's default is 200 kb/s at any size; and they
+# count time in frames, so their clock is the frame rate (one of MPEG's)
+QSCALE_CODECS = ("mpeg2video", "mpeg1video")
+DEFAULT_QSCALE = 2
+# encoders that write closed captions (EIA-608/708, carried with each frame) into the video stream
+CAPTION_CODECS = ("libx264", "libx265", "mpeg2video")
 
 
 HDR_CODEC = "libx265"  # what carries HDR10 metadata where the container's default (H.264) cannot

@@ -115,7 +115,7 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
             seen.add(msg)
             warn(msg)
 
-    todo = [(Task.make(m, s, colour, opts, info_src.width, info_src.height, tile, hdr, deinterlace),
+    todo = [(Task.make(m, s, colour, opts, info_src.width, info_src.height, tile, hdr, deinterlace, info_src.rate),
              lambda s=s: segment_source(src, stream_index, s))  # read when the segment starts: memory stays small
             for s in segments if s.index not in kept]
     try:

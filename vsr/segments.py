@@ -96,7 +96,9 @@ def _remux_target(v):
         buf = io.BytesIO()
         dst = av.open(buf, "w", format=fmt)
         try:
-            return buf, dst, dst.add_stream_from_template(v)
+            # opaque: the stream keeps its decoder's codec (a copy needs no encoder; AV1 is decoded by libdav1d,
+            # which has none, so PyAV's default of looking one up by that name fails)
+            return buf, dst, dst.add_stream_from_template(v, opaque=True)
         except ValueError:  # "'matroska' format does not support 'png' codec"
             dst.close()
     raise VsrError(f"{v.codec_context.name} video cannot be cut into segments here (no container holds it)")
@@ -153,14 +155,15 @@ class Task:
     time_base: object = None  # the input stream's, and the exact timestamps of the segment's packets in it
     source_pts: tuple[int, ...] = ()
     deinterlace: str = "off"  # as the whole video was decided (vsr.video.source.VideoSource)
+    rate: object = None  # the whole video's frame rate (a few frames remuxed can suggest any)
 
     @classmethod
     def make(cls, m: StreamMap, seg: Segment, colour, opts, width: int, height: int, tile: int = 0,
-             hdr=None, deinterlace: str = "off") -> Task:
+             hdr=None, deinterlace: str = "off", rate=None) -> Task:
         n = len(m.pts)
         return cls(seg, m.pts[seg.feed_from], m.pts[seg.first], m.pts[seg.end] if seg.end < n else None,
                    m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr,
-                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), deinterlace)
+                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), deinterlace, rate)
 
     def role(self, frame) -> str:
         pts = frame.pts
@@ -188,7 +191,7 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
     from vsr.video.source import VideoSource
 
     src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr,
-                      timestamps=(task.time_base, task.source_pts), deinterlace=task.deinterlace)
+                      timestamps=(task.time_base, task.source_pts), deinterlace=task.deinterlace, rate=task.rate)
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
         target = Path(d) / f"segment{segment_suffix(task.opts.codec, src.info.extras.get('alpha', False))}"
         try:

@@ -102,11 +102,19 @@ def _reformat_rgb(frame: av.VideoFrame, colour: Colour, fmt: str, threads: int) 
     ).to_ndarray()
 
 
-def from_rgb(rgb: np.ndarray, colour: Colour, pix_fmt: str, threads: int = 1) -> av.VideoFrame:
-    """An RGB (or RGBA) array, uint8 or uint16, as a frame in ``pix_fmt``, converted and tagged with ``colour``."""
+def from_rgb(rgb: np.ndarray, colour: Colour, pix_fmt: str, threads: int = 1,
+             carrier: av.VideoFrame | None = None) -> av.VideoFrame:
+    """An RGB (or RGBA) array, uint8 or uint16, as a frame in ``pix_fmt``, converted and tagged with ``colour``.
+    ``carrier``: a frame whose side data (closed captions) the result keeps."""
     deep = rgb.dtype == np.uint16
     fmt = ("rgba64le" if deep else "rgba") if rgb.shape[2] == 4 else ("rgb48le" if deep else "rgb24")
-    frame = av.VideoFrame.from_ndarray(rgb, format=fmt)
+    if carrier is None:
+        frame = av.VideoFrame.from_ndarray(rgb, format=fmt)
+    else:  # PyAV cannot add side data to a frame, but a reformat copies it: the pixels are then written over
+        h, w = rgb.shape[:2]
+        frame = carrier.reformat(width=w, height=h, format=fmt, interpolation="POINT")
+        plane = frame.planes[0]
+        np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :rgb[0].nbytes] = rgb.astype(rgb.dtype.newbyteorder("<"), copy=False).reshape(h, -1).view(np.uint8)
     # The RGB is already in the video's primaries and transfer: say so, or swscale converts gamut and transfer from
     # what it assumes (BT.709) to the tags asked for: for BT.2020 both wrong and ~180× slower (the HDR "cliff")
     frame.color_primaries, frame.color_trc = colour.primaries, colour.trc

@@ -62,7 +62,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
         with av.open(str(source), metadata_errors="ignore") as src, av.open(str(files[0])) as first, \
                 av.open(str(tmp), "w", format=muxer) as out:
             v_in = src.streams[stream_index]
-            v_out = out.add_stream_from_template(first.streams.video[0])
+            v_out = out.add_stream_from_template(first.streams.video[0], opaque=True)  # see _remux_target
             # VP8/VP9 alpha (side data, copied with the packets) is decoded only where the stream says it is there
             v_out.metadata.update({k.lower(): x for k, x in first.streams.video[0].metadata.items()
                                    if k.lower() == "alpha_mode"})

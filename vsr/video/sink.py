@@ -19,8 +19,8 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import (ALPHA_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, LOSSLESS, PRESET_CODECS, SIDE_ALPHA_CODECS,
-                         default_codec)
+from vsr.formats import (ALPHA_CODECS, CAPTION_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, DEFAULT_QSCALE, LOSSLESS, PRESET_CODECS,
+                         QSCALE_CODECS, SIDE_ALPHA_CODECS, default_codec)
 from vsr.video.colour import Colour, from_rgb, has_alpha, is_rgb_format, tag_encoder
 from vsr.video.source import Frame, FolderSource, VideoSource
 
@@ -151,8 +151,9 @@ class VideoSink(Sink):
         v = out.add_stream(codec, rate=info.rate)
         v.width, v.height, v.pix_fmt = width, height, self.pix_fmt
         v.time_base = info.time_base
-        v.codec_context.time_base = info.time_base
-        self.time_base = info.time_base  # of the frames' timestamps (the muxer may change the stream's)
+        # the frames' timestamps are counted in this (the muxer may change the stream's)
+        self.time_base = 1 / info.rate if codec in QSCALE_CODECS and info.rate else info.time_base
+        v.codec_context.time_base = self.time_base
         v.thread_type = "AUTO"
         if opts.threads:
             v.codec_context.thread_count = opts.threads
@@ -164,6 +165,11 @@ class VideoSink(Sink):
             options["crf"] = str(crf)
             if codec == "libvpx-vp9":
                 options["b"] = "0"
+        if codec == "libx265":
+            options["a53cc"] = "1"  # closed captions, where frames carry them (libx264's is on by default)
+        if codec in QSCALE_CODECS:
+            q = opts.crf if opts.crf is not None else DEFAULT_QSCALE
+            options.update(flags="+qscale", global_quality=str(q * 118))  # FF_QP2LAMBDA: a quantiser as lambda
         preset = opts.preset or DEFAULT_PRESET.get(codec)
         if preset is not None and codec in PRESET_CODECS:
             options["preset"] = preset
@@ -179,12 +185,19 @@ class VideoSink(Sink):
             v.codec_context.open()
         except (av.error.FFmpegError, ValueError) as e:
             said = ", ".join(f"{k} {x}" for k, x in options.items())
-            raise VsrError(f"{codec} cannot encode {width}×{height} {self.pix_fmt}" + (f" ({said})" if said else "")
-                           + f": {getattr(e, 'strerror', None) or e}") from None
+            raise VsrError(f"{codec} cannot encode {width}×{height} {self.pix_fmt} at {float(info.rate):g} fps"
+                           + (f" ({said})" if said else "") + f": {getattr(e, 'strerror', None) or e}") from None
         self.video = v
+        self.captions = codec in CAPTION_CODECS
+        self.captions_lost = False
         self.map: dict[int, object] = {}
         if isinstance(source, VideoSource) and self.copy:
             self.map = copy_extras(out, source.container, source.stream, v, self.target, self.warn, info.rotation)
+        try:  # the header too (MXF takes only broadcast frame rates)
+            out.start_encoding()
+        except (av.error.FFmpegError, ValueError) as e:
+            raise VsrError(f"cannot write {codec} at {width}×{height}, {float(info.rate):g} fps into a "
+                           f"{self.target.suffix} file: {getattr(e, 'strerror', None) or e}") from None
 
     def write_packet(self, packet: av.Packet) -> None:
         o = self.map.get(packet.stream.index)
@@ -202,15 +215,20 @@ class VideoSink(Sink):
             rgb = np.dstack([rgb, a])  # (a frame's alpha has its colour's depth: one decode gives both)
         if self.pad_w or self.pad_h:
             rgb = np.pad(rgb, ((0, self.pad_h), (0, self.pad_w), (0, 0)), mode="edge")
-        vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads)
-        pts = frame.pts
+        if frame.carrier is not None and not self.captions and not self.captions_lost:
+            self.captions_lost = True
+            self.warn(f"the input's closed captions (EIA-608/708, inside its video stream) are not written: "
+                      f"{self.video.codec_context.name} cannot carry them (libx264, libx265 and mpeg2video can)")
+        vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads, frame.carrier if self.captions else None)
+        tb = self.time_base
+        pts, duration = round(frame.pts * frame.time_base / tb), round((frame.duration or 0) * frame.time_base / tb)
         if self.last_pts is not None and pts <= self.last_pts:
             pts = self.last_pts + 1  # the encoder needs strictly increasing timestamps
         self.last_pts = pts
-        vf.pts, vf.time_base = pts, frame.time_base
-        if frame.duration:
-            vf.duration = frame.duration
-        self.last_end = pts + (frame.duration or 0)
+        vf.pts, vf.time_base = pts, tb
+        if duration:
+            vf.duration = duration
+        self.last_end = pts + duration
         for p in self.video.encode(vf):
             self.out.mux(p)
         self.frames += 1
@@ -262,7 +280,7 @@ def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, r
             warn(f"{what} left out: {target.suffix} files cannot hold it{hint}")
             continue
         try:
-            o = out.add_stream_from_template(s)
+            o = out.add_stream_from_template(s, opaque=True)
         except (av.error.FFmpegError, ValueError) as e:
             warn(f"{s.type} stream {s.index} ({name}) left out: {e}")
             continue

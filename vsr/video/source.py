@@ -33,6 +33,7 @@ class Frame:
     duration: int = 0
     alpha: np.ndarray | None = None
     name: str = ""  # for image sequences
+    carrier: av.VideoFrame | None = None  # a 16×16 copy of the decoded frame, for its closed captions (side data)
 
 
 @dataclass
@@ -104,8 +105,10 @@ def decoder_for(stream):
 class VideoSource:
     def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
                  colour: Colour | None = None, hdr: HDR | None = None,
-                 timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None, deinterlace: str = "auto"):
-        """``colour`` and ``hdr`` override what the first frame says (a segment is read as its whole video was).
+                 timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None, deinterlace: str = "auto",
+                 rate: fractions.Fraction | None = None):
+        """``colour``, ``hdr`` and ``rate`` override what the first frame and the stream say (a segment is read as
+        its whole video was).
         ``deinterlace``: "auto" runs FFmpeg's bwdif on the frames flagged interlaced when the first one is, "all" on
         every frame (for interlaced video flagged progressive), "off" never; "interlaced" is "auto" decided (as a
         segment is, by its whole video). One frame out per frame in, timestamps kept.
@@ -160,7 +163,7 @@ class VideoSource:
         auto = "interlaced" if f.interlaced_frame else "off"
         self.deinterlace = auto if deinterlace == "auto" else deinterlace
         self.colour = colour or colour_of(f)
-        rate = self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
+        rate = rate or self.stream.average_rate or self.stream.guessed_rate or fractions.Fraction(25)
         tb = self.stream.time_base or fractions.Fraction(1, 1000)
         if timestamps:
             tb = timestamps[0]
@@ -225,11 +228,14 @@ class VideoSource:
             duration = int(f.duration or 0)
             if self.timestamps:
                 pts, duration = self._original(pts, duration)
+            # EIA-608/708 captions travel inside the video stream, frame by frame: kept with a tiny copy of the frame,
+            # whose side data the encoder's frame inherits (vsr.video.colour.from_rgb)
+            carrier = f.reformat(width=16, height=16) if f.side_data.get("A53_CC") is not None else None
             if alpha:
                 rgb, a = to_rgba(f, self.colour)
-                yield Frame(rgb, pts, tb, duration, alpha=a)
+                yield Frame(rgb, pts, tb, duration, alpha=a, carrier=carrier)
             else:
-                yield Frame(to_rgb(f, self.colour), pts, tb, duration)
+                yield Frame(to_rgb(f, self.colour), pts, tb, duration, carrier=carrier)
             index += 1
         for p in self.pending:
             yield Packet(p)
