@@ -183,6 +183,19 @@ def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mov"]  # no output, and no work folder: nothing to resume
 
 
+@pytest.mark.parametrize("codec, source, bits, want", [
+    ("libx264", "yuv420p12le", 12, "yuv420p10le"),  # H.264 has no 12-bit here: 10, not 8
+    ("libx264", "yuv422p10le", 10, "yuv422p10le"),
+    ("libx264", "yuv411p", 8, "yuv422p"),  # DV: 4:2:2 holds all of 4:1:1's chroma
+    ("libx265", "yuv444p12le", 12, "yuv444p12le"),
+    ("libvpx-vp9", "yuv420p10le", 10, "yuv420p"),  # this libvpx is 8-bit only
+])
+def test_output_pixel_format_keeps_what_the_encoder_can(codec, source, bits, want):
+    from vsr.video.sink import choose_pix_fmt
+
+    assert choose_pix_fmt(codec, source, bits) == want
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

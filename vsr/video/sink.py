@@ -70,8 +70,9 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int, alpha: bool = Fal
                 c, b = _chroma_and_bits(f.name)
                 return b < bits, c != chroma, is_rgb_format(f) != rgb, b
             return min(options, key=cost).name
-    depth = "" if bits <= 8 else ("10le" if bits <= 10 else "12le")
-    wanted = [f"yuv{chroma}p{depth}", f"yuv420p{depth}", f"yuv{chroma}p", "yuv420p"]
+    # the source's depth, else the deepest the encoder has below it (12-bit HEVC into H.264: 10, not 8)
+    depths = [d for b, d in ((12, "12le"), (10, "10le"), (8, "")) if b <= max(bits, 8)]
+    wanted = [f"yuv{c}p{d}" for d in depths for c in (chroma, "420")]
     for name in wanted:
         if name in supported:
             return name
