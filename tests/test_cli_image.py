@@ -143,3 +143,11 @@ def test_eval_on_a_folder(tmp_path, natural_rgb, cli):
     assert "│ x " in out and "│ y " in out and "mean" in out
     psnr = float(out.split("mean")[1].split("/")[0].split()[-1])
     assert psnr > 20
+
+
+def test_an_animation_says_only_its_first_frame_is_upscaled(tmp_path, natural_rgb, cli):
+    frames = [Image.fromarray(natural_rgb[:48, :64]), Image.fromarray(natural_rgb[48:96, :64])]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    rc, _, err = cli("image", tmp_path / "anim.gif", "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0 and "only the first of its 2 frames" in err, err
+    assert Image.open(tmp_path / "anim_x2.png").size == (128, 96)

@@ -114,6 +114,9 @@ def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) 
     with im:
         w, h = im.size
         check_size(path, w, h, max_pixels)
+        if getattr(im, "n_frames", 1) > 1:  # an animated GIF/WebP/PNG, or a multi-page TIFF
+            warnings.warn(f"{path}: only the first of its {im.n_frames} frames is upscaled (an animated GIF: `vsr "
+                          "upscale` takes it whole)")
         icc = im.info.get("icc_profile") or None
         try:
             exif = im.getexif()
