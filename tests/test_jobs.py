@@ -110,6 +110,39 @@ def test_interlaced_segments_are_seamless(tmp_path):
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
+@pytest.mark.parametrize("name, codec, options", [
+    ("dvd.ts", "mpeg2video", {"bf": "2", "g": "6", "b": "2M"}),  # FFmpeg's MPEG-2 GOPs are open unless told
+    ("open.mkv", "libx264", {"x264-params": "open-gop=1:keyint=6:min-keyint=6:bframes=2:b-adapt=0"}),
+])
+def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options):
+    """In an open GOP the frames shown just before a keyframe are decoded after it (from both GOPs): a segment
+    ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
+    from engines.torch_backend import TorchRunner
+
+    from vsr.testclips import scene
+    from vsr.video.probe import probe
+
+    src = tmp_path / name
+    with av.open(str(src), "w") as c:
+        v = c.add_stream(codec, rate=25, options=options)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        for t in range(30):
+            for p in v.encode(av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    m = probe(src)
+    shown = sorted(m.pts)
+    assert any(shown.index(p.pts) < shown.index(m.packets[k].pts)  # a leading frame, decoded after its keyframe
+               for k in m.keyframes[1:] for p in m.packets[k + 1:k + 3])
+    runner = TorchRunner(small("bicubic"))  # one frame: no halo past the keyframe to hide the frames before it
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    result = _job(src, tmp_path / "out.mkv", runner, seconds=0.2)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.segments > 2 and [p for p, _ in got] == [p for p, _ in ref] and len(got) == 30
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+
+
 def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     """An MP4 with B-frames (its first decode timestamps negative, a time base Matroska's milliseconds can't
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself

@@ -59,12 +59,22 @@ def plan(m: StreamMap, seconds: float, halo: Halo) -> list[Segment]:
             cuts.append(d)
     bounds = list(zip(cuts, cuts[1:] + [n]))
     key_by_display = {bisect.bisect_left(m.pts, m.packets[k].pts): k for k in m.keyframes}
+    # the last packet (decode order) any frame up to display index d needs: in an open GOP (MPEG-2, x264 open-gop,
+    # HEVC CRA) the frames shown just before a keyframe are decoded after it
+    decoded_by = [0] * n
+    for k, p in enumerate(m.packets):
+        d = bisect.bisect_left(m.pts, p.pts)
+        if d < n:
+            decoded_by[d] = max(decoded_by[d], k)
+    for d in range(1, n):
+        decoded_by[d] = max(decoded_by[d], decoded_by[d - 1])
     out = []
     for i, (first, end) in enumerate(bounds):
         feed_from, feed_to = max(0, first - halo.before), min(n, end + halo.after)
         start_key = max((k for d, k in key_by_display.items() if d <= feed_from), default=0)
         stop = next((k for d, k in sorted(key_by_display.items(), key=lambda kv: kv[1]) if k > start_key and d >= feed_to),
                     len(m.packets))
+        stop = max(stop, decoded_by[feed_to - 1] + 1)
         out.append(Segment(i, first, end, feed_from, feed_to, start_key, stop))
     return out
 
