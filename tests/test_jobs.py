@@ -330,15 +330,22 @@ def test_a_full_disk_is_one_error_and_the_next_run_resumes(tmp_path):
 def test_a_folder_of_videos_is_one_job_and_a_bad_file_is_skipped(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    for name in ("a.mkv", "b.mp4"):
-        make_clip(folder / name, width=64, height=48, frames=6, audio=True)
+    for name in ("a.mkv", "b.mp4", "c.MTS"):  # a camcorder's AVCHD file: read, written as .mkv
+        make_clip(folder / name, width=64, height=48, frames=6, audio=True, container="mpegts" if "MTS" in name else None)
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
     (folder / "notes.txt").write_text("not a video either, and not touched")
     r = _vsr(folder, tmp_path / "out", "-m", "bicubic", "-s", "2", "--backend", "torch", "-q")
     assert r.returncode == 1
-    assert "broken.mp4" in r.stderr and "1 of 3 video(s) failed" in r.stderr.strip().splitlines()[-1]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mkv", "b.mp4"]
-    assert len(_frames(tmp_path / "out" / "b.mp4")) == 6
+    assert "broken.mp4" in r.stderr and "1 of 4 video(s) failed" in r.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mkv", "b.mp4", "c.mkv"]
+    assert len(_frames(tmp_path / "out" / "b.mp4")) == 6 == len(_frames(tmp_path / "out" / "c.mkv"))
+
+
+def test_a_folder_jobs_output_names():
+    from vsr.formats import output_names
+
+    names = output_names([Path("a.mkv"), Path("a.vob"), Path("b.MTS"), Path("c.mp4"), Path("d.wmv")])
+    assert list(names.values()) == ["a.mkv", "a.vob.mkv", "b.mkv", "c.mp4", "d.mkv"]
 
 
 def test_hdr10_metadata_is_kept_where_the_encoder_can_carry_it(tmp_path):

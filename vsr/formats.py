@@ -23,7 +23,9 @@ CONTAINERS = {
     ".mkv": Container("matroska", "libx264"), ".webm": Container("webm", "libvpx-vp9"),
     ".avi": Container("avi", "libx264"), ".ts": Container("mpegts", "libx264"), ".mxf": Container("mxf", "mpeg2video"),
 }
-VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg"}  # read
+# read, and picked up by a folder job (FFmpeg reads more: any file can be named on its own)
+VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg", ".mpeg", ".vob", ".m2v", ".mts", ".m2ts", ".wmv", ".asf", ".flv",
+                                ".3gp", ".dv", ".ogv"}
 
 # encoder defaults: constant quality, and a speed preset that keeps up with the model on a laptop
 DEFAULT_CRF = {"libx264": 17, "libx265": 19, "libsvtav1": 24, "libvpx-vp9": 24}
@@ -77,3 +79,12 @@ def list_images(folder: Path) -> list[Path]:
 def is_clip_folder(path: Path) -> bool:
     """A folder of clips, each a folder of frames (``../shared/data/val_video``)."""
     return path.is_dir() and not list_images(path) and any(d.is_dir() and list_images(d) for d in path.iterdir())
+
+
+def output_names(inputs: list[Path]) -> dict[Path, str]:
+    """A folder job's output file names: the input's where vsr writes that container, else the same stem as .mkv
+    (which holds what they hold), or the whole name + .mkv where two inputs would meet (a.vob beside a.mkv)."""
+    names = {p: p.name if p.suffix.lower() in CONTAINERS else p.stem + ".mkv" for p in inputs}
+    taken = [n.lower() for n in names.values()]
+    return {p: n if taken.count(n.lower()) == 1 or p.suffix.lower() in CONTAINERS else p.name + ".mkv"
+            for p, n in names.items()}

@@ -56,6 +56,7 @@ class ClipSpec:
     rgb: np.ndarray | None = None  # a fixed frame (H×W×3 uint8) instead of the scene
     gop: int = 0  # keyframe interval in frames (0: the encoder's default)
     interlaced: bool = False  # H.264 interlaced, top field first: odd rows half a frame later than even ones
+    container: str | None = None  # FFmpeg's muxer, where the extension doesn't name it (.MTS: mpegts)
 
 
 _MATRIX = {"itu709": 1, "itu601": 6, "smpte170m": 6, "bt2020": 9}
@@ -68,7 +69,7 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None, **kw) -> Path:
         setattr(spec, k, v)
     path = Path(path)
     tb = fractions.Fraction(1, spec.fps * 100)
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", format=spec.container) as out:
         out.metadata.update(spec.metadata)
         v = out.add_stream(spec.codec, rate=spec.fps)
         v.width, v.height, v.pix_fmt = spec.width, spec.height, spec.pix_fmt

@@ -141,23 +141,24 @@ def upscale_folder(src: Path, dst: Path, *, model, scale: int, backend: str, pre
     """Every video in ``src`` into ``dst`` (same names), each with its own journal, on one scheduler; a bad file
     is reported and skipped, and the exit code says that something failed."""
     from vsr.cli.app import load_runner
-    from vsr.formats import VIDEO_EXTS, natural_key
+    from vsr.formats import VIDEO_EXTS, natural_key, output_names
 
     if dst.exists() and not dst.is_dir():
         raise VsrError(f"{dst}: exists and is not a folder (a folder of videos goes to a folder)")
     files = sorted((p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS), key=natural_key)
+    names = output_names(files)
     dst.mkdir(parents=True, exist_ok=True)
     runner, info = load_runner(model, scale, "video", backend, precision, quiet)
     scheduler = _scheduler(runner, model_ref_for(info, backend, precision), ray, ray_address)
     failed = []
     try:
         for i, f in enumerate(files):
-            out = dst / f.name
+            out = dst / names[f]
             if out.exists() and not overwrite:
                 say(f"skipping {f.name}: {out} exists (--overwrite replaces it)")
                 continue
             if not quiet:
-                say(f"[{i + 1}/{len(files)}] {f.name}")
+                say(f"[{i + 1}/{len(files)}] {f.name}" + (f" → {out.name}" if out.name != f.name else ""))
             try:
                 run_job(f, out, runner, info, backend=backend, precision=precision, opts=opts, stream=stream,
                         tile=tile, segment_seconds=segment_seconds or 1e9, restart=restart, ray=False,
