@@ -196,6 +196,29 @@ def test_output_pixel_format_keeps_what_the_encoder_can(codec, source, bits, wan
     assert choose_pix_fmt(codec, source, bits) == want
 
 
+@pytest.mark.parametrize("out", ["out.mp4", "out.mkv"])
+def test_anamorphic_video_keeps_its_pixel_aspect_ratio(tmp_path, cli, out):
+    """A 16:9 DVD is 720×480 with pixels 32:27 wide: ×2 is 1440×960 with the same pixels, or it plays squashed."""
+    import fractions
+
+    with av.open(str(tmp_path / "sar.mkv"), "w") as o:
+        v = o.add_stream("libx264", rate=25, options={"g": "2"})
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        v.codec_context.sample_aspect_ratio = fractions.Fraction(32, 27)
+        for t in range(6):
+            for p in v.encode(av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24")):
+                o.mux(p)
+        for p in v.encode():
+            o.mux(p)
+    rc, _, err = cli("upscale", tmp_path / "sar.mkv", tmp_path / out, "-s", "2", "-m", "bicubic", "-q",
+                     "--segment-seconds", "0.1")
+    assert rc == 0, err
+    with av.open(str(tmp_path / out)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height, v.sample_aspect_ratio, v.display_aspect_ratio) == (192, 128, fractions.Fraction(32, 27),
+                                                                                      fractions.Fraction(16, 9))
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

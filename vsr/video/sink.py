@@ -156,6 +156,8 @@ class VideoSink(Sink):
         self.time_base = 1 / info.rate if codec in QSCALE_CODECS and info.rate else info.time_base
         v.codec_context.time_base = self.time_base
         v.thread_type = "AUTO"
+        if info.sar:  # both axes grow alike: the pixels keep their shape (a 16:9 DVD stays 16:9)
+            v.codec_context.sample_aspect_ratio = info.sar
         if opts.threads:
             v.codec_context.thread_count = opts.threads
         if self.colour is not None and not av.VideoFormat(self.pix_fmt).is_rgb:

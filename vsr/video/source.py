@@ -58,6 +58,7 @@ class SourceInfo:
     truncated: bool = False
     extras: dict = field(default_factory=dict)
     hdr: HDR | None = None  # HDR10 mastering display / content light level, where the source carries them
+    sar: fractions.Fraction | None = None  # pixel (sample) aspect ratio where not square: DVD, DV, HDV are anamorphic
 
 
 # ---------------------------------------------------------------------------
@@ -89,6 +90,14 @@ _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 def _alpha_mode(stream) -> bool:
     """Whether a VP8/VP9 stream is flagged as carrying alpha (WebM's AlphaMode; the key's case varies by muxer)."""
     return any(k.lower() == "alpha_mode" and str(v).strip() == "1" for k, v in stream.metadata.items())
+
+
+def _sar(stream) -> fractions.Fraction | None:
+    """The container's pixel aspect ratio, else the bitstream's (as FFmpeg guesses it); None for square pixels."""
+    for sar in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if sar and sar > 0:
+            return None if sar == 1 else fractions.Fraction(sar)
+    return None
 
 
 def decoder_for(stream):
@@ -178,7 +187,7 @@ class VideoSource:
             total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
             description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}"
             + ("" if self.deinterlace == "off" else ", interlaced: deinterlaced (bwdif)"),
-            hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)},
+            hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)}, sar=_sar(self.stream),
         )
 
     def _frames(self) -> Iterator[av.VideoFrame]:
