@@ -219,6 +219,30 @@ def test_anamorphic_video_keeps_its_pixel_aspect_ratio(tmp_path, cli, out):
                                                                                       fractions.Fraction(16, 9))
 
 
+@pytest.mark.parametrize("out", ["out.mov", "out.mp4", "out.mkv"])
+@pytest.mark.parametrize("seconds", ["30", "0"])  # through the join, and one pass
+def test_smpte_timecode_survives(tmp_path, cli, out, seconds):
+    """A tape or broadcast source's start timecode (a QuickTime timecode track): MOV and MP4 get a new track,
+    Matroska a tag; no warning about a data stream left out."""
+    src = make_clip(tmp_path / "tape.mov", width=64, height=48, frames=5, audio=False)
+    with av.open(str(src)) as c, av.open(str(tmp_path / "tc.mov"), "w") as o:  # remuxed with a timecode
+        v = o.add_stream_from_template(c.streams.video[0], opaque=True)
+        v.metadata["timecode"] = "10:00:00:00"
+        v.codec_context.framerate = c.streams.video[0].average_rate
+        for p in c.demux(c.streams.video[0]):
+            if p.size:
+                p.stream = v
+                o.mux(p)
+    with av.open(str(tmp_path / "tc.mov")) as c:
+        assert [s.type for s in c.streams] == ["video", "data"]  # the timecode track
+    rc, _, err = cli("upscale", tmp_path / "tc.mov", tmp_path / out, "-s", "2", "-m", "bicubic", "-q",
+                     "--segment-seconds", seconds)
+    assert rc == 0 and "left out" not in err, err
+    with av.open(str(tmp_path / out)) as c:
+        tags = {k.lower(): x for k, x in c.streams.video[0].metadata.items()}
+        assert tags.get("timecode") == "10:00:00:00" and c.streams.video[0].frames in (0, 5)
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

@@ -67,6 +67,8 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
             v_out.metadata.update({k.lower(): x for k, x in first.streams.video[0].metadata.items()
                                    if k.lower() == "alpha_mode"})
             v_out.time_base = v_in.time_base
+            if v_in.average_rate:  # a copied stream has none, and MOV's timecode track is counted in frames
+                v_out.codec_context.framerate = v_in.average_rate
             if colour is not None and not av.VideoFormat(v_out.codec_context.pix_fmt or "yuv420p").is_rgb:
                 tag_encoder(v_out.codec_context, colour)
             mapping = copy_extras(out, src, v_in, v_out, target, warn, rotation)

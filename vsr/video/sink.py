@@ -271,6 +271,8 @@ def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, r
         name = ctx.name if ctx is not None else None
         if s.type == "data" and name is None and has_chapters:
             continue  # MP4's chapter track: chapters are copied as chapters
+        if s.type == "data" and name is None and "timecode" in s.metadata:
+            continue  # QuickTime's timecode track: the muxer makes a new one from the video's timecode tag
         if s.type == "attachment":
             try:
                 out.add_stream_from_template(s)
@@ -295,6 +297,10 @@ def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, r
         mapping[s.index] = o
     out.metadata.update({k: v for k, v in container.metadata.items() if k != "encoder"})
     video_out.metadata.update({k: v for k, v in video_in.metadata.items() if k in ("language", "title", "handler_name")})
+    timecode = video_in.metadata.get("timecode") or next(
+        (s.metadata["timecode"] for s in container.streams if "timecode" in s.metadata), None)
+    if timecode:  # the first frame's SMPTE timecode (tape and broadcast sources): MOV/MP4 write a track, MKV a tag
+        video_out.metadata["timecode"] = timecode
     try:
         chapters = container.chapters()
         if chapters:
