@@ -243,6 +243,28 @@ def test_smpte_timecode_survives(tmp_path, cli, out, seconds):
         assert tags.get("timecode") == "10:00:00:00" and c.streams.video[0].frames in (0, 5)
 
 
+@pytest.mark.parametrize("out", ["out.mov", "out.mp4"])
+@pytest.mark.parametrize("seconds", ["30", "0"])
+def test_a_phones_metadata_keys_survive(tmp_path, cli, out, seconds):
+    """iPhone clips carry make, model and place as QuickTime keys (com.apple.quicktime.*), which MOV and MP4 write
+    only when asked to."""
+    tags = {"com.apple.quicktime.make": "Apple", "com.apple.quicktime.location.ISO6709": "+48.8584+002.2945+035.000/"}
+    src = tmp_path / "phone.mov"
+    with av.open(str(src), "w", options={"movflags": "use_metadata_tags"}) as c:
+        c.metadata.update(tags)
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        for t in range(3):
+            for p in v.encode(av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", seconds)
+    assert rc == 0, err
+    with av.open(str(tmp_path / out)) as c:
+        assert tags.items() <= c.metadata.items()
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

@@ -13,7 +13,7 @@ import av
 from vsr.errors import VsrError
 from vsr.formats import CONTAINERS
 from vsr.video.colour import Colour, tag_encoder
-from vsr.video.sink import copy_extras
+from vsr.video.sink import copy_extras, muxer_options
 
 
 def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Packet]]:
@@ -60,7 +60,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
     muxer = CONTAINERS[target.suffix.lower()].muxer if target.suffix.lower() in CONTAINERS else None
     try:
         with av.open(str(source), metadata_errors="ignore") as src, av.open(str(files[0])) as first, \
-                av.open(str(tmp), "w", format=muxer) as out:
+                av.open(str(tmp), "w", format=muxer, options=muxer_options(target, src)) as out:
             v_in = src.streams[stream_index]
             v_out = out.add_stream_from_template(first.streams.video[0], opaque=True)  # see _remux_target
             # VP8/VP9 alpha (side data, copied with the packets) is decoded only where the stream says it is there

@@ -135,7 +135,9 @@ class VideoSink(Sink):
         self.bits16 = info.bits > 8
         self.threads = opts.convert_threads
         try:
-            self.out = av.open(str(self.tmp), "w", format=_format_for(target) or target.suffix.lstrip(".") or None)
+            self.out = av.open(str(self.tmp), "w", format=_format_for(target) or target.suffix.lstrip(".") or None,
+                               options=muxer_options(target, source.container) if copy and isinstance(source, VideoSource)
+                               else {})
         except (av.error.FFmpegError, ValueError) as e:
             raise VsrError(f"cannot create {target}: {e}") from None
         try:
@@ -343,6 +345,13 @@ def holds(muxer: str, codec: str) -> bool:
             return True
         except ValueError:  # "'mov' format does not support 'ffv1' codec"
             return False
+
+
+def muxer_options(target: Path, container) -> dict[str, str]:
+    """Phones tag their clips with reverse-DNS keys (com.apple.quicktime.make, ….location.ISO6709); MOV and MP4
+    keep such keys only when told to write QuickTime metadata keys."""
+    quicktime = (_format_for(target) or "") in ("mov", "mp4")
+    return {"movflags": "use_metadata_tags"} if quicktime and any("." in k for k in container.metadata) else {}
 
 
 def _format_for(target: Path) -> str | None:
