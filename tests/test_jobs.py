@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fractions
 import json
+import re
 import os
 import resource
 import signal
@@ -143,6 +144,26 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
+def test_damaged_packets_lose_their_frames_not_the_job(tmp_path):
+    """A transport stream with a stretch of damaged packets mid-file: each segment holds the frames that decode,
+    the join gives them their own timestamps, and the job says how many were lost (it failed with "holds 41
+    frames where 49 were planned")."""
+    src = make_clip(tmp_path / "rec.ts", frames=50, gop=10, audio=False, container="mpegts")
+    data = bytearray(src.read_bytes())
+    for start in range(len(data) // 3, len(data) // 3 + 6000, 188):  # TS packets: keep their headers
+        for i in range(start + 8, start + 120):
+            data[i] ^= 0x5A
+    (tmp_path / "damaged.ts").write_bytes(bytes(data))
+    args = ["-m", "bicubic", "-s", "2", "--backend", "torch", "--codec", "ffv1"]
+    one = _vsr(tmp_path / "damaged.ts", tmp_path / "one.mkv", *args, "--segment-seconds", "0", "-q")
+    r = _vsr(tmp_path / "damaged.ts", tmp_path / "out.mkv", *args, "--segment-seconds", "0.5", "-q")
+    assert one.returncode == 0 and r.returncode == 0, r.stderr
+    ref, got = _frames(tmp_path / "one.mkv"), _frames(tmp_path / "out.mkv")
+    said = re.search(r"(\d+) of (\d+) frame\(s\) could not be decoded", r.stderr)
+    assert said and int(said[1]) > 0 and int(said[2]) - int(said[1]) == len(ref) > 25, r.stderr
+    assert [p for p, _ in got] == [p for p, _ in ref] and all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+
+
 def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     """An MP4 with B-frames (its first decode timestamps negative, a time base Matroska's milliseconds can't
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself
@@ -239,8 +260,8 @@ def test_a_changed_setting_starts_over_and_the_same_one_resumes(tmp_path):
             from vsr.segments import run_segment
 
             task, source = todo[0]
-            data, frames = run_segment(task, source(), runner)
-            finish(task.segment.index, data, frames)
+            data, pts = run_segment(task, source(), runner)
+            finish(task.segment.index, data, pts)
             done.append(task.segment.index)
             stop.set()
 

@@ -59,6 +59,8 @@ class JobResult:
         return (self.frames - self.kept_frames) / self.elapsed if self.elapsed else 0.0
 
     kept_frames: int = 0
+    lost: int = 0  # frames the input lists that could not be decoded (damaged packets)
+    truncated: bool = False  # the container could not be read to its end
 
 
 class Local:
@@ -70,9 +72,9 @@ class Local:
     def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, int], None],
             progress: Progress, stop: threading.Event, warn: Callable[[str], None]) -> None:
         for task, source in todo:
-            data, frames = run_segment(task, source(), self.runner, stop=stop, warn=warn,
+            data, pts = run_segment(task, source(), self.runner, stop=stop, warn=warn,
                                        on_frame=lambda _n: progress.add(1))
-            done(task.segment.index, data, frames)
+            done(task.segment.index, data, pts)
 
 
 def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: str, opts: EncodeOptions,
@@ -119,7 +121,7 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
              lambda s=s: segment_source(src, stream_index, s))  # read when the segment starts: memory stays small
             for s in segments if s.index not in kept]
     try:
-        scheduler.run(todo, lambda i, data, frames: journal.finish_segment(i, data, frames), progress, stop, warn_once)
+        scheduler.run(todo, lambda i, data, pts: journal.finish_segment(i, data, pts), progress, stop, warn_once)
     except Stopped:
         raise Interrupted(journal.folder, len(journal.done), len(segments)) from None
     except Exception:
@@ -128,14 +130,16 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
         raise
     if stop.is_set():
         raise Interrupted(journal.folder, len(journal.done), len(segments))
+    done = journal.data["done"]
     join(dst, src, stream_index, [journal.segment_path(s.index) for s in segments],
-         [m.pts[s.first:s.end] for s in segments], colour, info_src.rotation, warn_once)
+         [done[str(s.index)]["pts"] for s in segments], colour, info_src.rotation, warn_once)
     journal.remove()
-    frames = sum(v["frames"] for v in journal.data["done"].values())
-    kept_frames = sum(journal.data["done"][str(i)]["frames"] for i in kept)
+    frames = sum(v["frames"] for v in done.values())
+    kept_frames = sum(done[str(i)]["frames"] for i in kept)
     duration = m.seconds(m.pts[-1]) - m.seconds(m.pts[0]) + (1 / float(info_src.rate) if info_src.rate else 0)
     return JobResult(frames=frames, duration=duration, elapsed=time.perf_counter() - t0, segments=len(segments),
-                     kept=len(kept), status=status, kept_frames=kept_frames)
+                     kept=len(kept), status=status, kept_frames=kept_frames, lost=len(m.pts) - frames,
+                     truncated=m.damaged)
 
 
 class Interrupted(VsrError):

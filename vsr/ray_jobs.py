@@ -87,7 +87,7 @@ def _runner_for(ref):
 
 
 def _segment(ref, task: Task, source: bytes, counter, pin: bool):
-    """A Ray task: one segment upscaled on this worker; (encoded segment, frames, node id)."""
+    """A Ray task: one segment upscaled on this worker; (encoded segment, its frames' timestamps, node id)."""
     import ray
 
     if pin:
@@ -101,10 +101,10 @@ def _segment(ref, task: Task, source: bytes, counter, pin: bool):
             counter.add.remote(pending[0])
             pending[0] = 0
 
-    data, frames = run_segment(task, source, runner, on_frame=on_frame, warn=lambda _m: None)
+    data, pts = run_segment(task, source, runner, on_frame=on_frame, warn=lambda _m: None)
     if pending[0]:
         counter.add.remote(pending[0])
-    return data, frames, ray.get_runtime_context().get_node_id()
+    return data, pts, ray.get_runtime_context().get_node_id()
 
 
 class _Counter:
@@ -162,12 +162,12 @@ class RayScheduler:
             for ref in ready:
                 task = inflight.pop(ref)
                 try:
-                    data, frames, node = ray.get(ref)
+                    data, pts, node = ray.get(ref)
                 except ray.exceptions.RayTaskError as e:
                     cause = e.cause if getattr(e, "cause", None) is not None else e
                     raise VsrError(f"segment {task.segment.index} failed on a worker: {cause}") from None
                 self.nodes_used.append(node)
-                done(task.segment.index, data, frames)
+                done(task.segment.index, data, pts)
         time.sleep(0)  # let the counter's last updates land before the caller reads progress
 
     def close(self) -> None:

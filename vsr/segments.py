@@ -190,10 +190,10 @@ class Task:
 
 def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | None = None,
                 on_frame: Callable[[int], None] | None = None, warn: Callable[[str], None] = print
-                ) -> tuple[bytes, int]:
+                ) -> tuple[bytes, list[int]]:
     """Upscale one segment: its frames decoded from ``source`` (vsr.segments.segment_source), run with their halo,
     encoded as the final output's video. Returns the encoded segment (a NUT file where NUT holds the codec) and its
-    frames."""
+    frames' timestamps in the input's time base, in display order: fewer than planned where packets were damaged."""
     import tempfile
 
     from vsr.video.pipeline import run_stages
@@ -210,5 +210,5 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
         except BaseException:
             src.close()
             raise
-        frames, _ = run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role)
-        return target.read_bytes(), frames
+        run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role)
+        return target.read_bytes(), sink.written

@@ -129,6 +129,11 @@ def run_job(src: Path, dst: Path, runner, info, *, backend: str, precision: str,
             progress.close()
             if ray:
                 scheduler.close()
+    if result.lost > 0:
+        say(f"warning: {result.lost} of {result.frames + result.lost} frame(s) could not be decoded (damaged input) "
+            "and are missing from the output; the rest keep their timestamps")
+    if result.truncated:
+        say("warning: the input ends early (truncated or damaged); everything before the damage was upscaled")
     if not quiet:
         kept = f", {result.kept} segment(s) kept from an earlier run" if result.kept else ""
         say(f"wrote {dst}: {result.frames} frames, {result.duration:.2f} s of video, {result.fps:.1f} fps average "

@@ -147,6 +147,7 @@ class VideoSink(Sink):
             raise
         self.last_pts: int | None = None
         self.frames = 0
+        self.written: list[int] = []  # each frame's own timestamp, as it came (a segment's record for the join)
         self.last_end = 0
 
     def _setup(self, source, codec: str, opts: EncodeOptions, width: int, height: int) -> None:
@@ -225,6 +226,7 @@ class VideoSink(Sink):
             self.warn(f"the input's closed captions (EIA-608/708, inside its video stream) are not written: "
                       f"{self.video.codec_context.name} cannot carry them (libx264, libx265 and mpeg2video can)")
         vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads, frame.carrier if self.captions else None)
+        self.written.append(frame.pts)
         tb = self.time_base
         pts, duration = round(frame.pts * frame.time_base / tb), round((frame.duration or 0) * frame.time_base / tb)
         if self.last_pts is not None and pts <= self.last_pts:
