@@ -164,6 +164,43 @@ def test_damaged_packets_lose_their_frames_not_the_job(tmp_path):
     assert [p for p, _ in got] == [p for p, _ in ref] and all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
+def test_a_segment_with_nothing_decodable_is_passed_over(tmp_path):
+    """A segment whose packets are all garbage holds no frames; the join passes over it and the job counts them."""
+    import io
+
+    from engines.torch_backend import TorchRunner
+
+    from vsr.segments import run_segment
+
+    src = _clip(tmp_path, frames=30, gop=5)
+    runner = TorchRunner(small("bicubic"))
+
+    def garbage(data: bytes) -> bytes:  # the same packets and timestamps, their payload noise
+        rng = np.random.default_rng(0)
+        with av.open(io.BytesIO(data)) as c:
+            buf = io.BytesIO()
+            with av.open(buf, "w", format="matroska") as o:
+                v = o.add_stream_from_template(c.streams.video[0], opaque=True)
+                for p in c.demux(c.streams.video[0]):
+                    if p.size:
+                        q = av.Packet(rng.integers(0, 256, p.size, dtype=np.uint8).tobytes())
+                        q.pts, q.dts, q.time_base, q.stream = p.pts, p.dts, p.time_base, v
+                        o.mux(q)
+        return buf.getvalue()
+
+    class SecondSegmentDamaged:
+        def run(self, todo, finish, progress, stop, warn):
+            for task, source in todo:
+                data = source() if task.segment.index != 1 else garbage(source())
+                finish(task.segment.index, *run_segment(task, data, runner))
+
+    result = _job(src, tmp_path / "out.mkv", runner, seconds=0.2, scheduler=SecondSegmentDamaged())
+    got = _frames(tmp_path / "out.mkv")
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    assert result.segments > 2 and 0 < result.lost == len(ref) - len(got) and len(got) == result.frames
+    assert all(any(p == q and np.array_equal(a, b) for q, b in ref) for p, a in got)
+
+
 def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     """An MP4 with B-frames (its first decode timestamps negative, a time base Matroska's milliseconds can't
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself

@@ -265,6 +265,33 @@ def test_a_phones_metadata_keys_survive(tmp_path, cli, out, seconds):
         assert tags.items() <= c.metadata.items()
 
 
+@pytest.mark.parametrize("seconds", ["0", "0.3"])
+def test_a_size_change_mid_stream_is_rescaled_with_a_warning(tmp_path, cli, seconds):
+    """A broadcast or screen recording can switch size mid-stream: such frames are rescaled to the first size
+    (it was an error, and through segments a wrong-sized encode)."""
+    src = tmp_path / "switch.ts"
+    with av.open(str(src), "w", format="mpegts") as c:
+        v = c.add_stream("libx264", rate=25, options={"g": "5"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        for t in range(10):
+            for p in v.encode(av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        e = av.CodecContext.create("libx264", "w")  # a second encode, larger, in the same stream
+        e.width, e.height, e.pix_fmt, e.time_base, e.framerate = 96, 72, "yuv420p", v.codec_context.time_base, 25
+        for t in range(10, 20):
+            f = av.VideoFrame.from_ndarray(scene(72, 96, t), format="rgb24").reformat(format="yuv420p")
+            f.pts, f.time_base = t, e.time_base
+            for p in [*e.encode(f), *(e.encode(None) if t == 19 else [])]:
+                p.stream, p.time_base = v, e.time_base
+                c.mux(p)
+    rc, _, err = cli("upscale", src, tmp_path / "out.mp4", "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", seconds)
+    assert rc == 0 and err.count("the frame size changes mid-stream (64×48 → 96×72)") == 1, err
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert {(f.width, f.height) for f in c.decode(video=0)} == {(128, 96)} and c.streams.video[0].frames == 20
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

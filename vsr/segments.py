@@ -198,10 +198,14 @@ def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | No
 
     from vsr.video.pipeline import run_stages
     from vsr.video.sink import VideoSink
-    from vsr.video.source import VideoSource
+    from vsr.video.source import NoFrames, VideoSource
 
-    src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr,
-                      timestamps=(task.time_base, task.source_pts), deinterlace=task.deinterlace, rate=task.rate)
+    try:
+        src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base,
+                          task.source_pts), deinterlace=task.deinterlace, rate=task.rate,
+                          size=(task.width, task.height), warn=warn)
+    except NoFrames:  # damaged from end to end: no frames, and the join passes over it
+        return b"", []
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
         target = Path(d) / f"segment{segment_suffix(task.opts.codec, src.info.extras.get('alpha', False))}"
         try:

@@ -54,8 +54,10 @@ def _segment_packets(files: list[Path], frame_pts: list[list[int]], tb) -> Itera
 def join(target: Path, source: Path, stream_index: int, files: list[Path], frame_pts: list[list[int]],
          colour: Colour | None, rotation: int, warn: Callable[[str], None]) -> None:
     """``frame_pts``: each segment's frames' timestamps in the input stream's time base."""
-    if not files:
-        raise VsrError("nothing to join: no segment was upscaled")
+    kept = [(f, pts) for f, pts in zip(files, frame_pts) if pts]  # a segment damaged end to end holds nothing
+    if not kept:
+        raise VsrError(f"{source}: no decodable video frames" if files else "nothing to join: no segment was upscaled")
+    files, frame_pts = [f for f, _ in kept], [pts for _, pts in kept]
     tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
     muxer = CONTAINERS[target.suffix.lower()].muxer if target.suffix.lower() in CONTAINERS else None
     try:

@@ -88,7 +88,7 @@ def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = 
     if tile and runner.d.recurrent:
         raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
     t0 = time.perf_counter()
-    source = open_source(src, stream=stream, fps=fps, threads=decode_threads, deinterlace=deinterlace)
+    source = open_source(src, stream=stream, fps=fps, threads=decode_threads, deinterlace=deinterlace, warn=warn)
     info = source.info
     try:
         if dst.suffix == "" or dst.is_dir():

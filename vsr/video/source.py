@@ -11,7 +11,7 @@ import bisect
 import fractions
 import io
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,10 @@ class SourceInfo:
     extras: dict = field(default_factory=dict)
     hdr: HDR | None = None  # HDR10 mastering display / content light level, where the source carries them
     sar: fractions.Fraction | None = None  # pixel (sample) aspect ratio where not square: DVD, DV, HDV are anamorphic
+
+
+class NoFrames(VsrError):
+    """Nothing in the input (or in a segment's packets) decodes."""
 
 
 # ---------------------------------------------------------------------------
@@ -115,9 +119,11 @@ class VideoSource:
     def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
                  colour: Colour | None = None, hdr: HDR | None = None,
                  timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None, deinterlace: str = "auto",
-                 rate: fractions.Fraction | None = None):
-        """``colour``, ``hdr`` and ``rate`` override what the first frame and the stream say (a segment is read as
-        its whole video was).
+                 rate: fractions.Fraction | None = None, size: tuple[int, int] | None = None,
+                 warn: Callable[[str], None] | None = None):
+        """``colour``, ``hdr``, ``rate`` and ``size`` (width, height) override what the first frame and the stream
+        say (a segment is read as its whole video was). Frames of another size (the size changes mid-stream) are
+        rescaled to it, which ``warn`` is told once.
         ``deinterlace``: "auto" runs FFmpeg's bwdif on the frames flagged interlaced when the first one is, "all" on
         every frame (for interlaced video flagged progressive), "off" never; "interlaced" is "auto" decided (as a
         segment is, by its whole video). One frame out per frame in, timestamps kept.
@@ -126,6 +132,8 @@ class VideoSource:
         and each decoded frame gets back the original timestamp nearest its own, once the earliest packets of both
         are lined up (frames are more than a millisecond apart)."""
         self.path = path
+        name = "a segment" if isinstance(path, io.BytesIO) else path
+        self.warn, self._resized = warn, False
         self.timestamps = timestamps
         if timestamps:
             with av.open(io.BytesIO(path.getvalue())) as c:
@@ -164,7 +172,7 @@ class VideoSource:
             self._first = next(self._iter)
         except StopIteration:
             self.close()
-            raise VsrError(f"{path}: no decodable video frames") from None
+            raise NoFrames(f"{name}: no decodable video frames") from None
         f = self._first
         if deinterlace not in DEINTERLACE:
             self.close()
@@ -182,10 +190,11 @@ class VideoSource:
             total = int(round(float(self.stream.duration * tb * rate)))
         elif not total and self.container.duration and rate:
             total = int(round(self.container.duration / 1e6 * float(rate)))
+        width, height = size or (f.width, f.height)
         self.info = SourceInfo(
-            width=f.width, height=f.height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
+            width=width, height=height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
             total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
-            description=f"{self.stream.codec_context.name} {f.width}×{f.height} {f.format.name}, {self.colour.describe()}"
+            description=f"{self.stream.codec_context.name} {width}×{height} {f.format.name}, {self.colour.describe()}"
             + ("" if self.deinterlace == "off" else ", interlaced: deinterlaced (bwdif)"),
             hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)}, sar=_sar(self.stream),
         )
@@ -222,16 +231,13 @@ class VideoSource:
         step = max(1, int(round(1 / (self.info.rate * tb)))) if self.info.rate else 1
         last_pts = None
         alpha = self.info.extras["alpha"]
-        frames = self._frames_with_first()
+        frames = self._same_size(self._frames_with_first())
         if self.deinterlace != "off":
             frames = self._bwdif(frames)
         for f in frames:
             for p in self.pending:
                 yield Packet(p)
             self.pending.clear()
-            if (f.width, f.height) != (self.info.width, self.info.height):
-                raise VsrError(f"{self.path}: the frame size changes mid-stream ({self.info.width}×{self.info.height} → "
-                               f"{f.width}×{f.height}); this is not supported")
             pts = f.pts if f.pts is not None else (last_pts + step if last_pts is not None else 0)
             last_pts = pts
             duration = int(f.duration or 0)
@@ -288,6 +294,20 @@ class VideoSource:
                     out.time_base = tb
                 yield out
 
+    def _same_size(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        """Frames in the first one's size and pixel format (a stream can switch: a broadcast between programmes, a
+        screen recording), as FFmpeg's own tools scale them; the model and the encoder keep one size."""
+        w, h, fmt = self.info.width, self.info.height, self.info.pix_fmt
+        for f in frames:
+            if (f.width, f.height, f.format.name) != (w, h, fmt):
+                if (f.width, f.height) != (w, h) and not self._resized:
+                    self._resized = True
+                    if self.warn:
+                        self.warn(f"the frame size changes mid-stream ({w}×{h} → {f.width}×{f.height}): such frames "
+                                  f"are rescaled to {w}×{h} (bicubic) before upscaling")
+                f = f.reformat(width=w, height=h, format=fmt, interpolation="BICUBIC")
+            yield f
+
     def _frames_with_first(self):
         if self._first is not None:
             first, self._first = self._first, None
@@ -338,8 +358,11 @@ class FolderSource:
         pass
 
 
-def open_source(path: Path, *, stream: int | None, fps: float, threads: int = 0, deinterlace: str = "auto"):
-    return FolderSource(path, fps) if path.is_dir() else VideoSource(path, stream, threads, deinterlace=deinterlace)
+def open_source(path: Path, *, stream: int | None, fps: float, threads: int = 0, deinterlace: str = "auto",
+                warn: Callable[[str], None] | None = None):
+    if path.is_dir():
+        return FolderSource(path, fps)
+    return VideoSource(path, stream, threads, deinterlace=deinterlace, warn=warn)
 
 
 
