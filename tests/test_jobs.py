@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import fractions
 import json
-import re
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -60,10 +60,10 @@ def _reference(src, dst, runner):
 
 
 def test_the_plan_cuts_at_keyframes_with_halos():
+    import tempfile
+
     from vsr.segments import Halo, plan
     from vsr.video.probe import probe
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         m = probe(make_clip(Path(d) / "c.mkv", width=64, height=48, frames=100, gop=10, audio=False))
@@ -119,7 +119,6 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     """In an open GOP the frames shown just before a keyframe are decoded after it (from both GOPs): a segment
     ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
     from engines.torch_backend import TorchRunner
-
     from vsr.testclips import scene
     from vsr.video.probe import probe
 
@@ -169,7 +168,6 @@ def test_a_segment_with_nothing_decodable_is_passed_over(tmp_path):
     import io
 
     from engines.torch_backend import TorchRunner
-
     from vsr.segments import run_segment
 
     src = _clip(tmp_path, frames=30, gop=5)
@@ -206,7 +204,6 @@ def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself
     with B-frames, its decode timestamps rebuilt across the boundaries) has exactly the input's timestamps."""
     from engines.torch_backend import TorchRunner
-
     from vsr.testclips import scene
 
     src = tmp_path / "in.mp4"
