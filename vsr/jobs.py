@@ -69,11 +69,11 @@ class Local:
     def __init__(self, runner):
         self.runner = runner
 
-    def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, int], None],
+    def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, list[int]], None],
             progress: Progress, stop: threading.Event, warn: Callable[[str], None]) -> None:
         for task, source in todo:
             data, pts = run_segment(task, source(), self.runner, stop=stop, warn=warn,
-                                       on_frame=lambda _n: progress.add(1))
+                                    on_frame=lambda _n: progress.add(1))
             done(task.segment.index, data, pts)
 
 
