@@ -142,7 +142,7 @@ class RayScheduler:
         self.counter = ray.remote(num_cpus=0)(_Counter).remote()
         self.nodes_used: list[str] = []  # node id per finished segment (tests, and the README's claims)
 
-    def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, int], None],
+    def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, list[int]], None],
             progress: Progress, stop: threading.Event, warn: Callable[[str], None]) -> None:
         from vsr.video.pipeline import Stopped
 
