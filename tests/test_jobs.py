@@ -386,7 +386,8 @@ def test_a_folder_of_videos_is_one_job_and_a_bad_file_is_skipped(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("a.mkv", "b.mp4", "c.MTS"):  # a camcorder's AVCHD file: read, written as .mkv
-        make_clip(folder / name, width=64, height=48, frames=6, audio=True, container="mpegts" if "MTS" in name else None)
+        make_clip(folder / name, width=64, height=48, frames=6, audio=True,
+                  container="mpegts" if "MTS" in name else None)
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
     (folder / "notes.txt").write_text("not a video either, and not touched")
     r = _vsr(folder, tmp_path / "out", "-m", "bicubic", "-s", "2", "--backend", "torch", "-q")

@@ -215,8 +215,8 @@ def test_anamorphic_video_keeps_its_pixel_aspect_ratio(tmp_path, cli, out):
     assert rc == 0, err
     with av.open(str(tmp_path / out)) as c:
         v = c.streams.video[0]
-        assert (v.width, v.height, v.sample_aspect_ratio, v.display_aspect_ratio) == (192, 128, fractions.Fraction(32, 27),
-                                                                                      fractions.Fraction(16, 9))
+        assert (v.width, v.height) == (192, 128)
+        assert v.sample_aspect_ratio == fractions.Fraction(32, 27) and v.display_aspect_ratio == fractions.Fraction(16, 9)
 
 
 @pytest.mark.parametrize("out", ["out.mov", "out.mp4", "out.mkv"])
@@ -286,7 +286,8 @@ def test_a_size_change_mid_stream_is_rescaled_with_a_warning(tmp_path, cli, seco
             for p in [*e.encode(f), *(e.encode(None) if t == 19 else [])]:
                 p.stream, p.time_base = v, e.time_base
                 c.mux(p)
-    rc, _, err = cli("upscale", src, tmp_path / "out.mp4", "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", seconds)
+    rc, _, err = cli("upscale", src, tmp_path / "out.mp4", "-s", "2", "-m", "bicubic", "-q",
+                     "--segment-seconds", seconds)
     assert rc == 0 and err.count("the frame size changes mid-stream (64×48 → 96×72)") == 1, err
     with av.open(str(tmp_path / "out.mp4")) as c:
         assert {(f.width, f.height) for f in c.decode(video=0)} == {(128, 96)} and c.streams.video[0].frames == 20

@@ -173,7 +173,8 @@ class Task:
         n = len(m.pts)
         return cls(seg, m.pts[seg.feed_from], m.pts[seg.first], m.pts[seg.end] if seg.end < n else None,
                    m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr,
-                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), deinterlace, rate)
+                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), deinterlace,
+                   rate)
 
     def role(self, frame) -> str:
         pts = frame.pts

@@ -114,7 +114,8 @@ def from_rgb(rgb: np.ndarray, colour: Colour, pix_fmt: str, threads: int = 1,
         h, w = rgb.shape[:2]
         frame = carrier.reformat(width=w, height=h, format=fmt, interpolation="POINT")
         plane = frame.planes[0]
-        np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :rgb[0].nbytes] = rgb.astype(rgb.dtype.newbyteorder("<"), copy=False).reshape(h, -1).view(np.uint8)
+        rows = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)  # (a row may be padded)
+        rows[:, :rgb[0].nbytes] = rgb.astype(rgb.dtype.newbyteorder("<"), copy=False).reshape(h, -1).view(np.uint8)
     # The RGB is already in the video's primaries and transfer: say so, or swscale converts gamut and transfer from
     # what it assumes (BT.709) to the tags asked for: for BT.2020 both wrong and ~180× slower (the HDR "cliff")
     frame.color_primaries, frame.color_trc = colour.primaries, colour.trc

@@ -19,8 +19,8 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import (ALPHA_CODECS, CAPTION_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, DEFAULT_QSCALE, LOSSLESS, PRESET_CODECS,
-                         QSCALE_CODECS, SIDE_ALPHA_CODECS, default_codec)
+from vsr.formats import (ALPHA_CODECS, CAPTION_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, DEFAULT_QSCALE,
+                         LOSSLESS, PRESET_CODECS, QSCALE_CODECS, SIDE_ALPHA_CODECS, default_codec)
 from vsr.video.colour import Colour, from_rgb, has_alpha, is_rgb_format, tag_encoder
 from vsr.video.source import Frame, FolderSource, VideoSource
 
@@ -135,9 +135,9 @@ class VideoSink(Sink):
         self.bits16 = info.bits > 8
         self.threads = opts.convert_threads
         try:
+            copied = copy and isinstance(source, VideoSource)
             self.out = av.open(str(self.tmp), "w", format=_format_for(target) or target.suffix.lstrip(".") or None,
-                               options=muxer_options(target, source.container) if copy and isinstance(source, VideoSource)
-                               else {})
+                               options=muxer_options(target, source.container) if copied else {})
         except (av.error.FFmpegError, ValueError) as e:
             raise VsrError(f"cannot create {target}: {e}") from None
         try:

@@ -303,8 +303,8 @@ class VideoSource:
                 if (f.width, f.height) != (w, h) and not self._resized:
                     self._resized = True
                     if self.warn:
-                        self.warn(f"the frame size changes mid-stream ({w}×{h} → {f.width}×{f.height}): such frames "
-                                  f"are rescaled to {w}×{h} (bicubic) before upscaling")
+                        self.warn(f"the frame size changes mid-stream ({w}×{h} → {f.width}×{f.height}): such "
+                                  f"frames are rescaled to {w}×{h} (bicubic) before upscaling")
                 f = f.reformat(width=w, height=h, format=fmt, interpolation="BICUBIC")
             yield f
 
