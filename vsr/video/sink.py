@@ -173,6 +173,9 @@ class VideoSink(Sink):
                 options["b"] = "0"
         if codec == "libx265":
             options["a53cc"] = "1"  # closed captions, where frames carry them (libx264's is on by default)
+            options["x265-params"] = "log-level=error"  # not its banner and statistics on the terminal, per segment
+        if codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # the same for SVT-AV1 (read from the environment): errors only
         if codec in QSCALE_CODECS:
             q = opts.crf if opts.crf is not None else DEFAULT_QSCALE
             options.update(flags="+qscale", global_quality=str(q * 118))  # FF_QP2LAMBDA: a quantiser as lambda
