@@ -117,11 +117,18 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
             seen.add(msg)
             warn(msg)
 
+    def planned(i: int, without=()) -> list[int]:
+        without = set(without)
+        return [p for p in m.pts[segments[i].first:segments[i].end] if p not in without]
+
+    def finish(i: int, data: bytes, pts: list[int]) -> None:  # what did not decode is recorded, for the join
+        journal.finish_segment(i, data, len(pts), sorted(set(planned(i)) - set(pts)))
+
     todo = [(Task.make(m, s, colour, opts, info_src.width, info_src.height, tile, hdr, deinterlace, info_src.rate),
              lambda s=s: segment_source(src, stream_index, s))  # read when the segment starts: memory stays small
             for s in segments if s.index not in kept]
     try:
-        scheduler.run(todo, lambda i, data, pts: journal.finish_segment(i, data, pts), progress, stop, warn_once)
+        scheduler.run(todo, finish, progress, stop, warn_once)
     except Stopped:
         raise Interrupted(journal.folder, len(journal.done), len(segments)) from None
     except Exception:
@@ -132,7 +139,7 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
         raise Interrupted(journal.folder, len(journal.done), len(segments))
     done = journal.data["done"]
     join(dst, src, stream_index, [journal.segment_path(s.index) for s in segments],
-         [done[str(s.index)]["pts"] for s in segments], colour, info_src.rotation, warn_once)
+         [planned(s.index, done[str(s.index)]["lost"]) for s in segments], colour, info_src.rotation, warn_once)
     journal.remove()
     frames = sum(v["frames"] for v in done.values())
     kept_frames = sum(done[str(i)]["frames"] for i in kept)

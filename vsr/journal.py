@@ -122,16 +122,16 @@ class Journal:
 
     def _intact(self, index: int, entry: dict) -> bool:
         p = self.segment_path(index)
-        return "pts" in entry and p.is_file() and p.stat().st_size == entry["bytes"]
+        return "lost" in entry and p.is_file() and p.stat().st_size == entry["bytes"]
 
     @property
     def done(self) -> set[int]:
         return {int(k) for k in self.data["done"]}
 
-    def finish_segment(self, index: int, data: bytes, pts: list[int]) -> None:
-        """``pts``: the timestamps of the frames the segment holds, in display order (the join gives them back)."""
+    def finish_segment(self, index: int, data: bytes, frames: int, lost: list[int]) -> None:
+        """``lost``: the timestamps of the segment's planned frames that did not decode (damaged packets)."""
         write_atomic(self.segment_path(index), data)
-        self.data["done"][str(index)] = {"bytes": len(data), "frames": len(pts), "pts": list(pts),
+        self.data["done"][str(index)] = {"bytes": len(data), "frames": frames, "lost": lost,
                                          "sha256": hashlib.sha256(data).hexdigest()}
         self.save()
 
