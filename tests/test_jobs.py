@@ -75,6 +75,9 @@ def test_the_plan_cuts_at_keyframes_with_halos():
         assert b.feed_from == b.first - 5 and a.feed_to == a.end + 1  # the warm-up and neighbours around it
         assert m.packets[b.decode_from].key
     assert len(plan(m, 100.0, Halo.of(3, 0))) == 1  # a short input is one segment
+    by_size = plan(m, 100.0, Halo.of(3, 0), max_bytes=sum(p.size for p in m.packets) // 4)
+    assert 4 <= len(by_size) <= 5  # big packets (4K ProRes) cut a segment short: it travels in memory
+    assert all(m.pts[s.first] in keys for s in by_size)
 
 
 @pytest.mark.parametrize("name", ["mf-dis", "mf-fast"])

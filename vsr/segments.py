@@ -48,14 +48,28 @@ class Halo:
         return cls(before=neighbours + warmup + reach, after=neighbours + reach)
 
 
-def plan(m: StreamMap, seconds: float, halo: Halo) -> list[Segment]:
-    """Cut at keyframes into segments of about ``seconds`` (at least one keyframe interval; one segment when the
-    video is shorter, or has no keyframe but its first)."""
+# A segment travels as one in-memory file (its source packets, then its encoded video): 30 s of 4K ProRes is several
+# GB, so a segment is also cut where its packets pass this size
+MAX_SEGMENT_BYTES = 256 << 20
+
+
+def plan(m: StreamMap, seconds: float, halo: Halo, max_bytes: int = MAX_SEGMENT_BYTES) -> list[Segment]:
+    """Cut at keyframes into segments of about ``seconds``, or fewer where their packets pass ``max_bytes`` (at
+    least one keyframe interval; one segment when the video is shorter, or has no keyframe but its first)."""
     n = len(m.pts)
     key_display = sorted({bisect.bisect_left(m.pts, m.packets[k].pts) for k in m.keyframes} | {0})
+    before = [0] * (n + 1)  # bytes of the frames shown before display index d
+    for p in m.packets:
+        d = bisect.bisect_left(m.pts, p.pts)
+        if d < n:
+            before[d + 1] += p.size
+    for d in range(n):
+        before[d + 1] += before[d]
     cuts = [0]
     for d in key_display[1:]:
-        if m.seconds(m.pts[d]) - m.seconds(m.pts[cuts[-1]]) >= seconds and m.seconds(m.pts[-1]) - m.seconds(m.pts[d]) >= seconds / 4:
+        long = m.seconds(m.pts[d]) - m.seconds(m.pts[cuts[-1]]) >= seconds
+        big = before[d] - before[cuts[-1]] >= max_bytes
+        if (long and m.seconds(m.pts[-1]) - m.seconds(m.pts[d]) >= seconds / 4) or big:
             cuts.append(d)
     bounds = list(zip(cuts, cuts[1:] + [n]))
     key_by_display = {bisect.bisect_left(m.pts, m.packets[k].pts): k for k in m.keyframes}

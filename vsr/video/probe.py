@@ -17,6 +17,7 @@ class Packet:
     dts: int | None
     key: bool
     decode_index: int
+    size: int = 0  # bytes
 
 
 @dataclass
@@ -53,7 +54,7 @@ def probe(path: Path, stream: int | None = None) -> StreamMap:
                     continue  # the demuxer's flush packet
                 pts = p.pts if p.pts is not None else (last + 1 if last is not None else 0)
                 last = pts
-                packets.append(Packet(pts, p.dts, bool(p.is_keyframe), len(packets)))
+                packets.append(Packet(pts, p.dts, bool(p.is_keyframe), len(packets), p.size))
             tb = v.time_base
     except (av.error.FFmpegError, StopIteration, IndexError) as e:
         raise VsrError(f"{path}: cannot read its video packets ({e})") from None
