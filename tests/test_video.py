@@ -293,6 +293,36 @@ def test_a_size_change_mid_stream_is_rescaled_with_a_warning(tmp_path, cli, seco
         assert {(f.width, f.height) for f in c.decode(video=0)} == {(128, 96)} and c.streams.video[0].frames == 20
 
 
+@pytest.mark.parametrize("out, kept", [("out.mp4", True), ("out.mov", True), ("out.mkv", False)])
+def test_a_telemetry_track_is_copied_where_the_container_holds_it(tmp_path, cli, out, kept):
+    """Action cameras put GPS and motion data in a data track FFmpeg has no codec for (GoPro's gpmd); MP4 and MOV
+    hold a copy, Matroska does not (a warning that names the track)."""
+    import fractions
+
+    src = tmp_path / "gopro.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        d = c.add_data_stream(codec_name="bin_data")
+        d.metadata["handler_name"] = "GoPro MET"
+        for t in range(5):
+            for p in v.encode(av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24")):
+                c.mux(p)
+            q = av.Packet(b"GPMF %d" % t)
+            q.stream, q.pts, q.dts, q.time_base = d, t * 40, t * 40, fractions.Fraction(1, 1000)
+            c.mux(q)
+        for p in v.encode():
+            c.mux(p)
+    with av.open(str(src)) as c:
+        want = [bytes(p) for p in c.demux(c.streams.data[0]) if p.size]
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0, err
+    with av.open(str(tmp_path / out)) as c:
+        got = [bytes(p) for p in c.demux(*c.streams.data) if p.size] if c.streams.data else []
+    assert len(want) >= 4 and got == (want if kept else [])
+    assert ("GoPro MET) left out" in err) != kept, err
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

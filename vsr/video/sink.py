@@ -280,6 +280,13 @@ def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, r
             continue  # MP4's chapter track: chapters are copied as chapters
         if s.type == "data" and name is None and "timecode" in s.metadata:
             continue  # QuickTime's timecode track: the muxer makes a new one from the video's timecode tag
+        if s.type == "data" and name is None:  # a format FFmpeg has no codec for: GoPro telemetry (gpmd), …
+            if _takes(out.format.name, s):
+                mapping[s.index] = out.add_stream_from_template(s)  # (its codec tag and metadata with it)
+            else:
+                what = s.metadata.get("handler_name") or "unknown format"
+                warn(f"data stream {s.index} ({what}) left out: {target.suffix} files cannot hold it")
+            continue
         if s.type == "attachment":
             try:
                 out.add_stream_from_template(s)
@@ -349,6 +356,18 @@ def holds(muxer: str, codec: str) -> bool:
             out.add_stream(codec)
             return True
         except ValueError:  # "'mov' format does not support 'ffv1' codec"
+            return False
+
+
+def _takes(muxer: str, stream) -> bool:
+    """Whether ``muxer`` writes a copy of ``stream`` (tried on an empty in-memory file: MP4 and MOV take GoPro's
+    telemetry track, Matroska refuses it only when writing its header)."""
+    with av.open(io.BytesIO(), "w", format=muxer) as out:
+        try:
+            out.add_stream_from_template(stream)
+            out.start_encoding()
+            return True
+        except (av.error.FFmpegError, ValueError):
             return False
 
 
