@@ -71,6 +71,26 @@ def test_variable_frame_rate_keeps_every_timestamp(tmp_path):
         assert [s.type for s in c.streams] == ["video", "audio", "subtitle"]
 
 
+def _cues(path):
+    with av.open(str(path)) as c:
+        s = c.streams.subtitles[0]
+        return s.codec_context.name, [(float(p.pts * p.time_base), float(p.duration * p.time_base),
+                                       [repr(x).split("'")[1] for x in p.decode()]) for p in c.demux(s) if p.size]
+
+
+@pytest.mark.parametrize("out, codec", [("out.mp4", "mov_text"), ("out.webm", "webvtt"), ("out.mkv", "subrip")])
+@pytest.mark.parametrize("seconds", ["30", "0"])
+def test_text_subtitles_go_into_the_text_format_the_output_holds(tmp_path, cli, out, codec, seconds):
+    """SubRip from a .mkv was left out of a .mp4 with a warning; it is re-encoded as mov_text (WebVTT in WebM):
+    the same cues at the same times."""
+    src = make_clip(tmp_path / "in.mkv", frames=12, subtitles=True, audio=False)
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", seconds)
+    assert rc == 0 and "left out" not in err, err
+    name, cues = _cues(tmp_path / out)
+    assert name == codec.replace("subrip", "srt") and [c for c in cues if c[2]] == _cues(src)[1]
+    assert [c[2] for c in _cues(src)[1]] == [["Bonjour"], ["Au revoir"]]
+
+
 def _patches() -> np.ndarray:
     img = np.full((96, 160, 3), 128, np.uint8)  # mid-grey
     colours = [(235, 20, 20), (20, 235, 20), (20, 20, 235), (230, 230, 20), (20, 230, 230)]

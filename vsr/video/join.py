@@ -13,7 +13,7 @@ import av
 from vsr.errors import VsrError
 from vsr.formats import CONTAINERS
 from vsr.video.colour import Colour, tag_encoder
-from vsr.video.sink import copy_extras, muxer_options
+from vsr.video.sink import copy_extras, mux_copy, muxer_options
 
 
 def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Packet]]:
@@ -81,8 +81,11 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
                         yield p
 
             for _, order, _, p in heapq.merge(_timed(_segment_packets(files, frame_pts, v_in.time_base), 0), _timed(copied(), 1)):
-                p.stream = v_out if order == 0 else mapping[p.stream.index]
-                out.mux(p)
+                if order == 0:
+                    p.stream = v_out
+                    out.mux(p)
+                else:
+                    mux_copy(out, mapping, p)
         os.replace(tmp, target)
     except OSError as e:
         from vsr.journal import FULL, DiskFull

@@ -209,12 +209,10 @@ class VideoSink(Sink):
                            f"{self.target.suffix} file: {getattr(e, 'strerror', None) or e}") from None
 
     def write_packet(self, packet: av.Packet) -> None:
-        o = self.map.get(packet.stream.index)
-        if o is None or packet.dts is None and not packet.size:
+        if packet.stream.index not in self.map or packet.dts is None and not packet.size:
             return
-        packet.stream = o
         try:
-            self.out.mux(packet)
+            mux_copy(self.out, self.map, packet)
         except av.error.FFmpegError as e:
             self.warn(f"a packet of stream {packet.stream.index} could not be written ({e.strerror})")
 
@@ -293,6 +291,9 @@ def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, r
             except (av.error.FFmpegError, ValueError, TypeError) as e:
                 warn(f"attachment stream {s.index} not copied: {target.suffix} cannot hold it ({e})")
             continue
+        if s.type == "subtitle" and name not in supported and (text := TextSubtitles.make(out, s)) is not None:
+            mapping[s.index] = text  # SubRip/ASS into MP4 as mov_text, into WebM as WebVTT: the same cues
+            continue
         if name is None or name not in supported:
             what = f"{s.type} stream {s.index} ({name or 'unknown codec'})"
             hint = "" if target.suffix.lower() == ".mkv" else " (try .mkv)"
@@ -357,6 +358,54 @@ def holds(muxer: str, codec: str) -> bool:
             return True
         except ValueError:  # "'mov' format does not support 'ffv1' codec"
             return False
+
+
+# text subtitle formats FFmpeg decodes to text (ASS events) and can encode again
+TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text")
+
+
+class TextSubtitles:
+    """A text subtitle stream re-encoded into the text format the output holds (SubRip or ASS from Matroska into
+    MP4's mov_text, WebM's WebVTT, …): each cue decoded and encoded again with its timestamps; styling beyond what
+    the target format has is lost, the text and timing are not."""
+
+    def __init__(self, out, source, encoder: str):
+        self.decoder = source.codec_context
+        self.decoder.open()  # (its ASS header, which the encoder needs, is made on opening)
+        self.stream = out.add_stream(encoder)
+        self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
+        self.stream.time_base = source.time_base
+        self.stream.metadata.update(source.metadata)
+        self.stream.disposition = source.disposition  # (default, forced)
+
+    @classmethod
+    def make(cls, out, source) -> TextSubtitles | None:
+        name = source.codec_context.name if source.codec_context is not None else None
+        if name not in TEXT_SUBTITLES:
+            return None  # bitmap subtitles (DVD, Blu-ray) would need OCR
+        order = ("ass", "subrip", "mov_text", "webvtt") if name in ("ass", "ssa") else ("subrip", "mov_text", "webvtt")
+        encoder = next((e for e in order if e in out.supported_codecs), None)
+        return cls(out, source, encoder) if encoder else None
+
+    def convert(self, packet: av.Packet) -> list[av.Packet]:
+        cue = self.decoder.decode2(packet) if packet.size else None
+        if cue is None:
+            return []
+        q = self.stream.codec_context.encode_subtitle(cue)
+        q.pts, q.dts, q.duration, q.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+        q.stream = self.stream
+        return [q]
+
+
+def mux_copy(out, mapping: dict, packet: av.Packet) -> None:
+    """A copied stream's packet into ``out``: as it is, or converted (vsr.video.sink.TextSubtitles)."""
+    o = mapping[packet.stream.index]
+    if isinstance(o, TextSubtitles):
+        for q in o.convert(packet):
+            out.mux(q)
+    else:
+        packet.stream = o
+        out.mux(packet)
 
 
 def _takes(muxer: str, stream) -> bool:
