@@ -91,6 +91,26 @@ def test_text_subtitles_go_into_the_text_format_the_output_holds(tmp_path, cli, 
     assert [c[2] for c in _cues(src)[1]] == [["Bonjour"], ["Au revoir"]]
 
 
+def _samples(path):
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        return a.codec_context.name, np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(a)]).astype(float)
+
+
+@pytest.mark.parametrize("seconds", ["30", "0"])
+def test_audio_a_container_cannot_hold_is_re_encoded(tmp_path, cli, seconds):
+    """AAC into .webm (which holds Opus or Vorbis) was left out, leaving a silent video; it is re-encoded as Opus,
+    with a warning: the same length and level."""
+    src = make_clip(tmp_path / "in.mp4", frames=25, audio=True)
+    rc, _, err = cli("upscale", src, tmp_path / "out.webm", "-s", "2", "-m", "bicubic", "-q",
+                     "--segment-seconds", seconds)
+    assert rc == 0 and err.count("re-encoded as Opus") == 1 and "left out" not in err, err
+    (name_in, a), (name_out, b) = _samples(src), _samples(tmp_path / "out.webm")
+    assert (name_in, name_out) == ("aac", "opus")
+    assert abs(len(b) - len(a)) <= 0.03 * len(a) and np.std(a) > 0.05
+    assert np.std(b) == pytest.approx(np.std(a), rel=0.1)  # the tone, not silence or noise
+
+
 def _patches() -> np.ndarray:
     img = np.full((96, 160, 3), 128, np.uint8)  # mid-grey
     colours = [(235, 20, 20), (20, 235, 20), (20, 20, 235), (230, 230, 20), (20, 230, 230)]

@@ -13,7 +13,7 @@ import av
 from vsr.errors import VsrError
 from vsr.formats import CONTAINERS
 from vsr.video.colour import Colour, tag_encoder
-from vsr.video.sink import copy_extras, mux_copy, muxer_options
+from vsr.video.sink import copy_extras, flush_converted, mux_copy, muxer_options
 
 
 def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Packet]]:
@@ -86,6 +86,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
                     out.mux(p)
                 else:
                     mux_copy(out, mapping, p)
+            flush_converted(out, mapping)
         os.replace(tmp, target)
     except OSError as e:
         from vsr.journal import FULL, DiskFull

@@ -245,6 +245,7 @@ class VideoSink(Sink):
         try:
             for p in self.video.encode(None):
                 self.out.mux(p)
+            flush_converted(self.out, self.map)
             self.out.close()
         except av.error.FFmpegError as e:
             self.abort()
@@ -294,6 +295,18 @@ def copy_extras(out, container, video_in, video_out, target: Path, warn: Warn, r
         if s.type == "subtitle" and name not in supported and (text := TextSubtitles.make(out, s)) is not None:
             mapping[s.index] = text  # SubRip/ASS into MP4 as mov_text, into WebM as WebVTT: the same cues
             continue
+        if s.type == "audio" and name is not None and name not in supported:
+            try:
+                audio = AudioTranscode.make(out, s)
+            except (av.error.FFmpegError, ValueError) as e:
+                warn(f"audio stream {s.index} ({name}) left out: {target.suffix} files cannot hold it, and re-encoding "
+                     f"it failed ({e})")
+                continue
+            if audio is not None:
+                mapping[s.index] = audio
+                warn(f"audio stream {s.index} ({name}) re-encoded as {AUDIO_ENCODER[out.format.name][1]}: "
+                     f"{target.suffix} files cannot hold {name} (.mkv holds it as it is)")
+                continue
         if name is None or name not in supported:
             what = f"{s.type} stream {s.index} ({name or 'unknown codec'})"
             hint = "" if target.suffix.lower() == ".mkv" else " (try .mkv)"
@@ -364,7 +377,19 @@ def holds(muxer: str, codec: str) -> bool:
 TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text")
 
 
-class TextSubtitles:
+class Converted:
+    """A source stream the output holds only re-encoded: its packets go through ``convert``, then ``flush``."""
+
+    stream: object
+
+    def convert(self, packet: av.Packet) -> list[av.Packet]:
+        raise NotImplementedError
+
+    def flush(self) -> list[av.Packet]:
+        return []
+
+
+class TextSubtitles(Converted):
     """A text subtitle stream re-encoded into the text format the output holds (SubRip or ASS from Matroska into
     MP4's mov_text, WebM's WebVTT, …): each cue decoded and encoded again with its timestamps; styling beyond what
     the target format has is lost, the text and timing are not."""
@@ -397,15 +422,58 @@ class TextSubtitles:
         return [q]
 
 
+# what an output holds where it cannot hold the source's audio as it is (WebM: Opus or Vorbis only)
+AUDIO_ENCODER = {"webm": ("libopus", "Opus"), "mp4": ("aac", "AAC"), "mov": ("aac", "AAC"), "mpegts": ("aac", "AAC")}
+
+
+class AudioTranscode(Converted):
+    """An audio stream re-encoded for an output that cannot hold it as it is (AAC into WebM as Opus), at 64 kb/s a
+    channel, its timestamps kept."""
+
+    def __init__(self, out, source, encoder: str):
+        self.decoder = source.codec_context
+        rates = av.codec.Codec(encoder, "w").audio_rates
+        rate = source.rate if not rates or source.rate in rates else 48000
+        self.stream = out.add_stream(encoder, rate=rate)
+        self.stream.layout = source.layout.name
+        self.stream.bit_rate = 64000 * source.layout.nb_channels
+        self.stream.metadata.update(source.metadata)
+        self.stream.disposition = source.disposition
+        fmt = [f.name for f in self.stream.codec_context.codec.audio_formats]
+        self.resampler = av.AudioResampler(format="flt" if "flt" in fmt else fmt[0], layout=source.layout.name,
+                                           rate=rate)
+
+    @classmethod
+    def make(cls, out, source) -> AudioTranscode | None:
+        encoder = AUDIO_ENCODER.get(out.format.name, (None,))[0]
+        return cls(out, source, encoder) if encoder and encoder in out.supported_codecs else None
+
+    def _encode(self, frames) -> list[av.Packet]:
+        return [q for f in frames for r in self.resampler.resample(f) for q in self.stream.encode(r)]
+
+    def convert(self, packet: av.Packet) -> list[av.Packet]:
+        return self._encode(self.decoder.decode(packet)) if packet.size else []
+
+    def flush(self) -> list[av.Packet]:
+        return self._encode([*self.decoder.decode(None), None]) + list(self.stream.encode(None))
+
+
 def mux_copy(out, mapping: dict, packet: av.Packet) -> None:
-    """A copied stream's packet into ``out``: as it is, or converted (vsr.video.sink.TextSubtitles)."""
+    """A copied stream's packet into ``out``: as it is, or converted (vsr.video.sink.Converted)."""
     o = mapping[packet.stream.index]
-    if isinstance(o, TextSubtitles):
+    if isinstance(o, Converted):
         for q in o.convert(packet):
             out.mux(q)
     else:
         packet.stream = o
         out.mux(packet)
+
+
+def flush_converted(out, mapping: dict) -> None:
+    for o in mapping.values():
+        if isinstance(o, Converted):
+            for q in o.flush():
+                out.mux(q)
 
 
 def _takes(muxer: str, stream) -> bool:
