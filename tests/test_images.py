@@ -94,7 +94,7 @@ def test_exif_orientation_is_applied(tmp_path, natural_rgb):
 
 def test_formats_by_extension_and_warnings(tmp_path, natural_rgb):
     rgba = Picture(color=natural_rgb, alpha=np.full(natural_rgb.shape[:2], 200, np.uint8))
-    for ext in (".png", ".tif", ".webp", ".jpg"):
+    for ext in (".png", ".tif", ".webp", ".avif", ".jpg"):
         if ext == ".jpg":
             with pytest.warns(UserWarning, match="alpha"):
                 write_picture(tmp_path / f"x{ext}", rgba)

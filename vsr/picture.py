@@ -22,7 +22,7 @@ from vsr.errors import VsrError
 from vsr.formats import IMAGE_WRITERS
 
 DEFAULT_MAX_PIXELS = 200_000_000  # decompression-bomb guard for inputs and outputs (--max-pixels)
-_EIGHT_BIT_ONLY = {"WEBP", "JPEG"}
+_EIGHT_BIT_ONLY = {"WEBP", "JPEG", "AVIF"}  # (as Pillow writes them)
 
 
 @dataclass
@@ -198,7 +198,7 @@ def read_rgb8(path: str | os.PathLike) -> np.ndarray:
 def output_format(path: str | os.PathLike) -> str:
     ext = Path(path).suffix.lower()
     if ext not in IMAGE_WRITERS:
-        raise VsrError(f"{path}: unsupported output format {ext or '(none)'}; use .png, .tif, .webp or .jpg")
+        raise VsrError(f"{path}: unsupported output format {ext or '(none)'}; use .png, .tif, .webp, .avif or .jpg")
     return IMAGE_WRITERS[ext]
 
 
@@ -211,7 +211,8 @@ def write_picture(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -
         warnings.warn(f"{path.name}: JPEG has no alpha channel; alpha dropped (use .png, .tif or .webp to keep it)")
         alpha = None
     if fmt in _EIGHT_BIT_ONLY and color.dtype == np.uint16:
-        warnings.warn(f"{path.name}: {fmt} holds 8 bits per channel; 16-bit image written as 8-bit (use .png or .tif)")
+        warnings.warn(f"{path.name}: {fmt} is written with 8 bits per channel; 16-bit image written as 8-bit (use .png "
+                      "or .tif)")
         color = _to8(color)
         alpha = _to8(alpha) if alpha is not None else None
     tmp = path.with_name(f".{path.stem}.vsr-tmp-{os.getpid()}{path.suffix}")
@@ -248,9 +249,9 @@ def _write_pillow(path: Path, fmt: str, color, alpha, icc, exif, quality: int) -
     kwargs: dict = {}
     if icc:
         kwargs["icc_profile"] = icc
-    if exif and fmt in ("JPEG", "WEBP", "PNG"):
+    if exif and fmt in ("JPEG", "WEBP", "PNG", "AVIF"):
         kwargs["exif"] = exif
-    if fmt in ("JPEG", "WEBP"):
+    if fmt in ("JPEG", "WEBP", "AVIF"):
         kwargs["quality"] = quality
     if fmt == "TIFF":
         kwargs["compression"] = "tiff_deflate"
