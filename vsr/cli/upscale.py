@@ -23,7 +23,7 @@ def upscale(
     tile: Annotated[int, typer.Option(help="tile size in input pixels (0 = whole frame)")] = 0,
     codec: Annotated[Optional[str], typer.Option(help="encoder: libx264, libx265, libsvtav1, libvpx-vp9, ffv1, …")] = None,
     crf: Annotated[Optional[int], typer.Option(help="quality (lower is better); default depends on the codec")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="encoder speed preset (x264/x265: ultrafast … veryslow)")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="encoder speed preset (x264/x265: ultrafast … veryslow; SVT-AV1: 0 … 13, VP9: 0 … 8, slowest first)")] = None,
     pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="output pixel format; default keeps the input's depth and chroma")] = None,
     stream: Annotated[Optional[int], typer.Option(help="index of the video stream to upscale (default: the first that is not cover art)")] = None,
     fps: Annotated[float, typer.Option(help="frame rate of an image-sequence input")] = 25.0,

@@ -20,7 +20,7 @@ import numpy as np
 
 from vsr.errors import VsrError
 from vsr.formats import (ALPHA_CODECS, CAPTION_CODECS, CONTAINERS, DEFAULT_CRF, DEFAULT_PRESET, DEFAULT_QSCALE,
-                         LOSSLESS, PRESET_CODECS, QSCALE_CODECS, SIDE_ALPHA_CODECS, default_codec)
+                         LOSSLESS, PRESET_OPTION, QSCALE_CODECS, SIDE_ALPHA_CODECS, default_codec)
 from vsr.video.colour import Colour, from_rgb, has_alpha, is_rgb_format, tag_encoder
 from vsr.video.source import Frame, FolderSource, VideoSource
 
@@ -180,8 +180,10 @@ class VideoSink(Sink):
             q = opts.crf if opts.crf is not None else DEFAULT_QSCALE
             options.update(flags="+qscale", global_quality=str(q * 118))  # FF_QP2LAMBDA: a quantiser as lambda
         preset = opts.preset or DEFAULT_PRESET.get(codec)
-        if preset is not None and codec in PRESET_CODECS:
-            options["preset"] = preset
+        if preset is not None and codec in PRESET_OPTION:
+            options[PRESET_OPTION[codec]] = preset
+        if codec == "libvpx-vp9":
+            options["row-mt"] = "1"  # threads across rows, not only tile columns
         if info.hdr is not None:  # HDR10 metadata into the bitstream, where the encoder can carry it
             hdr = info.hdr.encoder_options(codec)
             if hdr is None:
