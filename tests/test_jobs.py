@@ -122,18 +122,14 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     """In an open GOP the frames shown just before a keyframe are decoded after it (from both GOPs): a segment
     ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
     from engines.torch_backend import TorchRunner
-    from vsr.testclips import scene
+    from vsr.testclips import encode_scene
     from vsr.video.probe import probe
 
     src = tmp_path / name
     with av.open(str(src), "w") as c:
         v = c.add_stream(codec, rate=25, options=options)
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
-        for t in range(30):
-            for p in v.encode(av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
+        encode_scene(c, v, range(30))
     m = probe(src)
     shown = sorted(m.pts)
     assert any(shown.index(p.pts) < shown.index(m.packets[k].pts)  # a leading frame, decoded after its keyframe

@@ -15,7 +15,7 @@ from conftest import small
 from engines.torch_backend import TorchRunner
 from vsr.errors import VsrError
 from vsr.models.bicubic import Bicubic
-from vsr.testclips import make_clip, scene
+from vsr.testclips import encode_scene, make_clip, scene
 from vsr.video.pipeline import upscale_video
 from vsr.video.sink import EncodeOptions
 
@@ -245,11 +245,7 @@ def test_anamorphic_video_keeps_its_pixel_aspect_ratio(tmp_path, cli, out):
         v = o.add_stream("libx264", rate=25, options={"g": "2"})
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
         v.codec_context.sample_aspect_ratio = fractions.Fraction(32, 27)
-        for t in range(6):
-            for p in v.encode(av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24")):
-                o.mux(p)
-        for p in v.encode():
-            o.mux(p)
+        encode_scene(o, v, range(6))
     rc, _, err = cli("upscale", tmp_path / "sar.mkv", tmp_path / out, "-s", "2", "-m", "bicubic", "-q",
                      "--segment-seconds", "0.1")
     assert rc == 0, err
@@ -294,11 +290,7 @@ def test_a_phones_metadata_keys_survive(tmp_path, cli, out, seconds):
         c.metadata.update(tags)
         v = c.add_stream("libx264", rate=30)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        for t in range(3):
-            for p in v.encode(av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
+        encode_scene(c, v, range(3))
     rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q", "--segment-seconds", seconds)
     assert rc == 0, err
     with av.open(str(tmp_path / out)) as c:
@@ -313,11 +305,7 @@ def test_a_size_change_mid_stream_is_rescaled_with_a_warning(tmp_path, cli, seco
     with av.open(str(src), "w", format="mpegts") as c:
         v = c.add_stream("libx264", rate=25, options={"g": "5"})
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        for t in range(10):
-            for p in v.encode(av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
+        encode_scene(c, v, range(10))
         e = av.CodecContext.create("libx264", "w")  # a second encode, larger, in the same stream
         e.width, e.height, e.pix_fmt, e.time_base, e.framerate = 96, 72, "yuv420p", v.codec_context.time_base, 25
         for t in range(10, 20):

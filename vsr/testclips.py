@@ -36,6 +36,15 @@ def scene(height: int, width: int, t: int, seed: int = 0, speed: float = 1.5) ->
     return np.clip(np.stack([r, g, b], axis=2), 0, 255).astype(np.uint8)
 
 
+def encode_scene(container, stream, frames) -> None:
+    """Encode scene frames ``frames`` (their ``t``), at the stream's size, into ``container``; then flush."""
+    for t in frames:
+        for p in stream.encode(av.VideoFrame.from_ndarray(scene(stream.height, stream.width, t), format="rgb24")):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)
+
+
 @dataclass
 class ClipSpec:
     width: int = 160
