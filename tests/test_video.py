@@ -351,6 +351,18 @@ def test_a_telemetry_track_is_copied_where_the_container_holds_it(tmp_path, cli,
     assert ("GoPro MET) left out" in err) != kept, err
 
 
+@pytest.mark.parametrize("out, kept", [("out.mov", ("prores", "yuv422p10le")), ("out.mp4", ("h264", "yuv422p10le"))])
+def test_prores_in_prores_out(tmp_path, cli, out, kept):
+    """An editor's ProRes 422 master stays ProRes in .mov (it became H.264 4:2:2, which editors and QuickTime
+    handle badly); MP4 cannot hold ProRes: H.264 there, at the same depth and chroma."""
+    src = make_clip(tmp_path / "master.mov", width=64, height=48, frames=4, codec="prores_ks", pix_fmt="yuv422p10le",
+                    audio=False)
+    rc, _, err = cli("upscale", src, tmp_path / out, "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0, err
+    with av.open(str(tmp_path / out)) as c:
+        assert (c.streams.video[0].codec_context.name, c.streams.video[0].codec_context.pix_fmt) == kept
+
+
 def _a53_sei(k: int) -> bytes:
     """An H.264 SEI NAL with two EIA-608 byte pairs in ATSC A/53 form; the first pair numbers the frame."""
     cc = bytes([0xFC, 0x80 + k, 0x81 + k, 0xFC, 0x94, 0xAD])

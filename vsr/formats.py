@@ -56,15 +56,18 @@ SIDE_ALPHA_CODECS = ("libvpx-vp9", "libvpx")
 ALPHA_CODECS = ("prores_ks", "prores_aw", "ffv1", "png", "qtrle", "utvideo") + SIDE_ALPHA_CODECS
 
 
-def default_codec(ext: str, hdr: bool = False, alpha: bool = False) -> str:
+def default_codec(ext: str, hdr: bool = False, alpha: bool = False, source: str = "") -> str:
     """The encoder for an output extension when none is asked for: for sources with alpha one that keeps it where
     the container holds one; HEVC for HDR10 sources where the container holds it (H.264 cannot carry their mastering
-    metadata); else the container's default."""
+    metadata); ProRes for ProRes sources (``source``: the input's codec) into QuickTime or Matroska, as editors
+    round-trip their intermediates; else the container's default."""
     ext = ext.lower()
     if alpha and ext in ALPHA_CODEC:
         return ALPHA_CODEC[ext]
     if hdr and ext in HDR_CONTAINERS:
         return HDR_CODEC
+    if source == "prores" and ext in (".mov", ".mkv"):
+        return "prores_ks"
     return CONTAINERS[ext].codec if ext in CONTAINERS else "libx264"
 
 

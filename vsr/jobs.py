@@ -92,7 +92,8 @@ def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: 
     deinterlace = head.deinterlace  # decided once for the whole video
     head.close()
     m = probe(src, stream_index)
-    codec = opts.codec or default_codec(dst.suffix, info_src.hdr is not None, info_src.extras.get("alpha", False))
+    codec = opts.codec or default_codec(dst.suffix, info_src.hdr is not None, info_src.extras.get("alpha", False),
+                                        info_src.codec)
     check_encoder(dst, codec)
     opts = EncodeOptions(codec=codec, crf=opts.crf, preset=opts.preset, pix_fmt=opts.pix_fmt, threads=opts.threads,
                          convert_threads=opts.convert_threads)

@@ -112,7 +112,7 @@ class VideoSink(Sink):
         self.warn = warn
         ext = target.suffix.lower()
         alpha = bool(source.info.extras.get("alpha"))
-        codec = opts.codec or default_codec(ext, source.info.hdr is not None, alpha)
+        codec = opts.codec or default_codec(ext, source.info.hdr is not None, alpha, source.info.codec)
         check_encoder(target, codec)
         info = source.info
         pix_fmt = opts.pix_fmt or choose_pix_fmt(codec, info.pix_fmt, info.bits, alpha)

@@ -59,6 +59,7 @@ class SourceInfo:
     extras: dict = field(default_factory=dict)
     hdr: HDR | None = None  # HDR10 mastering display / content light level, where the source carries them
     sar: fractions.Fraction | None = None  # pixel (sample) aspect ratio where not square: DVD, DV, HDV are anamorphic
+    codec: str = ""  # the video stream's decoder ("prores", "h264", …)
 
 
 class NoFrames(VsrError):
@@ -197,6 +198,7 @@ class VideoSource:
             description=f"{self.stream.codec_context.name} {width}×{height} {f.format.name}, {self.colour.describe()}"
             + ("" if self.deinterlace == "off" else ", interlaced: deinterlaced (bwdif)"),
             hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)}, sar=_sar(self.stream),
+            codec=self.stream.codec_context.name,
         )
 
     def _frames(self) -> Iterator[av.VideoFrame]:
