@@ -116,7 +116,8 @@ def upscale(
         say(f"warning: {result.decode_errors} damaged packet(s) could not be decoded"
              + (f"; {result.expected - result.frames} frame(s) lost" if result.expected and result.expected > result.frames else ""))
     if result.truncated:
-        say("warning: the input ends early (truncated or damaged); everything before the damage was upscaled")
+        say(f"warning: the input is truncated or damaged: {result.frames} frame(s) decoded, fewer than its header "
+            "promises; every frame that decoded was upscaled")
     if not quiet:
         say(f"wrote {output}: {result.frames} frames, {result.duration:.2f} s of video, "
              f"{result.fps:.1f} fps average ({result.elapsed:.1f} s)")
