@@ -97,10 +97,12 @@ def segment_source(path: Path, stream_index: int, seg: Segment) -> bytes:
     """The segment's packets (decode order ``decode_from`` .. ``decode_to``), remuxed without re-encoding into an
     in-memory Matroska file (NUT for codecs Matroska does not hold, e.g. PNG or QuickTime RLE in a .mov): all a
     worker needs to decode its frames."""
+    from vsr.video.source import alpha_tag
+
     with av.open(str(path), metadata_errors="ignore") as src:
         v = src.streams[stream_index]
         buf, dst, out = _remux_target(v)
-        out.metadata.update({k: x for k, x in v.metadata.items() if k.lower() == "alpha_mode"})  # VP8/VP9 alpha
+        out.metadata.update(alpha_tag(v))  # (the whole video's flag: the remux would drop it)
         with dst:
             i = 0
             for p in src.demux(v):

@@ -14,6 +14,7 @@ from vsr.errors import VsrError
 from vsr.formats import CONTAINERS
 from vsr.video.colour import Colour, tag_encoder
 from vsr.video.sink import copy_extras, flush_converted, mux_copy, muxer_options
+from vsr.video.source import alpha_tag
 
 
 def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Packet]]:
@@ -65,9 +66,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
                 av.open(str(tmp), "w", format=muxer, options=muxer_options(target, src)) as out:
             v_in = src.streams[stream_index]
             v_out = out.add_stream_from_template(first.streams.video[0], opaque=True)  # see _remux_target
-            # VP8/VP9 alpha (side data, copied with the packets) is decoded only where the stream says it is there
-            v_out.metadata.update({k.lower(): x for k, x in first.streams.video[0].metadata.items()
-                                   if k.lower() == "alpha_mode"})
+            v_out.metadata.update(alpha_tag(first.streams.video[0]))  # VP8/VP9 alpha, copied as side data
             v_out.time_base = v_in.time_base
             if v_in.average_rate:  # a copied stream has none, and MOV's timecode track is counted in frames
                 v_out.codec_context.framerate = v_in.average_rate

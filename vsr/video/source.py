@@ -92,9 +92,11 @@ def _is_cover_art(stream) -> bool:
 _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 
-def _alpha_mode(stream) -> bool:
-    """Whether a VP8/VP9 stream is flagged as carrying alpha (WebM's AlphaMode; the key's case varies by muxer)."""
-    return any(k.lower() == "alpha_mode" and str(v).strip() == "1" for k, v in stream.metadata.items())
+def alpha_tag(stream) -> dict[str, str]:
+    """The stream's WebM AlphaMode flag, for a copy of it to carry ({} where it has none; the key's case varies by
+    muxer): a VP8/VP9 stream's alpha is decoded only where it is flagged."""
+    on = any(k.lower() == "alpha_mode" and str(v).strip() == "1" for k, v in stream.metadata.items())
+    return {"alpha_mode": "1"} if on else {}
 
 
 def _sar(stream) -> fractions.Fraction | None:
@@ -108,7 +110,7 @@ def _sar(stream) -> fractions.Fraction | None:
 def decoder_for(stream):
     """The stream's own decoder, or libvpx's for VP8/VP9 flagged as carrying alpha."""
     name = _ALPHA_DECODERS.get(stream.codec_context.name)
-    if name and _alpha_mode(stream):
+    if name and alpha_tag(stream):
         try:
             return av.CodecContext.create(name, "r")
         except (av.error.FFmpegError, ValueError):  # an FFmpeg built without libvpx: colour only, as before
