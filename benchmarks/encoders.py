@@ -37,7 +37,8 @@ def frames(n: int) -> list[np.ndarray]:
 
 def encode(codec: str, preset: str | None, rgb: list[np.ndarray], folder: Path) -> tuple[float, int]:
     from vsr.video.colour import Colour
-    from vsr.video.sink import EncodeOptions, VideoSink
+    from vsr.video.encoder import EncodeOptions
+    from vsr.video.sink import VideoSink
     from vsr.video.source import Frame, SourceInfo
 
     class Source:  # what VideoSink reads of a source

@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from vsr.jobs import Local, upscale_file
+from vsr.jobs import Job, Local, Reporter, Settings
 from vsr.testclips import ClipSpec, make_clip
 
 
@@ -57,10 +57,10 @@ class Timed(Local):
         super().__init__(runner)
         self.times: list[tuple[int, float]] = []
 
-    def run(self, todo, done, progress, stop, warn):
+    def run(self, todo, done, count, stop, warn):
         for task, source in todo:
             t0 = time.perf_counter()
-            super().run([(task, source)], done, progress, stop, warn)
+            super().run([(task, source)], done, count, stop, warn)
             self.times.append((task.segment.end - task.segment.first, time.perf_counter() - t0))
 
 
@@ -109,20 +109,17 @@ def main() -> None:
         res["killed_first_s"], res["killed_resume_s"] = first, vsr(src, d / "killed.mp4", *seg, *common)
         res["killed_total_s"] = first + res["killed_resume_s"]
 
-        from engines import Identity, create_runner
-        from vsr.video.sink import EncodeOptions
-        from vsr.weightfile import weights_id
-        from vsr.zoo import default_model, load_model
+        from vsr.runner import choose, open_runner
 
-        model, info = load_model(default_model("video", args.scale), args.scale)
+        choice = choose(None, args.scale, "video")
+        runner, info = open_runner(choice, "auto", "auto", warn=lambda _m: None)
         res["model"] = info.name
-        runner = create_runner(model, backend="auto", precision="auto", identity=Identity.of(model, weights_id(info)),
-                               warn=lambda _m: None)
         sched = Timed(runner)
+        job = Job(Settings(scale=args.scale, segment_seconds=args.segment_seconds, restart=True), Reporter(),
+                  threading.Event()).use(runner, info)
+        job.scheduler = sched
         t0 = time.perf_counter()
-        upscale_file(src, d / "timed.mp4", model, info, backend="auto", precision="auto", opts=EncodeOptions(),
-                     stream=None, tile=0, segment_seconds=args.segment_seconds, restart=True, scheduler=sched, stop=threading.Event(),
-                     warn=lambda _m: None)
+        job.file(src, d / "timed.mp4")
         total = time.perf_counter() - t0
     seg = [t for _, t in sched.times]
     res["segments"] = [{"frames": n, "seconds": round(t, 3)} for n, t in sched.times]

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vsr.jobs import Reporter
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -71,3 +73,37 @@ def pan(n: int, h: int = 40, w: int = 56, speed: float = 1.5, dtype=np.uint8) ->
 
     frames = [scene(h, w, t, speed=speed) for t in range(n)]
     return frames if dtype == np.uint8 else [f.astype(np.uint16) * 257 for f in frames]
+
+
+class Collect(Reporter):
+    """A job's reporter that keeps what it says and warns."""
+
+    def __init__(self):
+        self.warnings, self.said = [], []
+
+    def say(self, msg):
+        self.said.append(msg)
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def error(self, msg):
+        self.said.append(f"error: {msg}")
+
+
+def run_job(src, dst, runner, *, info=None, scheduler=None, stop=None, ui=None, **settings):
+    """``vsr upscale``'s route (vsr.jobs.Job) on one input with a runner built by the test; ``settings``: fields of
+    vsr.jobs.Settings (``segment_seconds`` 0, one pass, unless given). Returns (JobResult, warnings)."""
+    import threading
+    from pathlib import Path
+
+    from vsr.jobs import Job, Settings
+
+    settings.setdefault("segment_seconds", 0)
+    ui = ui or Collect()
+    job = Job(Settings(backend="torch", precision="fp32", **settings), ui, stop or threading.Event()).use(runner, info)
+    job.scheduler = scheduler
+    try:
+        return job.file(Path(src), Path(dst)), ui.warnings
+    finally:
+        job.close()

@@ -88,15 +88,24 @@ def test_models_lists_what_runs_and_readme_shows_the_same_table(cli):
         assert rc == 0 and "Example: vsr" in out, cmd
 
 
-def test_a_scale_without_weights_is_one_error_line(tmp_path, natural_rgb, cli):
+def test_a_scale_without_weights_is_resized_down_and_said_or_refused_above(tmp_path, natural_rgb, cli):
+    """A model asked for a scale it has no weights for runs at its next larger one and is resized down (area
+    filter), and the model line says so; above its largest scale it is one error line naming its scales."""
+    from PIL import Image
+
     from vsr.zoo import weight_files
 
     src = _photo(tmp_path / "photo.png", natural_rgb)
     missing = next(s for s in (2, 3, 4) if not any(n == "sr-lite" and sc == s for n, sc in weight_files()))
-    rc, _, err = cli("image", src, "-s", missing, "-m", "sr-lite", "-q")
-    assert rc == 1 and len(err.strip().splitlines()) == 1 and err.startswith("error: ") and f"×{missing}" in err
-    assert not (tmp_path / f"photo_x{missing}.png").exists()
-    rc, _, err = cli("image", src, "-s", missing, "-m", "bicubic", "-q")  # bicubic runs at any scale
+    rc, _, err = cli("image", src, "-s", missing, "-m", "sr-lite", "--backend", "torch")
+    assert rc == 0, err
+    assert f"resized to ×{missing}" in err and "sr-lite has no" in err
+    h, w = natural_rgb.shape[:2]
+    assert Image.open(tmp_path / f"photo_x{missing}.png").size == (w * missing, h * missing)
+    rc, _, err = cli("image", src, "-s", 8, "-m", "sr-lite", "-q")
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "×4" in err
+    assert not (tmp_path / "photo_x8.png").exists()
+    rc, _, err = cli("image", src, "-s", missing, "-m", "bicubic", "-q", "--overwrite")  # bicubic runs at any scale
     assert rc == 0, err
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import small
+from conftest import run_job, small
 
+from vsr.errors import VsrError
 from vsr.testclips import make_clip
 
 
@@ -39,34 +40,39 @@ def _clip(tmp_path: Path, name="in.mkv", frames=60, gop=10, **kw) -> Path:
 
 
 def _job(src, dst, runner, info=None, *, seconds=0.5, restart=False, scheduler=None, stop=None, **opts):
-    from vsr.jobs import Local, upscale_file
-    from vsr.video.sink import EncodeOptions
-    from vsr.weightfile import WeightInfo
+    """A segmented job through vsr upscale's route with a test's runner (FFV1 unless ``codec`` says)."""
+    from vsr.video.encoder import EncodeOptions
 
-    info = info or WeightInfo(name="test", arch=runner.model.arch, hparams=runner.model.hparams,
-                              scale=runner.scale, frames=runner.frames)
-    return upscale_file(src, dst, runner.model, info, backend="torch", precision="fp32",
-                        opts=EncodeOptions(codec=opts.pop("codec", "ffv1"), **opts), stream=None, tile=0,
-                        segment_seconds=seconds, restart=restart, scheduler=scheduler or Local(runner),
-                        stop=stop or threading.Event(), warn=lambda m: None)
+    result, _ = run_job(src, dst, runner, info=info, scheduler=scheduler, stop=stop, segment_seconds=seconds,
+                        restart=restart, encode=EncodeOptions(codec=opts.pop("codec", "ffv1"), **opts))
+    return result
 
 
 def _reference(src, dst, runner):
-    from vsr.video.pipeline import upscale_video
-    from vsr.video.sink import EncodeOptions
+    """The same in one pass."""
+    from vsr.video.encoder import EncodeOptions
 
-    upscale_video(src, dst, runner, opts=EncodeOptions(codec="ffv1"), warn=lambda m: None)
+    run_job(src, dst, runner, encode=EncodeOptions(codec="ffv1"))
     return _frames(dst)
+
+
+def _map(path):
+    from vsr.video.source import VideoSource
+
+    src = VideoSource(Path(path), scan=True)
+    try:
+        return src.packet_map()
+    finally:
+        src.close()
 
 
 def test_the_plan_cuts_at_keyframes_with_halos():
     import tempfile
 
     from vsr.segments import Halo, plan
-    from vsr.video.probe import probe
 
     with tempfile.TemporaryDirectory() as d:
-        m = probe(make_clip(Path(d) / "c.mkv", width=64, height=48, frames=100, gop=10, audio=False))
+        m = _map(make_clip(Path(d) / "c.mkv", width=64, height=48, frames=100, gop=10, audio=False))
     keys = {m.packets[k].pts for k in m.keyframes}
     segs = plan(m, 1.0, Halo.of(3, 4))
     assert len(segs) > 2 and segs[0].first == 0 and segs[-1].end == len(m.pts)
@@ -123,14 +129,13 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
     from engines.torch_backend import TorchRunner
     from vsr.testclips import encode_scene
-    from vsr.video.probe import probe
 
     src = tmp_path / name
     with av.open(str(src), "w") as c:
         v = c.add_stream(codec, rate=25, options=options)
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
         encode_scene(c, v, range(30))
-    m = probe(src)
+    m = _map(src)
     shown = sorted(m.pts)
     assert any(shown.index(p.pts) < shown.index(m.packets[k].pts)  # a leading frame, decoded after its keyframe
                for k in m.keyframes[1:] for p in m.packets[k + 1:k + 3])
@@ -167,7 +172,7 @@ def test_a_segment_with_nothing_decodable_is_passed_over(tmp_path):
     import io
 
     from engines.torch_backend import TorchRunner
-    from vsr.segments import run_segment
+    from vsr.segments import upscale_segment
 
     src = _clip(tmp_path, frames=30, gop=5)
     runner = TorchRunner(small("bicubic"))
@@ -186,10 +191,13 @@ def test_a_segment_with_nothing_decodable_is_passed_over(tmp_path):
         return buf.getvalue()
 
     class SecondSegmentDamaged:
-        def run(self, todo, finish, progress, stop, warn):
+        def run(self, todo, finish, count, stop, warn):
             for task, source in todo:
-                data = source() if task.segment.index != 1 else garbage(source())
-                finish(task.segment.index, *run_segment(task, data, runner))
+                data = source() if task.index != 1 else garbage(source())
+                finish(task.index, *upscale_segment(task, data, runner))
+
+        def close(self):
+            pass
 
     result = _job(src, tmp_path / "out.mkv", runner, seconds=0.2, scheduler=SecondSegmentDamaged())
     got = _frames(tmp_path / "out.mkv")
@@ -262,10 +270,8 @@ def test_a_recurrent_models_boundaries_match_after_its_warm_up(tmp_path):
     from vsr.testclips import scene
     from vsr.zoo import entry, load_model, weight_files
 
-    shipped = next(((name, s) for name, s in sorted(weight_files()) if entry(name) is not None
-                    and load_model(name, s)[1].hparams.get("state")), None)
-    if shipped is None:
-        pytest.skip("no recurrent model ships yet")
+    shipped = next((name, s) for name, s in sorted(weight_files()) if entry(name) is not None
+                   and load_model(name, s)[1].hparams.get("state"))
     model, info = load_model(*shipped)
     scale = info.scale
     hr = [scene(48 * scale, 72 * scale, t, speed=1.7) for t in range(80)]
@@ -289,27 +295,30 @@ def test_a_changed_setting_starts_over_and_the_same_one_resumes(tmp_path):
     done = []
 
     class StopAfterOne:  # a scheduler that finishes one segment, then is stopped
-        def run(self, todo, finish, progress, stop_, warn):
-            from vsr.segments import run_segment
+        def run(self, todo, finish, count, stop_, warn):
+            from vsr.segments import upscale_segment
 
             task, source = todo[0]
-            data, pts = run_segment(task, source(), runner)
-            finish(task.segment.index, data, pts)
-            done.append(task.segment.index)
+            data, pts = upscale_segment(task, source(), runner)
+            finish(task.index, data, pts)
+            done.append(task.index)
             stop.set()
 
-    from vsr.jobs import Interrupted
+        def close(self):
+            pass
 
-    with pytest.raises(Interrupted) as e:
+    from vsr.errors import Stopped
+
+    with pytest.raises(Stopped) as e:
         _job(src, tmp_path / "out.mkv", runner, scheduler=StopAfterOne(), stop=stop)
-    assert e.value.done == 1 and (work_dir(tmp_path / "out.mkv") / "segment-00000.nut").exists()
+    assert e.value.kept == 1 and (work_dir(tmp_path / "out.mkv") / "segment-00000.nut").exists()
     resumed = _job(src, tmp_path / "out.mkv", runner)
     assert resumed.status == "resumed" and resumed.kept == 1
     assert [p for p, _ in _frames(tmp_path / "out.mkv")] == [p for p, _ in _frames(src)]
     stop.clear()
-    with pytest.raises(Interrupted):
+    with pytest.raises(Stopped):
         _job(src, tmp_path / "o2.mkv", runner, scheduler=StopAfterOne(), stop=stop)
-    changed = _job(src, tmp_path / "o2.mkv", runner, crf=10)  # another setting: the kept segment is not used
+    changed = _job(src, tmp_path / "o2.mkv", runner, pix_fmt="yuv444p")  # another setting: the kept one is not used
     assert changed.kept == 0 and changed.status.startswith("the settings changed")
     j, status = Journal.open(tmp_path / "o3.mkv", fingerprint(src), {"a": 1}, [], restart=False)
     assert status == "new" and j.folder.is_dir()
@@ -392,7 +401,8 @@ def test_a_folder_of_videos_is_one_job_and_a_bad_file_is_skipped(tmp_path):
     r = _vsr(folder, tmp_path / "out", "-m", "bicubic", "-s", "2", "--backend", "torch", "-q")
     assert r.returncode == 1
     assert "broken.mp4" in r.stderr and "1 of 4 video(s) failed" in r.stderr.strip().splitlines()[-1]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mkv", "b.mp4", "c.mkv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a.mkv", "b.mp4",
+                                                                                                  "c.mkv"]
     assert len(_frames(tmp_path / "out" / "b.mp4")) == 6 == len(_frames(tmp_path / "out" / "c.mkv"))
 
 
@@ -502,7 +512,7 @@ def _crash_once(marker: str):
     def setup():
         import vsr.ray_jobs
 
-        real = vsr.ray_jobs.run_segment
+        real = vsr.ray_jobs.upscale_segment
 
         def maybe_crash(*a, **k):
             try:
@@ -511,7 +521,7 @@ def _crash_once(marker: str):
                 return real(*a, **k)
             os._exit(1)
 
-        vsr.ray_jobs.run_segment = maybe_crash
+        vsr.ray_jobs.upscale_segment = maybe_crash
 
     return setup
 
@@ -523,6 +533,7 @@ def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(t
     from engines.torch_backend import TorchRunner
     from vsr.jobs import ModelRef
     from vsr.ray_jobs import RayScheduler
+    from vsr.runner import Choice
     from vsr.weightfile import WeightInfo, save_weights
 
     model = small("mf-dis")
@@ -535,8 +546,8 @@ def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(t
         src = _clip(tmp_path, frames=90)
         local = _job(src, tmp_path / "local.mkv", TorchRunner(model))
         marker.write_text("crash")
-        ref = ModelRef(name="m", scale=2, data=wfile.read_bytes(), suffix=".safetensors", backend="torch",
-                       precision="fp32")
+        ref = ModelRef(Choice(str(wfile), 2, 2), data=wfile.read_bytes(), backend="torch", precision="fp32",
+                       file=wfile.name)
         scheduler = RayScheduler(ref)
         assert not scheduler.owns and scheduler.slots == 3
         result = _job(src, tmp_path / "ray.mkv", TorchRunner(model), scheduler=scheduler)
@@ -549,3 +560,167 @@ def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(t
     finally:
         ray.shutdown()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+# -- one route: reading, locking, folders, settings ------------------------------------------
+
+
+def _b_frame_mp4(path: Path, frames: int = 60, gop: int = 10) -> Path:
+    from vsr.testclips import scene
+
+    with av.open(str(path), "w") as out:  # NTSC timing, B-frames
+        s = out.add_stream("libx264", rate=fractions.Fraction(30000, 1001))
+        s.width, s.height, s.pix_fmt, s.options = 64, 48, "yuv420p", {"preset": "veryfast", "crf": "24"}
+        s.time_base = s.codec_context.time_base = fractions.Fraction(1, 30000)
+        s.codec_context.gop_size = gop
+        for t in range(frames):
+            f = av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24").reformat(format="yuv420p")
+            f.pts = t * 1001
+            for pk in s.encode(f):
+                out.mux(pk)
+        for pk in s.encode():
+            out.mux(pk)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["mpeg2-ts", "x264-open-gop-mkv", "b-frames-mp4"])
+def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind):
+    """A segment's packets come from a seek to its keyframe; they are the packets a read from the start finds
+    (bytes and timestamps), for open GOPs and B-frames, and the last segment costs no more reading than the
+    first (indexed containers: MP4, Matroska)."""
+    from vsr.segments import Halo, plan
+    from vsr.testclips import encode_scene
+    from vsr.video.probe import PacketReader
+
+    if kind == "b-frames-mp4":
+        src = _b_frame_mp4(tmp_path / "b.mp4", frames=90)
+    else:
+        codec, options, name = {
+            "mpeg2-ts": ("mpeg2video", {"bf": "2", "g": "6", "b": "2M"}, "dvd.ts"),
+            "x264-open-gop-mkv": ("libx264", {"x264-params": "open-gop=1:keyint=6:min-keyint=6:bframes=2:b-adapt=0"},
+                                  "open.mkv")}[kind]
+        src = tmp_path / name
+        with av.open(str(src), "w") as c:
+            v = c.add_stream(codec, rate=25, options=options)
+            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+            encode_scene(c, v, range(90))
+    m = _map(src)
+    segments = plan(m, 0.5, Halo.of(3, 2, 1))
+    assert len(segments) > 4
+    seeking, reading = PacketReader(src, 0, m), PacketReader(src, 0, m)
+    try:
+        costs = []
+        for s in segments:
+            before = seeking.demuxed
+            got = [(bytes(p), p.pts, p.dts) for p in seeking.packets(s.decode_from, s.decode_to)]
+            costs.append(seeking.demuxed - before)
+            want = [(bytes(p), p.pts, p.dts) for p in reading.packets(s.decode_from, s.decode_to, seek=False)]
+            assert got == want and len(got) == s.decode_to - s.decode_from
+    finally:
+        seeking.close()
+        reading.close()
+    if kind != "mpeg2-ts":  # (a transport stream has no index: FFmpeg's seek there is a search by timestamp)
+        assert costs[-1] <= costs[0] + 2 * 6 + 4, costs
+
+
+def test_a_second_run_on_the_same_output_fails_at_once_and_a_killed_one_does_not_block(tmp_path, cli):
+    src = _clip(tmp_path, frames=12)
+    out = tmp_path / "out.mkv"
+    code = ("import sys, time; from pathlib import Path; from vsr.journal import output_lock\n"
+            "with output_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        rc, _, err = cli("upscale", src, out, "-m", "bicubic", "--backend", "torch", "-q")
+        assert rc == 1 and err.strip() == f"error: another vsr run (pid {holder.pid}) is writing {out}; wait for it " \
+                                          "to finish or stop it"
+        assert not out.exists() and not (tmp_path / ".out.mkv.vsr-work").exists()
+    finally:
+        holder.kill()  # as SIGKILL or a power cut would: nothing is released by the run itself
+        holder.wait()
+    rc, _, err = cli("upscale", src, out, "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 0, err
+    assert out.exists() and not any(p.name.startswith(".out.mkv.vsr-lock") for p in tmp_path.iterdir())
+
+
+def test_a_stopped_folder_job_continues_with_the_same_command(tmp_path):
+    """A folder job stopped after two of five files: the same command keeps those two (same input, same settings),
+    resumes the interrupted third from its journal, and does the rest; a file that failed is retried; an output
+    another setting made is not taken as finished."""
+    from conftest import Collect
+
+    from vsr.errors import Stopped
+    from vsr.jobs import Settings, upscale
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(5):
+        make_clip(folder / f"clip{i}.mkv", width=64, height=48, frames=20, gop=5, audio=False, seed=i)
+    (folder / "clip4.mkv").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    settings = Settings(model="bicubic", scale=2, backend="torch", segment_seconds=0.3)
+
+    class StopInThird(Collect):  # stopped in the third file, once its first segment (10 frames) is kept
+        third = False
+
+        def say(self, msg):
+            super().say(msg)
+            self.third = self.third or msg.startswith("[3/5]")
+
+        def update(self, done, total):
+            if self.third and done >= 13:
+                stop.set()
+
+    stop = threading.Event()
+    with pytest.raises(Stopped) as e:
+        upscale(folder, out, settings, StopInThird(), stop)
+    assert e.value.output == out / "clip2.mkv" and e.value.kept >= 1
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["clip0.mkv", "clip1.mkv"]
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("clip*.mkv")}
+    ui = Collect()
+    with pytest.raises(VsrError, match="1 of 5 video"):  # clip4 is still broken
+        upscale(folder, out, settings, ui)
+    said = "\n".join(ui.said)
+    assert "clip0.mkv: kept" in said and "clip1.mkv: kept" in said and "resuming:" in said
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("clip[01].mkv")} == first  # not written again
+    assert len(_frames(out / "clip2.mkv")) == 20 == len(_frames(out / "clip3.mkv"))
+    make_clip(folder / "clip4.mkv", width=64, height=48, frames=20, gop=5, audio=False)  # fixed: retried
+    ui = Collect()
+    upscale(folder, out, settings, ui)
+    assert sum(s.endswith(": kept (finished by an earlier run)") for s in ui.said) == 4
+    assert len(_frames(out / "clip4.mkv")) == 20
+    ui = Collect()  # another scale: the outputs are not this job's, and are not replaced unasked
+    upscale(folder, out, Settings(model="bicubic", scale=3, backend="torch"), ui)
+    assert any("skipping clip0.mkv" in s and "--overwrite" in s for s in ui.said)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("clip[01].mkv")} == first
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--crf", "99"], "outside libx264's CRF range 0–51"),
+    (["--codec", "libsvtav1", "--crf", "64"], "outside libsvtav1's CRF range 0–63"),
+    (["--codec", "ffv1", "--crf", "10"], "does not apply to ffv1"),
+    (["--tile", "-5"], "--tile"),
+    (["--segment-seconds", "-1"], "--segment-seconds"),
+    (["--fps", "0"], "--fps"),
+    (["-s", "0"], "--scale"),
+    (["--stream", "-1"], "--stream"),
+])
+def test_values_nobody_should_pass_are_one_error_line_before_any_work(tmp_path, cli, args, says):
+    src = _clip(tmp_path, frames=6)
+    rc, _, err = cli("upscale", src, tmp_path / "out.mkv", "-m", "bicubic", "--backend", "torch", *args)
+    assert rc != 0 and len(err.strip().splitlines()) == 1 and err.startswith("error: ") and says in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]  # no output, no work folder, no lock
+
+
+def test_the_output_lasts_as_long_as_the_input_at_the_same_rate(tmp_path, cli):
+    """Through segments and the join, the last frame keeps its duration: the stream's duration and average frame
+    rate are the input's (they came out 2.12 s and 23.58 fps for a 2 s clip at 25)."""
+    src = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=50, gop=10, fps=25, audio=False)
+    rc, _, err = cli("upscale", src, tmp_path / "out.mp4", "-m", "bicubic", "--backend", "torch", "-q",
+                     "--segment-seconds", "0.5")
+    assert rc == 0, err
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        va, vb = a.streams.video[0], b.streams.video[0]
+        last = [[p.duration * p.time_base for p in c.demux(v) if p.size][-1] for c, v in ((a, va), (b, vb))]
+        assert last[0] == last[1] == fractions.Fraction(1, 25)
+        assert vb.duration * vb.time_base == va.duration * va.time_base == 2 and vb.average_rate == 25

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import small
+from conftest import run_job, small
 
 from engines.torch_backend import TorchRunner
 from vsr.errors import VsrError
 from vsr.models.bicubic import Bicubic
 from vsr.testclips import encode_scene, make_clip, scene
-from vsr.video.pipeline import upscale_video
-from vsr.video.sink import EncodeOptions
+from vsr.video.encoder import EncodeOptions
 
 
 def bicubic(scale=2):
@@ -30,10 +29,9 @@ def frames_of(path, index=None):
         return [(f.pts, f.time_base, f.width, f.height, f.format.name) for f in c.decode(v)]
 
 
-def run(src, dst, runner=None, **kw):
-    warnings = []
-    res = upscale_video(Path(src), Path(dst), runner or bicubic(), warn=warnings.append, **kw)
-    return res, warnings
+def run(src, dst, runner=None, opts=None, **kw):
+    """One pass through vsr upscale's route, with a test's runner: (result, warnings)."""
+    return run_job(src, dst, runner or bicubic(), encode=opts or EncodeOptions(), **kw)
 
 
 # ---------------------------------------------------------------------------
@@ -231,7 +229,7 @@ def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cl
     ("libvpx-vp9", "yuv420p10le", 10, "yuv420p"),  # this libvpx is 8-bit only
 ])
 def test_output_pixel_format_keeps_what_the_encoder_can(codec, source, bits, want):
-    from vsr.video.sink import choose_pix_fmt
+    from vsr.video.encoder import choose_pix_fmt
 
     assert choose_pix_fmt(codec, source, bits) == want
 

@@ -94,6 +94,24 @@ class Found:
     parameters: int
 
 
+def _freeze_reparameterised(model: nn.Module) -> None:
+    """SPAN's 3×3 blocks (Conv3XC) rebuild their one inference conv from the training branches on every call: the
+    exporter cannot trace that (weights made in forward). Build it once, here, and run only it: the same output."""
+    import types
+
+    import torch.nn.functional as F
+
+    def forward(self, x):
+        out = self.eval_conv(x)
+        return F.leaky_relu(out, negative_slope=0.05) if self.has_relu else out
+
+    for m in model.modules():
+        if type(m).__name__ == "Conv3XC" and hasattr(m, "eval_conv") and hasattr(m, "update_params"):
+            with torch.no_grad():
+                m.update_params()
+            m.forward = types.MethodType(forward, m)
+
+
 class CommunityModel(nn.Module):
     """A spandrel-built single-image model as vsr runs it: RGB in [0, 1] → RGB, with what its descriptor says."""
 
@@ -101,7 +119,8 @@ class CommunityModel(nn.Module):
 
     def __init__(self, model: nn.Module, found: Found, weights: str):
         super().__init__()
-        self.model = model
+        self.model = model.float().eval()
+        _freeze_reparameterised(self.model)
         self.scale = found.scale
         self.size_multiple = found.size.multiple_of
         self.min_size = found.size.minimum

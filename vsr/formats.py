@@ -35,6 +35,10 @@ DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "fast", "libsvtav1": "8", "l
 # half the speed of cpu-used 4 with row-mt (BENCHMARKS "VP9 encoder speed")
 PRESET_OPTION = {"libx264": "preset", "libx265": "preset", "libsvtav1": "preset", "libvpx-vp9": "cpu-used"}
 LOSSLESS = ("ffv1",)  # no CRF
+# what --crf may be for each encoder (its own scale: CRF for x264/x265/SVT-AV1/libvpx, a quantiser for MPEG-1/2)
+QUALITY_RANGE = {"libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51), "libsvtav1": (0, 63),
+                 "libaom-av1": (0, 63), "libvpx-vp9": (0, 63), "libvpx": (4, 63), "mpeg2video": (1, 31),
+                 "mpeg1video": (1, 31)}
 # MPEG-1/2 have no CRF: a constant quantiser (1 best … 31), where FFmpeg's default is 200 kb/s at any size; and they
 # count time in frames, so their clock is the frame rate (one of MPEG's)
 QSCALE_CODECS = ("mpeg2video", "mpeg1video")
@@ -54,6 +58,12 @@ ALPHA_CODEC = {".mov": "prores_ks", ".mkv": "ffv1", ".webm": "libvpx-vp9"}
 SIDE_ALPHA_CODECS = ("libvpx-vp9", "libvpx")
 # encoders whose alpha vsr keeps and tests (HEVC's alpha layer is not: not offered)
 ALPHA_CODECS = ("prores_ks", "prores_aw", "ffv1", "png", "qtrle", "utvideo") + SIDE_ALPHA_CODECS
+
+
+def muxer_for(target: Path) -> str | None:
+    """FFmpeg's muxer for an output file vsr writes (None: let FFmpeg guess from the name)."""
+    c = CONTAINERS.get(target.suffix.lower())
+    return c.muxer if c else None
 
 
 def default_codec(ext: str, hdr: bool = False, alpha: bool = False, source: str = "") -> str:

@@ -1,66 +1,111 @@
-"""A video job, resumable and spreadable: plan segments, upscale those the journal lacks (here, or on Ray), join.
+"""``vsr upscale``: one route for every video job, a file or a folder of files, here or on Ray.
 
-    vsr upscale in.mp4 out.mp4            # segments of about 30 s, one after another, in this process
-    vsr upscale in.mp4 out.mp4 --ray      # the same segments as Ray tasks (an embedded Ray, or --ray-address)
+    Settings (the command's options) → per input file: probe → runner → plan → journal → tasks → scheduler → join
 
-The journal (:mod:`vsr.journal`) records each finished segment as soon as its file is on disk, so a crash loses at
-most the segments being upscaled, and the same command continues the job. The join writes the output under a
-temporary name and renames it; then the work folder goes.
+A video file is cut at keyframes into segments (:mod:`vsr.segments`); the journal (:mod:`vsr.journal`) records
+each finished segment as soon as its file is on disk, so a crash loses at most the segments being upscaled and the
+same command continues the job; the join writes the output under a temporary name and renames it, then the work
+folder goes. A run in one pass (``--segment-seconds 0``, or a folder of frames in or out) is the same job with one
+task over the whole input, written straight to the output, and no journal. A folder of videos is one job: each file
+has its own journal, finished files are kept by a rerun, and a failed file is reported and retried next time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vsr.errors import VsrError
-from vsr.journal import Journal, fingerprint
-from vsr.segments import Halo, Progress, Task, plan, run_segment, segment_source
-from vsr.video.pipeline import Stopped
-from vsr.video.probe import probe
-from vsr.video.sink import EncodeOptions, check_encoder
+from vsr.errors import Stopped, VsrError
+from vsr.journal import Journal, fingerprint, write_atomic
+from vsr.runner import Choice
+from vsr.segments import FrameCount, Halo, Task, plan, run_segment, upscale_segment
+from vsr.video.encoder import EncodeOptions, check_encoder, check_quality
 
-DEFAULT_SEGMENT_SECONDS = 30.0
 DEFAULT_WARMUP = 16  # frames, for a recurrent model whose weights do not say (benchmarks/warmup.py measures it)
+DONE_FILE = ".vsr-done.json"  # in a folder job's output folder: which outputs it finished, from what
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``vsr upscale`` was asked to do: the one object handed down from the command line."""
+
+    model: str | None = None  # a shipped name, bicubic, or a weight file (None: the default)
+    scale: int | None = None  # None: 2, or a weight file's own scale
+    backend: str = "auto"
+    precision: str = "auto"
+    tile: int = 0
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+    stream: int | None = None
+    fps: float = 25.0  # an image sequence's frame rate
+    deinterlace: str = "auto"
+    segment_seconds: float = 30.0  # 0: one pass, no journal
+    restart: bool = False
+    overwrite: bool = False
+    ray: bool = False
+    ray_address: str | None = None
+
+
+class Reporter:
+    """What a job tells its user: ``say`` (what it does), ``warn`` (what it had to change or leave out) and one
+    progress over frames. This one keeps quiet; the command line's shows a bar (vsr.cli.progress)."""
+
+    def say(self, msg: str) -> None:
+        pass
+
+    def warn(self, msg: str) -> None:
+        pass
+
+    def start(self, total: int | None, done: int) -> None:
+        pass
+
+    def update(self, done: int, total: int | None) -> None:
+        pass
+
+    def error(self, msg: str) -> None:
+        """One file of a folder failed (the job goes on)."""
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class JobResult:
+    output: Path
+    frames: int
+    duration: float  # seconds of video written
+    elapsed: float
+    segments: int = 1
+    kept: int = 0  # segments an earlier run had finished
+    kept_frames: int = 0
+    lost: int = 0  # frames the input lists that could not be decoded (damaged packets)
+    truncated: bool = False  # the container could not be read to its end
+    status: str = "new"  # what became of an earlier run: new, resumed, or why it was discarded
+
+    @property
+    def fps(self) -> float:
+        return (self.frames - self.kept_frames) / self.elapsed if self.elapsed else 0.0
 
 
 @dataclass
 class ModelRef:
     """What a worker needs to build the runner: the weight file's bytes travel, not a path."""
 
-    name: str  # a shipped name, or a file's name
-    scale: int
+    choice: Choice
     data: bytes | None  # the weight file (None: a shipped model every worker has)
-    suffix: str  # the file's extension, so a worker reads it as vsr's or a community file
     backend: str
     precision: str
+    file: str = ""  # the weight file's name, where its bytes travel
 
 
 def warmup_of(model, info) -> int:
     if not getattr(model, "state_channels", 0):
         return 0
     return int(info.validation.get("warmup_frames", DEFAULT_WARMUP))
-
-
-@dataclass
-class JobResult:
-    frames: int
-    duration: float
-    elapsed: float
-    segments: int
-    kept: int  # segments an earlier run had finished
-    status: str  # what became of an earlier run: new, resumed, or why it was discarded
-
-    @property
-    def fps(self) -> float:
-        return (self.frames - self.kept_frames) / self.elapsed if self.elapsed else 0.0
-
-    kept_frames: int = 0
-    lost: int = 0  # frames the input lists that could not be decoded (damaged packets)
-    truncated: bool = False  # the container could not be read to its end
 
 
 class Local:
@@ -70,89 +115,331 @@ class Local:
         self.runner = runner
 
     def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, list[int]], None],
-            progress: Progress, stop: threading.Event, warn: Callable[[str], None]) -> None:
+            count: FrameCount, stop: threading.Event, warn: Callable[[str], None]) -> None:
         for task, source in todo:
-            data, pts = run_segment(task, source(), self.runner, stop=stop, warn=warn,
-                                    on_frame=lambda _n: progress.add(1))
-            done(task.segment.index, data, pts)
+            data, pts = upscale_segment(task, source(), self.runner, stop=stop, warn=warn,
+                                        on_frame=lambda _n: count.add(1))
+            done(task.index, data, pts)
+
+    def close(self) -> None:
+        pass
 
 
-def upscale_file(src: Path, dst: Path, model, info, *, backend: str, precision: str, opts: EncodeOptions,
-                 stream: int | None, tile: int, segment_seconds: float, restart: bool, scheduler, stop: threading.Event,
-                 on_start: Callable[[object, Progress], None] | None = None, warn: Callable[[str], None] = print,
-                 deinterlace: str = "auto") -> JobResult:
-    """Upscale a video file to ``dst`` through the journal's segments; ``scheduler`` runs what is left."""
-    from vsr.formats import default_codec
-    from vsr.video.join import join
-    from vsr.video.source import VideoSource
+def is_video_folder(path: Path) -> bool:
+    from vsr.formats import VIDEO_EXTS
 
-    t0 = time.perf_counter()
-    head = VideoSource(src, stream, deinterlace=deinterlace)
-    info_src, stream_index, colour, hdr = head.info, head.stream.index, head.colour, head.info.hdr
-    deinterlace = head.deinterlace  # decided once for the whole video
-    head.close()
-    m = probe(src, stream_index)
-    codec = opts.codec or default_codec(dst.suffix, info_src.hdr is not None, info_src.extras.get("alpha", False),
-                                        info_src.codec)
-    check_encoder(dst, codec)
-    opts = EncodeOptions(codec=codec, crf=opts.crf, preset=opts.preset, pix_fmt=opts.pix_fmt, threads=opts.threads,
-                         convert_threads=opts.convert_threads)
-    halo = Halo.of(int(getattr(model, "frames", 1)), warmup_of(model, info), reach=0 if deinterlace == "off" else 1)
-    segments = plan(m, segment_seconds, halo)
-    from vsr.weightfile import weights_id
+    return path.is_dir() and any(p.suffix.lower() in VIDEO_EXTS for p in path.iterdir())
 
-    from vsr import __version__
 
-    settings = {"vsr": __version__, "model": info.name, "weights": weights_id(info), "scale": info.scale, "codec": opts.codec,
-                "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt, "stream": stream_index, "tile": tile,
-                "backend": backend, "precision": precision, "halo": asdict(halo), "deinterlace": deinterlace}
-    journal, status = Journal.open(dst, fingerprint(src), settings, [s.to_json() for s in segments], restart)
-    kept = journal.done
-    progress = Progress(total=len(m.pts), done=sum(s.end - s.first for s in segments if s.index in kept))
-    if on_start:
-        on_start((info_src, status, len(kept), len(segments)), progress)
-    seen: set[str] = set()
-
-    def warn_once(msg: str) -> None:
-        if msg not in seen:
-            seen.add(msg)
-            warn(msg)
-
-    def planned(i: int, without=()) -> list[int]:
-        without = set(without)
-        return [p for p in m.pts[segments[i].first:segments[i].end] if p not in without]
-
-    def finish(i: int, data: bytes, pts: list[int]) -> None:  # what did not decode is recorded, for the join
-        journal.finish_segment(i, data, len(pts), sorted(set(planned(i)) - set(pts)))
-
-    todo = [(Task.make(m, s, colour, opts, info_src.width, info_src.height, tile, hdr, deinterlace, info_src.rate),
-             lambda s=s: segment_source(src, stream_index, s))  # read when the segment starts: memory stays small
-            for s in segments if s.index not in kept]
+def upscale(src: Path, dst: Path, settings: Settings, ui: Reporter | None = None,
+            stop: threading.Event | None = None) -> list[JobResult]:
+    """Upscale a video file, a folder of frames or a folder of videos to ``dst``."""
+    job = Job(settings, ui or Reporter(), stop or threading.Event())
     try:
-        scheduler.run(todo, finish, progress, stop, warn_once)
-    except Stopped:
-        raise Interrupted(journal.folder, len(journal.done), len(segments)) from None
-    except Exception:
-        if not journal.done:  # failed before any segment was kept (an encoder refusing its settings): nothing to resume
-            journal.remove()
-        raise
-    if stop.is_set():
-        raise Interrupted(journal.folder, len(journal.done), len(segments))
-    done = journal.data["done"]
-    join(dst, src, stream_index, [journal.segment_path(s.index) for s in segments],
-         [planned(s.index, done[str(s.index)]["lost"]) for s in segments], colour, info_src.rotation, warn_once)
-    journal.remove()
-    frames = sum(v["frames"] for v in done.values())
-    kept_frames = sum(done[str(i)]["frames"] for i in kept)
-    duration = m.seconds(m.pts[-1]) - m.seconds(m.pts[0]) + (1 / float(info_src.rate) if info_src.rate else 0)
-    return JobResult(frames=frames, duration=duration, elapsed=time.perf_counter() - t0, segments=len(segments),
-                     kept=len(kept), status=status, kept_frames=kept_frames, lost=len(m.pts) - frames,
-                     truncated=m.damaged)
+        if is_video_folder(src):
+            return job.folder(src, dst)
+        job.check_paths(src, dst)
+        return [job.file(src, dst)]
+    finally:
+        job.close()
 
 
-class Interrupted(VsrError):
-    """Stopped between or inside segments: the finished ones are in the journal."""
+class Job:
+    """One run of ``vsr upscale``: its settings, its model (loaded once, for every file) and its scheduler."""
 
-    def __init__(self, folder: Path, done: int, total: int):
-        super().__init__(f"stopped: {done} of {total} segment(s) are kept in {folder}; run the same command to resume")
-        self.folder, self.done, self.total = folder, done, total
+    def __init__(self, settings: Settings, ui: Reporter, stop: threading.Event):
+        self.s, self.ui, self.stop = settings, ui, stop
+        self.runner = self.info = self.choice = self.scheduler = None
+        self.seen: set[str] = set()
+        self.loading = 0.0  # seconds spent loading the model and building its engine (not the job's rate)
+
+    def use(self, runner, info=None) -> Job:
+        """Run with a runner built elsewhere (tests, benchmarks) instead of loading the settings' model."""
+        from vsr.weightfile import WeightInfo
+
+        self.runner = runner
+        self.info = info or WeightInfo(name=getattr(runner.model, "arch", "model"), arch=getattr(runner.model, "arch", ""),
+                                       hparams=dict(getattr(runner.model, "hparams", {})), scale=runner.scale,
+                                       frames=runner.frames)
+        self.choice = Choice(self.info.name, runner.scale, runner.scale)
+        return self
+
+    def warn_once(self, msg: str) -> None:
+        if msg not in self.seen:
+            self.seen.add(msg)
+            self.ui.warn(msg)
+
+    def check_paths(self, src: Path, dst: Path) -> None:
+        from vsr.formats import CONTAINERS
+
+        if not src.exists():
+            raise VsrError(f"{src}: no such file or folder")
+        if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(dst, src)):
+            raise VsrError("the output would overwrite the input")
+        if dst.exists() and not self.s.overwrite:
+            raise VsrError(f"{dst} exists; pass --overwrite to replace it")
+        if dst.suffix and dst.suffix.lower() not in CONTAINERS:
+            raise VsrError(f"{dst}: unknown video container {dst.suffix}; use .mp4, .mkv, .mov or .webm (or a folder)")
+
+    def one_pass(self, src: Path, dst: Path) -> bool:
+        """Whether a file runs as one task: asked for, or frames in or out (nothing to cut at keyframes)."""
+        frames = src.is_dir() or dst.suffix == ""
+        if frames and self.s.ray:
+            raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out")
+        return frames or self.s.segment_seconds <= 0
+
+    def runner_for(self, info) -> tuple[object, object]:
+        """The model on its backend, loaded with the first file (its engine compiled for that file's size)."""
+        if self.runner is None:
+            from vsr.runner import choose, describe, open_runner
+
+            t0 = time.perf_counter()
+            self.choice = choose(self.s.model, self.s.scale, "video")
+            self.runner, self.info = open_runner(self.choice, self.s.backend, self.s.precision, warn=self.ui.warn,
+                                                 shape=(info.height, info.width), io="u16" if info.bits > 8 else "u8")
+            if self.s.tile and self.runner.d.recurrent:
+                raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
+            self.ui.say(describe(self.runner, self.info, self.choice))
+            self.loading = time.perf_counter() - t0
+        return self.runner, self.info
+
+    def scheduler_for(self):
+        if self.scheduler is None:
+            if self.s.ray:
+                from vsr.ray_jobs import RayScheduler
+
+                self.scheduler = RayScheduler(self.model_ref(), address=self.s.ray_address)
+            else:
+                self.scheduler = Local(self.runner)
+        return self.scheduler
+
+    def model_ref(self) -> ModelRef:
+        from vsr.zoo import WEIGHTS_DIR
+
+        path = self.info.path
+        if path is None or path.parent == WEIGHTS_DIR:
+            return ModelRef(self.choice, None, self.s.backend, self.s.precision)
+        return ModelRef(self.choice, path.read_bytes(), self.s.backend, self.s.precision, path.name)
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.close()
+
+    # ------------------------------------------------------------------ one file
+
+    def file(self, src: Path, dst: Path) -> JobResult:
+        """One input (a video file or a folder of frames) to ``dst``, under a lock on ``dst``."""
+        from vsr.journal import output_lock
+
+        with output_lock(dst):
+            return self._file(src, dst)
+
+    def _file(self, src: Path, dst: Path) -> JobResult:
+        from vsr.formats import default_codec
+        from vsr.video.source import VideoSource, open_source
+
+        t0, self.loading = time.perf_counter(), 0.0
+        one_pass = self.one_pass(src, dst)
+        if src.is_dir():
+            probe = open_source(src, stream=None, fps=self.s.fps)
+        else:
+            probe = VideoSource(src, self.s.stream, deinterlace=self.s.deinterlace, warn=self.warn_once,
+                                scan=not one_pass)
+        info = probe.info
+        stream = probe.stream.index if hasattr(probe, "stream") else None
+        deinterlace = getattr(probe, "deinterlace", "off")  # decided once, for the whole video
+        try:
+            m = None if one_pass else probe.packet_map()
+        finally:
+            probe.close()
+        alpha = bool(info.extras.get("alpha"))
+        opts = self.s.encode
+        if dst.suffix:
+            codec = opts.codec or default_codec(dst.suffix, info.hdr is not None, alpha, info.codec)
+            check_encoder(dst, codec)
+            opts = dataclasses.replace(opts, codec=codec)
+        check_quality(opts.codec if dst.suffix else None, opts.crf)
+        runner, minfo = self.runner_for(info)
+        whole = {"colour": info.colour, "opts": opts, "width": info.width, "height": info.height, "tile": self.s.tile,
+                 "hdr": info.hdr, "deinterlace": deinterlace, "rate": info.rate, "alpha": alpha, "stream": stream,
+                 "fps": self.s.fps}  # what every task shares: the whole video's
+        self.ui.say(f"input: {info.description}")
+        t0 += self.loading
+        if one_pass:
+            return self._one_pass(src, dst, Task.whole(**whole), runner, info, t0)
+        return self._segmented(src, dst, m, whole, runner, minfo, info, t0)
+
+    def _one_pass(self, src: Path, dst: Path, task: Task, runner, info, t0: float) -> JobResult:
+        count = FrameCount(info.total or 0)
+        self.ui.start(info.total, 0)
+        count.on_change = lambda done, total: self.ui.update(done, total if total and done <= total else None)
+        try:
+            done = run_segment(task, src, runner, dst, overwrite=self.s.overwrite, stop=self.stop,
+                               on_frame=lambda _n: count.add(1), warn=self.warn_once)
+        except Stopped:
+            raise Stopped(output=dst) from None
+        finally:
+            self.ui.close()
+        frames = len(done.pts)
+        lost = done.expected - frames if done.expected and done.expected > frames else 0
+        if done.decode_errors:
+            self.ui.warn(f"{done.decode_errors} damaged packet(s) could not be decoded"
+                         + (f"; {lost} frame(s) lost" if lost else ""))
+        if done.truncated:
+            self.ui.warn(f"the input is truncated or damaged: {frames} frame(s) decoded, fewer than its header "
+                         "promises; every frame that decoded was upscaled")
+        result = JobResult(dst, frames, done.duration, time.perf_counter() - t0, lost=lost, truncated=done.truncated)
+        self.ui.say(f"wrote {dst}: {frames} frames, {result.duration:.2f} s of video, {result.fps:.1f} fps average "
+                    f"({result.elapsed:.1f} s)")
+        return result
+
+    def settings_record(self, minfo, stream_index: int, opts: EncodeOptions, halo: Halo, deinterlace: str) -> dict:
+        """What a journal (and a folder's record of finished files) compares to tell the same job from another."""
+        from vsr import __version__
+        from vsr.weightfile import weights_id
+
+        return {"vsr": __version__, "model": minfo.name, "weights": weights_id(minfo), "scale": self.choice.scale,
+                "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt,
+                "stream": stream_index, "tile": self.s.tile, "backend": self.s.backend,
+                "precision": self.s.precision, "halo": dataclasses.asdict(halo), "deinterlace": deinterlace}
+
+    def _segmented(self, src: Path, dst: Path, m, whole: dict, runner, minfo, info, t0: float) -> JobResult:
+        from vsr.video.join import join
+        from vsr.video.probe import PacketReader
+
+        halo = Halo.of(int(getattr(runner.model, "frames", 1)), warmup_of(runner.model, minfo),
+                       reach=0 if whole["deinterlace"] == "off" else 1)
+        segments = plan(m, self.s.segment_seconds, halo)
+        record = self.settings_record(minfo, whole["stream"], whole["opts"], halo, whole["deinterlace"])
+        journal, status = Journal.open(dst, fingerprint(src), record, [s.to_json() for s in segments], self.s.restart)
+        kept = journal.done
+        if status == "resumed" and kept:
+            self.ui.say(f"resuming: {len(kept)} of {len(segments)} segment(s) were finished by an earlier run")
+        elif status not in ("new", "resumed"):
+            self.ui.say(f"starting over: {status} since the interrupted run")
+
+        def planned(i: int, without=()) -> list[int]:
+            without = set(without)
+            return [p for p in m.pts[segments[i].first:segments[i].end] if p not in without]
+
+        def finish(i: int, data: bytes, pts: list[int]) -> None:  # what did not decode is recorded, for the join
+            journal.finish_segment(i, data, len(pts), sorted(set(planned(i)) - set(pts)))
+
+        count = FrameCount(len(m.pts), sum(s.end - s.first for s in segments if s.index in kept))
+        self.ui.start(count.total, count.done)
+        count.on_change = self.ui.update
+        reader = PacketReader(src, whole["stream"], m)
+        todo = [(Task.make(m, s, **whole), lambda s=s: reader.read(s.decode_from, s.decode_to))  # read as it starts
+                for s in segments if s.index not in kept]
+        try:
+            self.scheduler_for().run(todo, finish, count, self.stop, self.warn_once)
+            if self.stop.is_set():
+                raise Stopped()
+        except Stopped:
+            raise Stopped(len(journal.done), len(segments), journal.folder, dst) from None
+        except BaseException:
+            if not journal.done:  # failed before any segment was kept (an encoder refusing its settings)
+                journal.remove()
+            raise
+        finally:
+            reader.close()
+            self.ui.close()
+        done = journal.data["done"]
+        join(dst, src, whole["stream"], [journal.segment_path(s.index) for s in segments],
+             [planned(s.index, done[str(s.index)]["lost"]) for s in segments], info.colour, info.rotation,
+             self.warn_once)
+        journal.remove()
+        frames = sum(v["frames"] for v in done.values())
+        duration = m.seconds(m.pts[-1]) - m.seconds(m.pts[0]) + (1 / float(info.rate) if info.rate else 0)
+        result = JobResult(dst, frames, duration, time.perf_counter() - t0, len(segments), len(kept),
+                           sum(done[str(i)]["frames"] for i in kept), len(m.pts) - frames, m.damaged, status)
+        if result.lost > 0:
+            self.ui.warn(f"{result.lost} of {len(m.pts)} frame(s) could not be decoded (damaged input) and are missing "
+                         "from the output; the rest keep their timestamps")
+        if result.truncated:
+            self.ui.warn("the input ends early (truncated or damaged); everything before the damage was upscaled")
+        kept_note = f", {result.kept} segment(s) kept from an earlier run" if result.kept else ""
+        self.ui.say(f"wrote {dst}: {frames} frames, {duration:.2f} s of video, {result.fps:.1f} fps average "
+                    f"({result.elapsed:.1f} s, {result.segments} segment(s){kept_note})")
+        return result
+
+    # ------------------------------------------------------------------ a folder of videos
+
+    def folder(self, src: Path, dst: Path) -> list[JobResult]:
+        """Every video in ``src`` into ``dst`` (same names), each with its own journal. A rerun of the same command
+        keeps the outputs it finished (same input, same settings), resumes the interrupted one and retries those
+        that failed; a bad file is reported and skipped, and the exit code says that something failed."""
+        from vsr.errors import about
+        from vsr.formats import VIDEO_EXTS, natural_key, output_names
+        from vsr.journal import output_lock, work_dir
+
+        if dst.exists() and not dst.is_dir():
+            raise VsrError(f"{dst}: exists and is not a folder (a folder of videos goes to a folder)")
+        if dst.resolve() == src.resolve():
+            raise VsrError("the output folder is the input folder: the outputs would overwrite the inputs")
+        files = sorted((p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS), key=natural_key)
+        names = output_names(files)
+        dst.mkdir(parents=True, exist_ok=True)
+        finished = _Finished(dst, self.s)
+        results, failed, kept = [], [], 0
+        with output_lock(dst):
+            for i, f in enumerate(files):
+                out = dst / names[f]
+                key = finished.key(f)
+                if out.exists() and not work_dir(out).is_dir():
+                    if finished.has(out.name, key) and not self.s.restart:
+                        kept += 1
+                        self.ui.say(f"[{i + 1}/{len(files)}] {f.name}: kept (finished by an earlier run)")
+                        continue
+                    if not self.s.overwrite and not finished.has(out.name, key):
+                        self.ui.say(f"skipping {f.name}: {out} exists and was not made from it with these settings "
+                                    "(--overwrite replaces it)")
+                        continue
+                self.ui.say(f"[{i + 1}/{len(files)}] {f.name}" + (f" → {out.name}" if out.name != f.name else ""))
+                try:
+                    if out.exists() and not work_dir(out).is_dir():
+                        out.unlink()  # (replaced: --overwrite, --restart, or other settings)
+                    results.append(self.file(f, out))
+                    finished.add(out.name, key)
+                except VsrError as e:
+                    failed.append(f.name)
+                    self.ui.error(about(f, e))
+        if kept:
+            self.ui.say(f"{kept} of {len(files)} video(s) were finished by an earlier run and kept")
+        if failed:
+            raise VsrError(f"{len(failed)} of {len(files)} video(s) failed: {', '.join(failed)}")
+        return results
+
+
+class _Finished:
+    """A folder job's record of the outputs it finished and from what (input fingerprint, settings), beside them."""
+
+    def __init__(self, folder: Path, settings: Settings):
+        import json
+
+        from vsr import __version__
+        from vsr.runner import choose, weights_of
+
+        self.path = folder / DONE_FILE
+        try:
+            self.data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+        what = dataclasses.asdict(settings)
+        for k in ("restart", "overwrite", "ray", "ray_address"):  # how it runs, not what it makes
+            what.pop(k)
+        self.what = {**what, "vsr": __version__, "weights": weights_of(choose(settings.model, settings.scale, "video"))}
+
+    def key(self, src: Path) -> dict:
+        return {"input": fingerprint(src), "settings": self.what}
+
+    def has(self, name: str, key: dict) -> bool:
+        import json
+
+        return self.data.get(name) == json.loads(json.dumps(key, default=str))
+
+    def add(self, name: str, key: dict) -> None:
+        import json
+
+        self.data[name] = json.loads(json.dumps(key, default=str))
+        write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())

@@ -12,6 +12,7 @@ rerun with the same input and settings keeps the finished segments; anything els
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -43,6 +44,34 @@ def fingerprint(path: Path) -> dict:
 
 def work_dir(output: Path) -> Path:
     return output.with_name(f".{output.name}.vsr-work")
+
+
+@contextlib.contextmanager
+def output_lock(output: Path):
+    """One run per output at a time: a second run on the same output (file or folder) fails at once, naming the
+    run that holds it. The lock is the OS's (flock), so a killed run leaves nothing that blocks the next one."""
+    import filelock
+
+    path = output.with_name(f".{output.name}.vsr-lock")
+    pid_file = output.with_name(f".{output.name}.vsr-lock.pid")
+    lock = filelock.FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        try:
+            holder = f"pid {int(pid_file.read_text())}"
+        except (OSError, ValueError):
+            holder = "pid unknown"
+        raise VsrError(f"another vsr run ({holder}) is writing {output}; wait for it to finish or stop it") from None
+    except OSError as e:
+        raise VsrError(f"cannot write beside {output}: {e.strerror or e}") from None
+    try:
+        pid_file.write_text(str(os.getpid()))
+        yield
+    finally:
+        pid_file.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        lock.release()
 
 
 def _fsync_dir(folder: Path) -> None:

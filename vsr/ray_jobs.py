@@ -23,8 +23,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from vsr.errors import VsrError
-from vsr.segments import Progress, Task, run_segment
+from vsr.errors import Stopped, VsrError
+from vsr.segments import FrameCount, Task, upscale_segment
 
 _RUNNERS: dict = {}  # per worker process: a runner per model, built once
 _PINNED: list[int] = []  # the lock on the core this worker process holds, once it has one
@@ -67,22 +67,19 @@ def _ray():
 
 def _runner_for(ref):
     """The worker's runner for a model, built on first use (engines come from the worker's own cache)."""
-    key = (ref.name, ref.scale, ref.backend, ref.precision, hash(ref.data) if ref.data else None)
+    key = (ref.choice, ref.backend, ref.precision, hash(ref.data) if ref.data else None)
     if key not in _RUNNERS:
-        from engines import Identity, create_runner
-        from vsr.weightfile import weights_id
-        from vsr.zoo import load_model
+        import dataclasses
 
-        if ref.data is None:
-            model, info = load_model(ref.name, ref.scale)
-        else:
-            folder = tempfile.mkdtemp(prefix="vsr-weights-")
-            path = os.path.join(folder, f"{ref.name}{ref.suffix}")
+        from vsr.runner import open_runner
+
+        choice = ref.choice
+        if ref.data is not None:  # the user's own weight file, or a pulled one, sent with the job
+            path = os.path.join(tempfile.mkdtemp(prefix="vsr-weights-"), ref.file)
             with open(path, "wb") as f:
                 f.write(ref.data)
-            model, info = load_model(path, None)
-        _RUNNERS[key] = create_runner(model, backend=ref.backend, precision=ref.precision,
-                                      identity=Identity.of(model, weights_id(info)), warn=lambda _m: None)
+            choice = dataclasses.replace(choice, ref=path)
+        _RUNNERS[key] = open_runner(choice, ref.backend, ref.precision, warn=lambda _m: None)[0]
     return _RUNNERS[key]
 
 
@@ -101,7 +98,7 @@ def _segment(ref, task: Task, source: bytes, counter, pin: bool):
             counter.add.remote(pending[0])
             pending[0] = 0
 
-    data, pts = run_segment(task, source, runner, on_frame=on_frame, warn=lambda _m: None)
+    data, pts = upscale_segment(task, source, runner, on_frame=on_frame, warn=lambda _m: None)
     if pending[0]:
         counter.add.remote(pending[0])
     return data, pts, ray.get_runtime_context().get_node_id()
@@ -143,9 +140,7 @@ class RayScheduler:
         self.nodes_used: list[str] = []  # node id per finished segment (tests, and the README's claims)
 
     def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, list[int]], None],
-            progress: Progress, stop: threading.Event, warn: Callable[[str], None]) -> None:
-        from vsr.video.pipeline import Stopped
-
+            count: FrameCount, stop: threading.Event, warn: Callable[[str], None]) -> None:
         ray = self.ray
         queue = list(todo)
         inflight: dict = {}
@@ -154,7 +149,7 @@ class RayScheduler:
                 task, source = queue.pop(0)
                 inflight[self.task.remote(self.model, task, source(), self.counter, self.pin)] = task
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
-            progress.add(ray.get(self.counter.take.remote()))
+            count.add(ray.get(self.counter.take.remote()))
             if stop.is_set():
                 for ref in inflight:
                     ray.cancel(ref, force=True)
@@ -167,7 +162,7 @@ class RayScheduler:
                     cause = e.cause if getattr(e, "cause", None) is not None else e
                     raise VsrError(f"segment {task.segment.index} failed on a worker: {cause}") from None
                 self.nodes_used.append(node)
-                done(task.segment.index, data, pts)
+                done(task.index, data, pts)
         time.sleep(0)  # let the counter's last updates land before the caller reads progress
 
     def close(self) -> None:

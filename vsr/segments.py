@@ -3,20 +3,20 @@
 A segment is decoded from a keyframe with halo frames around it: the window's neighbours, and for a recurrent
 model its warm-up (the frames it needs before a given frame for that frame to match a run from the start), so the
 frames at every boundary are the frames an unsegmented run makes. Its source is the segment's own packets, remuxed
-into a small in-memory file, and its result is its encoded video, also as bytes: a segment travels whole to a
-worker (a thread here, a Ray task elsewhere) and back, with no shared storage needed.
+into a small in-memory file (:class:`vsr.video.probe.PacketReader`), and its result is its encoded video, also as
+bytes: a segment travels whole to a worker (a thread here, a Ray task elsewhere) and back, with no shared storage
+needed. A run in one pass is one task over the whole input, written straight to the output.
 """
 
 from __future__ import annotations
 
 import bisect
 import io
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import av
 
 from vsr.errors import VsrError
 from vsr.video.probe import StreamMap
@@ -93,49 +93,12 @@ def plan(m: StreamMap, seconds: float, halo: Halo, max_bytes: int = MAX_SEGMENT_
     return out
 
 
-def segment_source(path: Path, stream_index: int, seg: Segment) -> bytes:
-    """The segment's packets (decode order ``decode_from`` .. ``decode_to``), remuxed without re-encoding into an
-    in-memory Matroska file (NUT for codecs Matroska does not hold, e.g. PNG or QuickTime RLE in a .mov): all a
-    worker needs to decode its frames."""
-    from vsr.video.source import alpha_tag
-
-    with av.open(str(path), metadata_errors="ignore") as src:
-        v = src.streams[stream_index]
-        buf, dst, out = _remux_target(v)
-        out.metadata.update(alpha_tag(v))  # (the whole video's flag: the remux would drop it)
-        with dst:
-            i = 0
-            for p in src.demux(v):
-                if p.size == 0:
-                    continue
-                if i >= seg.decode_to:
-                    break
-                if i >= seg.decode_from:
-                    p.stream = out
-                    dst.mux(p)
-                i += 1
-    return buf.getvalue()
-
-
-def _remux_target(v):
-    for fmt in ("matroska", "nut", "mov"):
-        buf = io.BytesIO()
-        dst = av.open(buf, "w", format=fmt)
-        try:
-            # opaque: the stream keeps its decoder's codec (a copy needs no encoder; AV1 is decoded by libdav1d,
-            # which has none, so PyAV's default of looking one up by that name fails)
-            return buf, dst, dst.add_stream_from_template(v, opaque=True)
-        except ValueError:  # "'matroska' format does not support 'png' codec"
-            dst.close()
-    raise VsrError(f"{v.codec_context.name} video cannot be cut into segments here (no container holds it)")
-
-
 def segment_suffix(codec: str, alpha: bool = False) -> str:
     """The container a segment's encoded video is kept in: NUT (exact timestamps), else the first that holds the
     encoder's packets (ProRes and QuickTime RLE are not NUT's; the join restores the timestamps either way). VP8/VP9
     with alpha go to Matroska: their alpha is packet side data that NUT drops."""
     from vsr.formats import SIDE_ALPHA_CODECS
-    from vsr.video.sink import holds
+    from vsr.video.encoder import holds
 
     kinds = (("nut", ".nut"), ("mov", ".mov"), ("matroska", ".mkv"))
     if alpha and codec in SIDE_ALPHA_CODECS:
@@ -147,8 +110,8 @@ def segment_suffix(codec: str, alpha: bool = False) -> str:
 
 
 @dataclass
-class Progress:
-    """Frames done over the whole job, from any thread."""
+class FrameCount:
+    """Frames done over the whole job, from any thread (the progress bar's source)."""
 
     total: int
     done: int = 0
@@ -165,15 +128,16 @@ class Progress:
 
 @dataclass(frozen=True)
 class Task:
-    """Everything a worker needs for one segment besides the model and its source bytes."""
+    """Everything a worker needs for one segment (or for the whole input, in one pass) besides the model and its
+    source. Timestamps left None are unbounded: the whole input's task has none."""
 
-    segment: Segment
-    feed_from_pts: int
-    first_pts: int
+    segment: Segment | None  # None: the whole input
+    feed_from_pts: int | None
+    first_pts: int | None
     end_pts: int | None  # pts of the first frame after its outputs (None: to the end)
     feed_to_pts: int | None  # pts of the first frame not fed
     colour: object  # vsr.video.colour.Colour of the whole video
-    opts: object  # vsr.video.sink.EncodeOptions, the codec resolved from the final output
+    opts: object  # vsr.video.encoder.EncodeOptions, the codec resolved from the final output
     width: int
     height: int
     tile: int = 0
@@ -182,21 +146,31 @@ class Task:
     source_pts: tuple[int, ...] = ()
     deinterlace: str = "off"  # as the whole video was decided (vsr.video.source.VideoSource)
     rate: object = None  # the whole video's frame rate (a few frames remuxed can suggest any)
+    alpha: bool = False  # the video has an alpha plane
+    stream: int | None = None  # the input's stream index (the whole input's task decodes the file itself)
+    fps: float = 25.0  # an image sequence's frame rate
 
     @classmethod
-    def make(cls, m: StreamMap, seg: Segment, colour, opts, width: int, height: int, tile: int = 0,
-             hdr=None, deinterlace: str = "off", rate=None) -> Task:
+    def make(cls, m: StreamMap, seg: Segment, **whole) -> Task:
+        """A segment's task; ``whole``: the whole video's fields (colour, opts, width, height, …)."""
         n = len(m.pts)
         return cls(seg, m.pts[seg.feed_from], m.pts[seg.first], m.pts[seg.end] if seg.end < n else None,
-                   m.pts[seg.feed_to] if seg.feed_to < n else None, colour, opts, width, height, tile, hdr,
-                   m.time_base, tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), deinterlace,
-                   rate)
+                   m.pts[seg.feed_to] if seg.feed_to < n else None, time_base=m.time_base,
+                   source_pts=tuple(sorted(p.pts for p in m.packets[seg.decode_from:seg.decode_to])), **whole)
+
+    @classmethod
+    def whole(cls, **whole) -> Task:
+        return cls(None, None, None, None, None, **whole)
+
+    @property
+    def index(self) -> int:
+        return self.segment.index if self.segment else 0
 
     def role(self, frame) -> str:
         pts = frame.pts
-        if pts < self.feed_from_pts:
+        if self.feed_from_pts is not None and pts < self.feed_from_pts:
             return "skip"
-        if pts < self.first_pts:
+        if self.first_pts is not None and pts < self.first_pts:
             return "warm"
         if self.end_pts is None or pts < self.end_pts:
             return "out"
@@ -205,31 +179,60 @@ class Task:
         return "end"
 
 
-def run_segment(task: Task, source: bytes, runner, *, stop: threading.Event | None = None,
-                on_frame: Callable[[int], None] | None = None, warn: Callable[[str], None] = print
-                ) -> tuple[bytes, list[int]]:
-    """Upscale one segment: its frames decoded from ``source`` (vsr.segments.segment_source), run with their halo,
-    encoded as the final output's video. Returns the encoded segment (a NUT file where NUT holds the codec) and its
-    frames' timestamps in the input's time base, in display order: fewer than planned where packets were damaged."""
-    import tempfile
+@dataclass
+class Done:
+    """What a task wrote: its frames' timestamps (input time base, display order; fewer than planned where packets
+    were damaged) and what the decoder met."""
 
+    pts: list[int]
+    decode_errors: int = 0
+    truncated: bool = False
+    expected: int | None = None  # frames the input's header promises, where it says exactly
+    duration: float = 0.0  # seconds of video written
+
+
+def run_segment(task: Task, source: bytes | Path, runner, target: Path, *, overwrite: bool = False,
+                stop: threading.Event | None = None, on_frame: Callable[[int], None] | None = None,
+                warn: Callable[[str], None] = print) -> Done:
+    """Upscale a task's frames into ``target``. ``source`` is the segment's packets (vsr.video.probe.PacketReader),
+    decoded as its whole video was, with the halo fed and only its own frames encoded; or the input itself (a
+    video file, or a folder of frames) for the whole input's task, whose other streams are then copied too."""
     from vsr.video.pipeline import run_stages
-    from vsr.video.sink import VideoSink
-    from vsr.video.source import NoFrames, VideoSource
+    from vsr.video.sink import FolderSink, VideoSink
+    from vsr.video.source import NoFrames, VideoSource, open_source
 
     try:
-        src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base,
-                          task.source_pts), deinterlace=task.deinterlace, rate=task.rate,
-                          size=(task.width, task.height), warn=warn)
-    except NoFrames:  # damaged from end to end: no frames, and the join passes over it
-        return b"", []
+        if isinstance(source, bytes):
+            src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base,
+                              task.source_pts), deinterlace=task.deinterlace, rate=task.rate,
+                              size=(task.width, task.height), warn=warn)
+        else:
+            src = open_source(source, stream=task.stream, fps=task.fps, deinterlace=task.deinterlace, warn=warn)
+    except NoFrames:
+        if isinstance(source, bytes):  # damaged from end to end: no frames, and the join passes over it
+            return Done([])
+        raise
+    width, height = task.width * runner.scale, task.height * runner.scale
+    try:
+        if target.suffix == "" or target.is_dir():
+            sink = FolderSink(target, src, warn, overwrite)
+        else:
+            sink = VideoSink(target, src, task.opts, width, height, warn, copy=task.segment is None)
+    except BaseException:
+        src.close()
+        raise
+    run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role)
+    info = src.info
+    return Done(sink.written, src.decode_errors, bool(getattr(src, "truncated", False)),
+                info.total if info.total_exact else None, sink.duration(info.rate))
+
+
+def upscale_segment(task: Task, source: bytes, runner, *, stop: threading.Event | None = None,
+                    on_frame: Callable[[int], None] | None = None, warn: Callable[[str], None] = print
+                    ) -> tuple[bytes, list[int]]:
+    """One segment as it travels back from a worker: its encoded video (a NUT file where NUT holds the codec) and its
+    frames' timestamps."""
     with tempfile.TemporaryDirectory(prefix="vsr-segment-") as d:
-        target = Path(d) / f"segment{segment_suffix(task.opts.codec, src.info.extras.get('alpha', False))}"
-        try:
-            sink = VideoSink(target, src, task.opts, task.width * runner.scale, task.height * runner.scale, warn,
-                             copy=False)
-        except BaseException:
-            src.close()
-            raise
-        run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role)
-        return target.read_bytes(), sink.written
+        target = Path(d) / f"segment{segment_suffix(task.opts.codec, task.alpha)}"
+        done = run_segment(task, source, runner, target, stop=stop, on_frame=on_frame, warn=warn)
+        return (target.read_bytes() if done.pts else b""), done.pts

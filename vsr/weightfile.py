@@ -142,15 +142,21 @@ def load_weights(path: str | os.PathLike):
     return model, info
 
 
+def file_id(path: str | os.PathLike) -> str:
+    """Content hash of a weight file, short."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def weights_id(info: WeightInfo) -> str:
     """Content hash of the weight file (engine cache keys); weightless models hash their hyperparameters."""
     import hashlib
 
-    h = hashlib.sha256()
     if info.path is not None:
-        with open(info.path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    else:
-        h.update(json.dumps([info.arch, info.hparams], sort_keys=True).encode())
-    return h.hexdigest()[:16]
+        return file_id(info.path)
+    return hashlib.sha256(json.dumps([info.arch, info.hparams], sort_keys=True).encode()).hexdigest()[:16]

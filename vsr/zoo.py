@@ -78,13 +78,21 @@ def _offer(job: str | None = None) -> str:
     return ", ".join(f"{n} " + " ".join(f"×{s}" for s in scales_of(n)) for n in names if scales_of(n))
 
 
-def default_model(job: str, scale: int) -> str:
+def default_model(job: str, scale: int, exact: bool = True) -> str:
     """The model ``vsr upscale`` (job "video") or ``vsr image`` ("image") runs without ``-m`` at ``scale``: the
-    job's first model with weights for it, else any shipped model that has them (single-image models run on video
-    frame by frame, video models on stills); no weights at all for the scale is an error, never bicubic."""
+    job's first model with weights for it; else (``exact`` False) the job's first model with weights for a larger
+    scale, whose output the caller resizes (vsr.runner); else any shipped model that has them (single-image models
+    run on video frame by frame, video models on stills). No weights at all is an error, never bicubic."""
     have = weight_files()
-    order = [e.name for e in ZOO if e.job == job] + [e.name for e in ZOO if e.job != job]
-    for name in order:
+    own = [e.name for e in ZOO if e.job == job]
+    for name in own:
+        if (name, scale) in have:
+            return name
+    if not exact:
+        for name in own:
+            if any(s > scale for n, s in have if n == name):
+                return name
+    for name in (e.name for e in ZOO if e.job != job):
         if (name, scale) in have:
             return name
     raise VsrError(f"no model ships ×{scale} weights (shipped: {_offer() or 'none'}); "
@@ -114,14 +122,35 @@ def load_model(ref: str, scale: int | None):
             raise WeightsError(str(e)) from None
         return model, WeightInfo(name=ref, arch="bicubic", hparams={"scale": scale}, scale=scale, frames=1)
     if entry(ref) is None:
+        from vsr import catalogue
+
+        community = catalogue.find(ref)
+        if community is not None:
+            return _load_pulled(community, scale)
         names = [e.name for e in ZOO] + [BICUBIC.name]
-        raise WeightsError(f"unknown model {ref!r}; shipped: {', '.join(names)} (or a .safetensors path)")
+        raise WeightsError(f"unknown model {ref!r}; shipped: {', '.join(names)}; to pull: "
+                           f"{', '.join(e.name for e in catalogue.entries())} (`vsr models`), or a weight file's path")
     path = weight_files().get((ref, scale))
     if path is None:
         have = " ".join(f"×{s}" for s in scales_of(ref))
         raise WeightsError(f"{ref} has no ×{scale} weights (it ships {have}); models with ×{scale}: "
                            f"{_offer_at(scale) or 'none'} (-m bicubic runs at any scale)")
     return load_weights(path)
+
+
+def _load_pulled(community, scale: int | None):
+    """A catalogue model: its file, once ``vsr models pull`` has fetched it, named as the catalogue names it."""
+    from vsr import catalogue
+    from vsr.community import load_community
+
+    if not catalogue.pulled(community):
+        raise catalogue.not_pulled(community)
+    if scale is not None and scale != community.scale:
+        raise WeightsError(f"{community.name} is a ×{community.scale} model; drop --scale or pass --scale "
+                           f"{community.scale}")
+    model, info = load_community(catalogue.path_of(community))
+    info.name = community.name
+    return model, info
 
 
 def _load_file(path: Path):

@@ -19,7 +19,8 @@ app = typer.Typer(
     help="vsr: learned super-resolution for video and images.\n\nExample: vsr upscale in.mp4 out.mp4 -s 2",
 )
 
-ScaleOpt = Annotated[int, typer.Option("--scale", "-s", help="upscaling factor: 2, 3 or 4 (the scales a model ships)")]
+ScaleOpt = Annotated[Optional[int], typer.Option("--scale", "-s", min=1, max=8, help="upscaling factor (default 2, or "
+                    "a single-scale model's own; below a model's scale its output is resized down)")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="model name or .safetensors path (see `vsr models`)")]
 BackendOpt = Annotated[str, typer.Option(help="auto | torch | openvino | tensorrt")]
 PrecisionOpt = Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16")]
@@ -36,33 +37,23 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
-def scale_for(model_ref: str | None, scale: int) -> int:
-    """The scale a command works at: a weight file's own, else ``--scale``."""
-    from vsr.zoo import file_scale, looks_like_path
-
-    return file_scale(model_ref) if model_ref and looks_like_path(model_ref) else scale
-
-
-def load_model(model_ref: str | None, scale: int, job: str):
-    """(model, info) for ``-m`` (a shipped name, bicubic, or a weight file) or the job's default at ``scale``."""
-    from vsr.zoo import default_model, load_model as load, looks_like_path
-
-    ref = model_ref or default_model(job, scale)
-    return load(ref, None if looks_like_path(ref) else scale)
+def positive(value: float | None) -> float | None:
+    """A Typer callback: numbers that must be above zero (a frame rate)."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not above 0")
+    return value
 
 
-def load_runner(model_ref: str | None, scale: int, job: str, backend: str, precision: str, quiet: bool,
+def load_runner(model_ref: str | None, scale: int | None, job: str, backend: str, precision: str, quiet: bool,
                 shape: tuple[int, int] | None = None, io: str = "u8"):
-    """(runner, info): the model on its backend, compiled ahead for ``shape`` where the backend compiles."""
-    from engines import Identity, create_runner
-    from vsr.weightfile import weights_id
+    """(runner, info): ``-m`` and ``-s`` resolved (vsr.runner.choose), the model on its backend, compiled ahead for
+    ``shape`` where the backend compiles; says which model runs where unless ``quiet``."""
+    from vsr.runner import choose, describe, open_runner
 
-    model, info = load_model(model_ref, scale, job)
-    runner = create_runner(model, backend=backend, precision=precision, identity=Identity.of(model, weights_id(info)),
-                           warn=say, shape=shape, io=io)
+    choice = choose(model_ref, scale, job)
+    runner, info = open_runner(choice, backend, precision, warn=say, shape=shape, io=io)
     if not quiet:
-        say(f"model {info.name} ×{info.scale} ({info.frames} frame{'s' if info.frames > 1 else ''}"
-            f"{', recurrent' if runner.d.recurrent else ''}) on {runner.describe()}")
+        say(describe(runner, info, choice))
     return runner, info
 
 

@@ -14,12 +14,12 @@ from vsr.errors import VsrError
 @app.command()
 def bench(
     model: ModelOpt = None,
-    scale: ScaleOpt = 2,
+    scale: ScaleOpt = None,
     backend: Annotated[str, typer.Option(help="all | torch | openvino | tensorrt (comma-separated)")] = "all",
     precision: Annotated[str, typer.Option(help="all | fp32 | bf16 | fp16 (comma-separated)")] = "all",
     size: Annotated[str, typer.Option(help="input size: 270p 360p 480p 540p 720p 1080p")] = "480p",
-    frames: Annotated[int, typer.Option(help="frames in the generated clip")] = 100,
-    repeat: Annotated[int, typer.Option(help="runs per measurement (the median is reported)")] = 3,
+    frames: Annotated[int, typer.Option(min=3, help="frames in the generated clip")] = 100,
+    repeat: Annotated[int, typer.Option(min=1, help="runs per measurement (the median is reported)")] = 3,
     end_to_end: Annotated[bool, typer.Option("--e2e/--no-e2e", help="also time `vsr upscale` end to end")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the results here as JSON")] = None,
 ) -> None:
@@ -30,7 +30,9 @@ def bench(
     import tempfile
 
     from vsr.bench import SIZES, print_report, run_bench
+    from vsr.runner import choose
 
+    scale = choose(model, scale, "video").native
     if size not in SIZES:
         raise VsrError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     backends = ["torch", "openvino"] + (["tensorrt"] if _cuda() else []) if backend == "all" else backend.split(",")

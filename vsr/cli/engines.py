@@ -14,10 +14,10 @@ from vsr.errors import VsrError
 @app.command("build-engine")
 def build_engine(
     model: ModelOpt = None,
-    scale: ScaleOpt = 2,
+    scale: ScaleOpt = None,
     backend: Annotated[str, typer.Option(help="openvino | tensorrt")] = "openvino",
-    height: Annotated[Optional[int], typer.Option(help="input (low-resolution) height")] = None,
-    width: Annotated[Optional[int], typer.Option(help="input (low-resolution) width")] = None,
+    height: Annotated[Optional[int], typer.Option(min=1, help="input (low-resolution) height")] = None,
+    width: Annotated[Optional[int], typer.Option(min=1, help="input (low-resolution) width")] = None,
     input: Annotated[Optional[Path], typer.Option("--input", help="a video or image to take the input size from")] = None,
     precision: PrecisionOpt = "auto",
     video: Annotated[bool, typer.Option(help="the default model of `vsr upscale` (--no-video: of `vsr image`) when "

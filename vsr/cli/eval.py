@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, ScaleOpt, app, load_runner
+from vsr.cli.app import ModelOpt, ScaleOpt, app, load_runner
 from vsr.errors import VsrError
 
 
@@ -15,12 +15,13 @@ from vsr.errors import VsrError
 def eval_(
     hr: Annotated[Path, typer.Argument(help="folder of HR images, a paired HR/ LR/ folder, a video, a folder of frames "
                                             "or a folder of clips")],
-    scale: ScaleOpt = 4,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
-    backend: BackendOpt = "torch",
-    precision: PrecisionOpt = "fp32",
-    max_frames: Annotated[int, typer.Option(help="frames to score per video clip (the first ones)")] = 30,
-    crf: Annotated[int, typer.Option(help="encode each clip's LR with libx264 at this CRF first, as real footage "
+    backend: Annotated[str, typer.Option(help="torch (the default here: the reference, so scores are the same on "
+                                              "every machine) | auto | openvino | tensorrt (what that engine makes)")] = "torch",
+    precision: Annotated[str, typer.Option(help="fp32 (the default here, as the reference) | auto | bf16 | fp16")] = "fp32",
+    max_frames: Annotated[int, typer.Option(min=1, help="frames to score per video clip (the first ones)")] = 30,
+    crf: Annotated[int, typer.Option(min=0, max=51, help="encode each clip's LR with libx264 at this CRF first, as real footage "
                                           "arrives (the real-footage protocol: 26); 0 = clean BI")] = 0,
     state: Annotated[bool, typer.Option(help="carry a recurrent model's hidden state from frame to frame; "
                                              "--no-state starts it from zero at every frame (the ablation)")] = True,
@@ -33,8 +34,10 @@ def eval_(
     from rich.table import Table
 
     from vsr.evaluate import evaluate, is_video, load_source, mean, mean_tof
+    from vsr.runner import choose
 
     video = is_video(hr)
+    scale = choose(model, scale, "video" if video else "image").scale if model != "bicubic" else (scale or 2)
     if crf and not video:
         raise VsrError("--crf applies to video (a clip, a folder of frames or a folder of clips)")
     src = load_source(hr, scale, max_frames=max_frames if video else 0, crf=crf)

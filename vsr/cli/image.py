@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import (BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, scale_for,
-                         stderr_console)
+from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, stderr_console
 from vsr.errors import VsrError
 from vsr.picture import DEFAULT_MAX_PIXELS
 
@@ -18,13 +17,13 @@ from vsr.picture import DEFAULT_MAX_PIXELS
 def image(
     input: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
     output: Annotated[Optional[Path], typer.Argument(help="output file (or folder); default <stem>_x<scale>.png")] = None,
-    scale: ScaleOpt = 2,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
     precision: PrecisionOpt = "auto",
-    tile: Annotated[int, typer.Option(help="tile size in input pixels (0 = whole image)")] = 384,
+    tile: Annotated[int, typer.Option(min=0, help="tile size in input pixels (0 = whole image)")] = 384,
     overwrite: Annotated[bool, typer.Option(help="replace existing outputs")] = False,
-    max_pixels: Annotated[int, typer.Option(help="refuse inputs, or outputs, with more pixels than this "
+    max_pixels: Annotated[int, typer.Option(min=1, help="refuse inputs, or outputs, with more pixels than this "
                                                  "(decompression bombs, files nothing can open)")] = DEFAULT_MAX_PIXELS,
     quiet: QuietOpt = False,
 ) -> None:
@@ -37,7 +36,9 @@ def image(
 
     if not input.exists():
         raise VsrError(f"{input}: no such file or folder")
-    scale = scale_for(model, scale)
+    from vsr.runner import choose
+
+    scale = choose(model, scale, "image").scale
     if input.is_dir():
         files = sorted((p for p in input.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_key)
         if not files:
@@ -78,7 +79,14 @@ def image(
 
 def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
     """Upscale (input, output, already-read picture or None) jobs; a folder's bad files are reported and skipped."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from vsr.picture import check_size, picture_size, read_picture, write_picture
     from vsr.upscale_picture import upscale_picture

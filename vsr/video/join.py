@@ -13,8 +13,8 @@ import av
 from vsr.errors import VsrError
 from vsr.formats import CONTAINERS
 from vsr.video.colour import Colour, tag_encoder
-from vsr.video.sink import copy_extras, flush_converted, mux_copy, muxer_options
 from vsr.video.source import alpha_tag
+from vsr.video.streams import copy_extras, flush_converted, mux_copy, muxer_options
 
 
 def _timed(packets, stream_order: int) -> Iterator[tuple[float, int, int, av.Packet]]:
@@ -48,6 +48,8 @@ def _segment_packets(files: list[Path], frame_pts: list[list[int]], tb) -> Itera
     order = sorted(pts)
     delay = max(o - q for o, q in zip(order, pts))
     for i, p in enumerate(packets()):
+        if p.duration:  # in the segment file's clock (NUT picks its own): the last frame's lasts as the input's did
+            p.duration = round(p.duration * p.time_base / tb)
         p.pts, p.dts, p.time_base = pts[i], order[i] - delay, tb
         yield p
 

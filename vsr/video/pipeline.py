@@ -20,22 +20,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from vsr.errors import VsrError
+from vsr.errors import Stopped
 from vsr.tiling import run_tiled
 from vsr.upscale_picture import upscale_alpha
-from vsr.video.sink import EncodeOptions, FolderSink, VideoSink
-from vsr.video.source import Frame, Packet, open_source
+from vsr.video.source import Frame, Packet
 from vsr.windows import Window, options_for, windows
 
 _END = object()
 QUEUE_FRAMES = 4
-
-
-class Stopped(Exception):
-    """The run was interrupted; the output was removed."""
 
 
 @dataclass
@@ -43,21 +37,6 @@ class StageTimes:
     decode: float = 0.0  # seconds spent in each stage's own work (decode includes the windows' flows)
     model: float = 0.0
     encode: float = 0.0
-
-
-@dataclass
-class Result:
-    frames: int
-    duration: float  # seconds of video written
-    elapsed: float
-    decode_errors: int = 0
-    truncated: bool = False
-    expected: int | None = None
-    stages: StageTimes = field(default_factory=StageTimes)
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.elapsed if self.elapsed else 0.0
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
@@ -77,33 +56,6 @@ def _get(q: queue.Queue, stop: threading.Event):
         except queue.Empty:
             continue
     return _END
-
-
-def upscale_video(src: Path, dst: Path, runner, *, opts: EncodeOptions | None = None, stream: int | None = None,
-                  fps: float = 25.0, tile: int = 0, overwrite: bool = False, stop: threading.Event | None = None,
-                  on_start: Callable[[object], None] | None = None, on_frame: Callable[[int], None] | None = None,
-                  warn: Callable[[str], None] = print, decode_threads: int = 0, deinterlace: str = "auto") -> Result:
-    """A video file or a folder of frames, in one pass, to a video file or a folder of frames."""
-    opts = opts or EncodeOptions()
-    if tile and runner.d.recurrent:
-        raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
-    t0 = time.perf_counter()
-    source = open_source(src, stream=stream, fps=fps, threads=decode_threads, deinterlace=deinterlace, warn=warn)
-    info = source.info
-    try:
-        if dst.suffix == "" or dst.is_dir():
-            sink = FolderSink(dst, source, warn, overwrite)
-        else:
-            sink = VideoSink(dst, source, opts, info.width * runner.scale, info.height * runner.scale, warn)
-    except BaseException:
-        source.close()
-        raise
-    if on_start:
-        on_start(info)
-    done, stages = run_stages(source, sink, runner, tile=tile, stop=stop, on_frame=on_frame)
-    return Result(frames=done, duration=sink.duration(info.rate), elapsed=time.perf_counter() - t0,
-                  decode_errors=source.decode_errors, truncated=getattr(source, "truncated", False),
-                  expected=info.total if info.total_exact else None, stages=stages)
 
 
 def run_stages(source, sink, runner, *, tile: int = 0, stop: threading.Event | None = None,

@@ -1,8 +1,10 @@
 """What a video stream holds, read from its packets without decoding: every frame's timestamp, in display order,
-and where the keyframes are (where a segment can start decoding)."""
+and where the keyframes are (where a segment can start decoding); and a segment's own packets, read by seeking to
+its keyframe, so reading a film's last segment costs what reading its first does."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,17 +14,18 @@ from vsr.errors import VsrError
 
 
 @dataclass
-class Packet:
-    pts: int
+class PacketInfo:
+    pts: int  # as read, or one after the previous where the container gives none
     dts: int | None
     key: bool
     decode_index: int
     size: int = 0  # bytes
+    raw_pts: int | None = None  # as read: with dts and size, how a packet is recognised after a seek
 
 
 @dataclass
 class StreamMap:
-    packets: list[Packet]  # decode order
+    packets: list[PacketInfo]  # decode order
     pts: list[int]  # every frame's timestamp, display order
     keyframes: list[int]  # decode indices of keyframes
     time_base: object
@@ -32,33 +35,132 @@ class StreamMap:
         return float(pts * self.time_base)
 
 
-def probe(path: Path, stream: int | None = None) -> StreamMap:
-    """Demux the chosen video stream (``stream``, or the first that is not cover art)."""
-    try:
-        with av.open(str(path), metadata_errors="ignore") as c:
-            candidates = c.streams.video if stream is None else [c.streams[stream]]
-            v = next(s for s in candidates if not s.disposition & av.stream.Disposition.attached_pic)
-            packets = []
-            last = None
-            damaged = False
-            demux = c.demux(v)
-            while True:
-                try:
-                    p = next(demux)
-                except StopIteration:
-                    break
-                except av.error.FFmpegError:
-                    damaged = True  # the file ends early or is damaged past recovery: plan what can be read
-                    break
+class MapBuilder:
+    """Collects a stream's packets as they are demuxed (by the probe's single pass over the file)."""
+
+    def __init__(self):
+        self.packets: list[PacketInfo] = []
+        self.last: int | None = None
+
+    def add(self, p: av.Packet) -> None:
+        if p.size == 0:
+            return  # the demuxer's flush packet
+        pts = p.pts if p.pts is not None else (self.last + 1 if self.last is not None else 0)
+        self.last = pts
+        self.packets.append(PacketInfo(pts, p.dts, bool(p.is_keyframe), len(self.packets), p.size, p.pts))
+
+    def build(self, time_base, damaged: bool, path) -> StreamMap:
+        if not self.packets:
+            raise VsrError(f"{path}: no video packets")
+        keys = [p.decode_index for p in self.packets if p.key] or [0]
+        return StreamMap(self.packets, sorted(p.pts for p in self.packets), keys, time_base, damaged)
+
+
+class PacketReader:
+    """A segment's packets (decode order ``first`` .. ``end``) from one open input: it seeks to the keyframe
+    before ``first`` and reads forward, and falls back to reading from the start where the container cannot seek
+    to it (no index, no timestamps)."""
+
+    def __init__(self, path: Path, stream_index: int, m: StreamMap):
+        self.path, self.index, self.m = path, stream_index, m
+        self.fresh = True  # nothing demuxed yet: already at the start
+        self.demuxed = 0  # packets read so far (what seeking saves: tests and benchmarks/reading.py)
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self.container = av.open(str(self.path), metadata_errors="ignore")
+        except av.error.FFmpegError as e:
+            raise VsrError(f"{self.path}: cannot read its video packets ({e.strerror or e})") from None
+        self.stream = self.container.streams[self.index]
+
+    def _rewind(self) -> None:
+        if self.fresh:
+            return
+        try:
+            self.container.seek(0)
+        except av.error.FFmpegError:  # a container that cannot seek at all: open it again
+            self.container.close()
+            self._open()
+
+    def packets(self, first: int, end: int, seek: bool = True):
+        want = self.m.packets[first]
+        if seek and first > 0 and self._seek(want):
+            found = self._read(first, end, want)
+            if found is not None:
+                yield from found
+                return
+        self._rewind()
+        yield from self._read(first, end, None) or []
+
+    def _seek(self, want: PacketInfo) -> bool:
+        target = want.dts if want.dts is not None else want.raw_pts
+        if target is None:
+            return False
+        self.fresh = False
+        try:
+            self.container.seek(target, stream=self.stream, backward=True)
+        except av.error.FFmpegError:
+            return False
+        return True
+
+    def _read(self, first: int, end: int, want: PacketInfo | None) -> list[av.Packet] | None:
+        """From where the container stands: ``want``'s packet and the ``end - first - 1`` after it (None where the
+        seek landed past it); without ``want``, the container is at the start and packets are counted."""
+        self.fresh = False
+        out: list[av.Packet] = []
+        index = 0 if want is None else None
+        try:
+            for p in self.container.demux(self.stream):
+                self.demuxed += 1
                 if p.size == 0:
-                    continue  # the demuxer's flush packet
-                pts = p.pts if p.pts is not None else (last + 1 if last is not None else 0)
-                last = pts
-                packets.append(Packet(pts, p.dts, bool(p.is_keyframe), len(packets), p.size))
-            tb = v.time_base
-    except (av.error.FFmpegError, StopIteration, IndexError) as e:
-        raise VsrError(f"{path}: cannot read its video packets ({e})") from None
-    if not packets:
-        raise VsrError(f"{path}: no video packets")
-    keys = [p.decode_index for p in packets if p.key] or [0]
-    return StreamMap(packets, sorted(p.pts for p in packets), keys, tb, damaged)
+                    continue
+                if index is None:  # looking for the segment's first packet
+                    if (p.pts, p.dts, p.size) == (want.raw_pts, want.dts, want.size):
+                        index = first
+                    elif want.dts is not None and p.dts is not None and p.dts > want.dts:
+                        return None  # landed after it
+                    else:
+                        continue
+                if index >= end:
+                    break
+                if index >= first:
+                    out.append(p)
+                index += 1
+        except av.error.FFmpegError:
+            pass  # damaged past here: what was read is the segment (the probe found the same)
+        return out if index is not None else None
+
+    def read(self, first: int, end: int) -> bytes:
+        """The packets as a small in-memory file a worker decodes (vsr.segments.run_segment)."""
+        return remux(self.stream, self.packets(first, end))
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def remux(stream, packets) -> bytes:
+    """``packets`` of ``stream``, remuxed without re-encoding into an in-memory Matroska file (NUT or MOV for codecs
+    Matroska does not hold, e.g. PNG or QuickTime RLE in a .mov)."""
+    from vsr.video.source import alpha_tag
+
+    buf, dst, out = _remux_target(stream)
+    out.metadata.update(alpha_tag(stream))  # (the whole video's flag: the remux would drop it)
+    with dst:
+        for p in packets:
+            p.stream = out
+            dst.mux(p)
+    return buf.getvalue()
+
+
+def _remux_target(v):
+    for fmt in ("matroska", "nut", "mov"):
+        buf = io.BytesIO()
+        dst = av.open(buf, "w", format=fmt)
+        try:
+            # opaque: the stream keeps its decoder's codec (a copy needs no encoder; AV1 is decoded by libdav1d,
+            # which has none, so PyAV's default of looking one up by that name fails)
+            return buf, dst, dst.add_stream_from_template(v, opaque=True)
+        except ValueError:  # "'matroska' format does not support 'png' codec"
+            dst.close()
+    raise VsrError(f"{v.codec_context.name} video cannot be cut into segments here (no container holds it)")

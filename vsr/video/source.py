@@ -21,6 +21,7 @@ import numpy as np
 from vsr.errors import VsrError
 from vsr.formats import list_images
 from vsr.video.colour import HDR, Colour, colour_of, has_alpha, hdr_of, to_rgb, to_rgba
+from vsr.video.probe import MapBuilder, StreamMap
 
 DEINTERLACE = ("auto", "all", "off", "interlaced")
 
@@ -123,7 +124,7 @@ class VideoSource:
                  colour: Colour | None = None, hdr: HDR | None = None,
                  timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None, deinterlace: str = "auto",
                  rate: fractions.Fraction | None = None, size: tuple[int, int] | None = None,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, scan: bool = False):
         """``colour``, ``hdr``, ``rate`` and ``size`` (width, height) override what the first frame and the stream
         say (a segment is read as its whole video was). Frames of another size (the size changes mid-stream) are
         rescaled to it, which ``warn`` is told once.
@@ -133,7 +134,8 @@ class VideoSource:
         ``timestamps`` (time base, sorted pts) are the packets' exact timestamps in the file they came from: a
         segment's packets are remuxed into Matroska, whose millisecond clock rounds them (and may shift them all),
         and each decoded frame gets back the original timestamp nearest its own, once the earliest packets of both
-        are lined up (frames are more than a millisecond apart)."""
+        are lined up (frames are more than a millisecond apart).
+        ``scan``: record the stream's packets, for :meth:`packet_map` (the probe's one pass over the file)."""
         self.path = path
         name = "a segment" if isinstance(path, io.BytesIO) else path
         self.warn, self._resized = warn, False
@@ -169,6 +171,7 @@ class VideoSource:
             self.decoder.thread_count = threads
         self.decode_errors = 0
         self.truncated = False
+        self.map = MapBuilder() if scan else None
         self._first: av.VideoFrame | None = None
         self._iter = self._frames()
         try:
@@ -206,7 +209,7 @@ class VideoSource:
     def _frames(self) -> Iterator[av.VideoFrame]:
         """Decoded frames of the chosen stream; other streams' packets are queued for copying."""
         self.pending: list[av.Packet] = []
-        demux = self.container.demux()
+        demux = self._demux = self.container.demux()
         while True:
             try:
                 packet = next(demux)
@@ -216,6 +219,8 @@ class VideoSource:
                 self.truncated = True  # the container ends early or is damaged past recovery
                 break
             if packet.stream is self.stream:
+                if self.map is not None:
+                    self.map.add(packet)
                 try:
                     frames = self.decoder.decode(packet)
                 except av.error.FFmpegError:
@@ -263,6 +268,22 @@ class VideoSource:
             self.truncated = True  # the demuxer stopped well before the length the header promised
         self.info.decode_errors = self.decode_errors
         self.info.truncated = self.truncated
+
+    def packet_map(self) -> StreamMap:
+        """Every packet of the stream (those the first frame's decode read, then the rest, demuxed without decoding):
+        the source is spent after this."""
+        damaged = self.truncated
+        while not damaged:
+            try:
+                packet = next(self._demux)
+            except StopIteration:
+                break
+            except av.error.FFmpegError:  # the file ends early or is damaged past recovery: plan what can be read
+                damaged = True
+            else:
+                if packet.stream is self.stream:
+                    self.map.add(packet)
+        return self.map.build(self.stream.time_base, damaged, self.path)
 
     def _original(self, pts: int, duration: int) -> tuple[int, int]:
         tb, originals = self.timestamps
