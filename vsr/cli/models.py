@@ -1,4 +1,5 @@
-"""``vsr models``: what vsr ships (:mod:`vsr.zoo`), with each weight file's own numbers."""
+"""``vsr models``: what vsr ships (:mod:`vsr.zoo`), with each weight file's own numbers, and the community models
+vsr has checked (:mod:`vsr.catalogue`), which ``vsr models pull NAME`` downloads."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import app
+from vsr.cli.app import app, say, stderr_console
+
+models_app = typer.Typer(add_completion=False, no_args_is_help=False)
+app.add_typer(models_app, name="models")
 
 
 def _params(path: Path) -> str:
@@ -72,9 +76,8 @@ def describe_file(path: Path) -> list[tuple[str, str]]:
     if info.training.get("tags"):
         rows.append(("tags", ", ".join(info.training["tags"])))
     try:
-        from engines.onnx_export import cached_onnx
-
         from engines import Identity
+        from engines.onnx_export import cached_onnx
         from vsr.weightfile import weights_id
 
         cached_onnx(model, Identity.of(model, weights_id(info)))
@@ -85,16 +88,48 @@ def describe_file(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-@app.command()
+def community_rows() -> list[dict[str, str]]:
+    """One row per catalogue model, in the listing's columns."""
+    from vsr import catalogue
+
+    return [{"name": e.name, "job": f"{e.purpose}, community", "description": f"{e.description} ({e.licence}"
+             + (", non-commercial" if e.non_commercial else "") + f"; {e.size / 1e6:.1f} MB)",
+             "frames": "1", "scales": f"×{e.scale}", "params": "-",
+             "validation": "pulled" if catalogue.pulled(e) else f"vsr models pull {e.name}"} for e in catalogue.entries()]
+
+
+def as_json() -> list[dict]:
+    """``vsr models --json``: one object per model, vsr's own and the community ones."""
+    from vsr import catalogue
+    from vsr.zoo import BICUBIC, ZOO, scales_of
+
+    out = [{"name": e.name, "source": "vsr", "job": e.job, "description": e.description, "scales": scales_of(e.name),
+            "licence": "MIT", "pulled": True} for e in ZOO if scales_of(e.name)]
+    out.append({"name": BICUBIC.name, "source": "vsr", "job": BICUBIC.job, "description": BICUBIC.description,
+                "scales": "any", "licence": "MIT", "pulled": True})
+    out += [{"name": e.name, "source": "community", "job": e.purpose, "description": e.description,
+             "scales": [e.scale], "licence": e.licence, "pulled": catalogue.pulled(e), "architecture": e.architecture,
+             "size": e.size, "sha256": e.sha256, "url": e.url, "author": e.author, "title": e.title,
+             "path": str(catalogue.path_of(e))} for e in catalogue.entries()]
+    return out
+
+
+@models_app.callback(invoke_without_command=True)
 def models(
-    markdown_: Annotated[bool, typer.Option("--markdown", help="print the table as Markdown (README's)")] = False,
+    ctx: typer.Context,
+    markdown_: Annotated[bool, typer.Option("--markdown", help="print vsr's own models as Markdown (README's table)")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="one JSON object per model (name, source, scales, licence, "
+                                                      "pulled, …)")] = False,
     file: Annotated[Optional[Path], typer.Option("--file", help="describe a weight file (vsr's, or a community "
                                                                  ".pth/.safetensors) instead")] = None,
 ) -> None:
-    """List the models vsr ships: job, frames, scales with weights, parameters, validation PSNR-Y.
+    """List the models: vsr's own (job, frames, scales, parameters, validation PSNR-Y) and the community ones it
+    has checked, which `vsr models pull NAME` downloads.
 
-    Example: vsr models --file 4x-Compact.pth
+    Example: vsr models pull realesr-general-x4v3
     """
+    if ctx.invoked_subcommand is not None:
+        return
     if file is not None:
         for key, value in describe_file(file):
             print(f"{key:>12}: {value}")
@@ -102,12 +137,73 @@ def models(
     if markdown_:
         print(markdown())
         return
+    if json_:
+        import json
+
+        print(json.dumps(as_json(), indent=1))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="vsr models (-m NAME); architectures without weights are for `python -m train`")
+    table = Table(title="vsr models (-m NAME); community models run once pulled; architectures without weights are "
+                        "for `python -m train`")
     for col in COLUMNS:
         table.add_column(col, no_wrap=col in ("name", "job", "scales"), overflow="fold")
     for r in rows():
         table.add_row(*[r[c] for c in COLUMNS])
+    table.add_section()
+    for r in community_rows():
+        table.add_row(*[r[c] for c in COLUMNS])
     Console().print(table)
+
+
+class _Bar:
+    """pooch's progress protocol (total, update, reset, close) on a Rich bar."""
+
+    def __init__(self, name: str):
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        self.p = Progress(TextColumn(f"pulling {name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                          TimeRemainingColumn(), console=stderr_console(), transient=True)
+        self.task, self.total = None, 0
+
+    def update(self, n: int) -> None:
+        if self.task is None:
+            self.p.start()
+            self.task = self.p.add_task("download", total=self.total or None)
+        self.p.advance(self.task, n)
+
+    def reset(self) -> None:
+        if self.task is not None:
+            self.p.reset(self.task, total=self.total or None)
+
+    def close(self) -> None:
+        self.p.stop()
+
+
+@models_app.command()
+def pull(
+    name: Annotated[str, typer.Argument(help="a community model's name (see `vsr models`)")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Download a community model from its publisher, check its sha256 and keep it in vsr's cache
+    (VSR_MODEL_MIRROR, a URL or a folder, replaces the publishers).
+
+    Example: vsr models pull realesr-general-x4v3
+    """
+    from vsr import catalogue
+    from vsr.errors import VsrError
+    from vsr.zoo import entry
+
+    e = catalogue.find(name)
+    if e is None:
+        if entry(name) is not None:
+            raise VsrError(f"{name} ships with vsr: nothing to pull")
+        raise VsrError(f"unknown community model {name!r}; to pull: {', '.join(x.name for x in catalogue.entries())}")
+    if catalogue.pulled(e):
+        say(f"{name} is already pulled: {catalogue.path_of(e)}")
+        return
+    path = catalogue.pull(e, None if quiet else _Bar(name))
+    say(f"pulled {name} ({e.title}, ×{e.scale}, {e.licence}{', non-commercial use only' if e.non_commercial else ''})"
+        f" → {path}")
