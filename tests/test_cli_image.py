@@ -151,3 +151,13 @@ def test_an_animation_says_only_its_first_frame_is_upscaled(tmp_path, natural_rg
     rc, _, err = cli("image", tmp_path / "anim.gif", "-s", "2", "-m", "bicubic", "-q")
     assert rc == 0 and "only the first of its 2 frames" in err, err
     assert Image.open(tmp_path / "anim_x2.png").size == (128, 96)
+
+
+def test_about_prefixes_the_name_only_where_the_message_lacks_it():
+    from vsr.errors import VsrError, about
+
+    assert about("in/a.png", VsrError("in/a.png: not an image")) == "in/a.png: not an image"
+    assert about("in/a.png", "cannot write out/a.png: disk full") == "cannot write out/a.png: disk full"
+    assert about("in/a.png", "out of memory") == "a.png: out of memory"
+    assert about("in/a.png", "in/data.png: not an image") == "a.png: in/data.png: not an image"  # another file
+    assert about("a.mp4", "a.mp4.part: exists") == "a.mp4: a.mp4.part: exists"

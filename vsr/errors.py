@@ -1,5 +1,22 @@
 """The one exception type the CLI turns into ``error: …`` and a non-zero exit code."""
 
+from __future__ import annotations
+
+import os
+import re
+
 
 class VsrError(Exception):
     """A problem the user can act on; its message is shown as one line."""
+
+
+def about(path: str | os.PathLike, error: object) -> str:
+    """``error``'s message for a folder job's file: prefixed with the file's name unless it already names the file
+    (most of vsr's messages start with the path), so the line says it once."""
+    msg = str(error)
+    path = os.fspath(path)
+    name = os.path.basename(path.rstrip("/" + os.sep)) or path
+    # the name as a whole word of a path: "a.png" is named by "in/a.png:" and "'a.png'", not by "data.png"
+    if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", msg):
+        return msg
+    return f"{name}: {msg}"
