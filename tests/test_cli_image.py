@@ -1,3 +1,6 @@
+import os
+
+import pytest
 from PIL import Image
 
 from conftest import ROOT
@@ -160,3 +163,135 @@ def test_an_animation_says_only_its_first_frame_is_upscaled(tmp_path, natural_rg
     rc, _, err = cli("image", tmp_path / "anim.gif", "-s", "2", "-m", "bicubic", "-q")
     assert rc == 0 and "only the first of its 2 frames" in err, err
     assert Image.open(tmp_path / "anim_x2.png").size == (128, 96)
+
+
+@pytest.mark.parametrize("form", ["same", "dot", "absolute", "symlink", "hard link"])
+def test_image_never_overwrites_its_input(tmp_path, natural_rgb, cli, monkeypatch, form):
+    """Not even with --overwrite, by whatever path the output names the input; the error says what to do."""
+    monkeypatch.chdir(tmp_path)
+    _photo(tmp_path / "photo.png", natural_rgb)
+    if form == "symlink":
+        os.symlink("photo.png", "link.png")
+    if form == "hard link":
+        os.link("photo.png", "hard.png")
+    out = {"same": "photo.png", "dot": "./photo.png", "absolute": str(tmp_path / "photo.png"), "symlink": "link.png",
+           "hard link": "hard.png"}[form]
+    before = sorted(tmp_path.iterdir()), (tmp_path / "photo.png").read_bytes()
+    for overwrite in ([], ["--overwrite"]):
+        rc, _, err = cli("image", "photo.png", out, "-s", "2", "-m", "bicubic", "--backend", "torch", "-q", *overwrite)
+        lines = err.strip().splitlines()
+        assert rc == 1 and len(lines) == 1, (overwrite, err)
+        assert "would overwrite the input photo.png" in lines[0] and "photo_x2.png" in lines[0], err
+        assert "--overwrite" not in lines[0]
+    assert (sorted(tmp_path.iterdir()), (tmp_path / "photo.png").read_bytes()) == before
+
+
+def _folder(path, rgb, names):
+    path.mkdir()
+    for n in names:
+        _photo(path / n, rgb)
+    return path
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("form", ["same", "trailing slash", "symlink"])
+def test_image_never_writes_a_folder_over_itself(tmp_path, natural_rgb, cli, form):
+    src = _folder(tmp_path / "img", natural_rgb, ["a.png", "b.jpg"])
+    out = {"same": src, "trailing slash": f"{tmp_path}/./img/", "symlink": tmp_path / "link"}[form]
+    if form == "symlink":
+        os.symlink(src, out)
+    before = _snapshot(src)
+    for overwrite in ([], ["--overwrite"]):
+        rc, _, err = cli("image", src, out, "-s", "2", "-m", "bicubic", "--backend", "torch", "-q", *overwrite)
+        lines = err.strip().splitlines()
+        assert rc == 1 and len(lines) == 1 and "is the input folder" in lines[0], (overwrite, err)
+        assert f"default: {tmp_path / 'img_x2'}" in lines[0]
+    assert _snapshot(src) == before and not (tmp_path / "img_x2").exists()
+
+
+def test_image_never_writes_a_folders_output_over_one_of_its_inputs(tmp_path, natural_rgb, cli):
+    """An output folder whose a.png is a link to the input a.png (or to any other input)."""
+    src = _folder(tmp_path / "img", natural_rgb, ["a.png", "b.png"])
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(src / "a.png", out / "a.png")
+    os.symlink(src / "a.png", out / "b.png")
+    before = _snapshot(src)
+    rc, _, err = cli("image", src, out, "-s", "2", "-m", "bicubic", "--backend", "torch", "-q", "--overwrite")
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and f"would overwrite the input {src / 'a.png'}" in lines[0], err
+    assert _snapshot(src) == before
+
+
+def test_a_folder_leaves_out_vsrs_own_outputs_and_hidden_files(tmp_path, natural_rgb, cli):
+    """`vsr image img/a.png` writes img/a_x2.png; a later `vsr image img` does not upscale it again (nor a_x2's
+    own outputs, nor hidden files), and a rerun with nothing left to do says so."""
+    src = _folder(tmp_path / "img", natural_rgb, ["a.png", "b.jpg", "c_x2.png", ".hidden.png"])
+    (src / "._a.png").write_bytes(b"macOS metadata, not an image")
+    rc, _, err = cli("image", src / "a.png", "-s", "4", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 0, err
+    (src / "a_x4_x2.png").write_bytes((src / "a_x4.png").read_bytes())
+    _photo(src / "b_x3.png", natural_rgb)  # the output of b.jpg, written as PNG
+    rc, _, err = cli("image", src, "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 0, err
+    assert sorted(p.name for p in (tmp_path / "img_x2").iterdir()) == ["a.png", "b.jpg", "c_x2.png"]
+    assert err.strip().splitlines() == ["skipping 3 file(s) that look like vsr's own outputs (a_x4.png, a_x4_x2.png, "
+                                        "b_x3.png): rename them to upscale them"]
+    rc, _, err = cli("image", src, "-s", "2", "-m", "bicubic", "--backend", "torch")
+    assert rc == 0, err
+    assert err.strip().splitlines()[-1] == f"nothing to do: every output exists in {tmp_path / 'img_x2'} " \
+                                           "(--overwrite replaces them)"
+    assert "written" not in err and "model" not in err
+
+
+def test_a_folder_named_dot_goes_beside_it(tmp_path, natural_rgb, cli, monkeypatch):
+    src = _folder(tmp_path / "img", natural_rgb, ["a.png"])
+    monkeypatch.chdir(src)
+    rc, _, err = cli("image", ".", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 0, err
+    assert read_picture(tmp_path / "img_x2" / "a.png").size == (256, 192)
+
+
+def test_an_output_ending_in_a_slash_is_a_folder(tmp_path, natural_rgb, cli):
+    src = _photo(tmp_path / "a.png", natural_rgb)
+    for folder in ("new", "nested/deeper"):
+        rc, _, err = cli("image", src, f"{tmp_path}/{folder}/", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+        assert rc == 0, err
+        assert read_picture(tmp_path / folder / "a_x2.png").size == (256, 192)
+    rc, _, err = cli("image", src, tmp_path / "plain", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and "has no image extension: add .png, or end it with / for a folder" in lines[0]
+    assert not (tmp_path / "plain").exists()
+    rc, _, err = cli("image", src, f"{src}/", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 1 and "exists and is not a folder" in err
+
+
+def test_a_folders_errors_name_the_file_once(tmp_path, natural_rgb, cli, monkeypatch):
+    import vsr.upscale_picture
+    from vsr.errors import VsrError
+
+    src = _folder(tmp_path / "archive", natural_rgb, ["a.png"])
+    (src / "broken.png").write_bytes(b"nope")
+    rc, _, err = cli("image", src, tmp_path / "out", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    line = next(ln for ln in err.splitlines() if "broken" in ln)
+    assert rc == 1 and line.count("broken.png") == 1 and line.startswith(f"error: {src / 'broken.png'}: "), err
+
+    def fails(*_a, **_k):
+        raise VsrError("not enough memory")
+
+    monkeypatch.setattr(vsr.upscale_picture, "upscale_picture", fails)
+    rc, _, err = cli("image", src, tmp_path / "out2", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 1 and "error: a.png: not enough memory" in err.splitlines(), err
+
+
+def test_about_prefixes_the_name_only_where_the_message_lacks_it():
+    from vsr.errors import VsrError, about
+
+    assert about("in/a.png", VsrError("in/a.png: not an image")) == "in/a.png: not an image"
+    assert about("in/a.png", "cannot write out/a.png: disk full") == "cannot write out/a.png: disk full"
+    assert about("in/a.png", "out of memory") == "a.png: out of memory"
+    assert about("in/a.png", "in/data.png: not an image") == "a.png: in/data.png: not an image"  # another file
+    assert about("a.mp4", "a.mp4.part: exists") == "a.mp4: a.mp4.part: exists"

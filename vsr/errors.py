@@ -1,5 +1,10 @@
 """The exception types the CLI turns into one line and an exit code."""
 
+from __future__ import annotations
+
+import os
+import re
+
 
 class VsrError(Exception):
     """A problem the user can act on; its message is shown as one line."""
@@ -14,8 +19,13 @@ class Stopped(Exception):
         self.kept, self.total, self.folder, self.output = kept, total, folder, output
 
 
-def about(path, error: BaseException | str) -> str:
-    """An error about one file of many, naming the file once: prefixed with its name unless it already says it."""
-    text = str(error)
-    name = getattr(path, "name", str(path))
-    return text if str(path) in text or name in text else f"{name}: {text}"
+def about(path: str | os.PathLike, error: object) -> str:
+    """``error``'s message for a folder job's file: prefixed with the file's name unless it already names the file
+    (most of vsr's messages start with the path), so the line says it once."""
+    msg = str(error)
+    path = os.fspath(path)
+    name = os.path.basename(path.rstrip("/" + os.sep)) or path
+    # the name as a whole word of a path: "a.png" is named by "in/a.png:" and "'a.png'", not by "data.png"
+    if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", msg):
+        return msg
+    return f"{name}: {msg}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,14 +11,16 @@ from typing import Annotated, Optional
 import typer
 
 from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, stderr_console
-from vsr.errors import VsrError
+from vsr.errors import VsrError, about
 from vsr.picture import DEFAULT_MAX_PIXELS
 
 
 @app.command()
 def image(
     input: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
-    output: Annotated[Optional[Path], typer.Argument(help="output file (or folder); default <stem>_x<scale>.png")] = None,
+    # a string, not a Path: Path drops the trailing slash that says "a folder"
+    output: Annotated[Optional[str], typer.Argument(help="output file, or folder (a name ending in /); default "
+                                                         "<stem>_x<scale>.png")] = None,
     scale: ScaleOpt = None,
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
@@ -39,42 +43,102 @@ def image(
     from vsr.runner import choose
 
     scale = choose(model, scale, "image").scale
+    folder_out = output is not None and output.endswith(("/", os.sep))
+    out_arg = Path(output) if output is not None else None
     if input.is_dir():
         files = sorted((p for p in input.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_key)
         if not files:
             raise VsrError(f"{input}: the folder is empty")
-        out_dir = output or input.with_name(f"{input.name}_x{scale}")
+        own = _own_outputs(files)
+        files = [f for f in files if f not in own]
+        default = _default_folder(input, scale)
+        out_dir = out_arg or default
         if out_dir.exists() and not out_dir.is_dir():
             raise VsrError(f"{out_dir}: exists and is not a folder")
+        if _same(out_dir, input):
+            raise VsrError(f"the output folder {out_dir} is the input folder: its images would be overwritten; "
+                           f"choose another output folder (default: {default})")
         jobs = [(f, out_dir / (f.stem + (f.suffix.lower() if f.suffix.lower() in IMAGE_WRITERS else ".png")))
                 for f in files]
+        inputs = {_file_id(f): f for f in files}  # an output may be a hard link or symlink to any of them
+        for _, o in jobs:
+            src = inputs.get(_file_id(o)) if o.exists() else None
+            if src is not None:
+                raise VsrError(f"the output {o} would overwrite the input {src}: choose another output folder "
+                               f"(default: {default})")
+        if own:
+            names = ", ".join(f.name for f in own[:3]) + (", …" if len(own) > 3 else "")
+            say(f"skipping {len(own)} file(s) that look like vsr's own outputs ({names}): rename them to upscale them")
     else:
-        out = output or input.with_name(f"{input.stem}_x{scale}.png")
-        if out.is_dir():
-            out = out / f"{input.stem}_x{scale}.png"
+        default = input.with_name(f"{input.stem}_x{scale}.png")
+        out = out_arg or default
+        if folder_out or out.is_dir():
+            if out.exists() and not out.is_dir():
+                raise VsrError(f"{out}: exists and is not a folder")
+            out = out / default.name
+        elif not out.suffix and not out.exists():
+            raise VsrError(f"{out} has no image extension: add .png, or end it with / for a folder")
+        if _same(out, input):
+            raise VsrError(f"the output would overwrite the input {input}: choose another output name "
+                           f"(default: {default})")
         output_format(out)
         jobs = [(input, out)]
     if not overwrite:
         existing = [o for _, o in jobs if o.exists()]
         if existing and not input.is_dir():
             raise VsrError(f"{existing[0]} exists; pass --overwrite to replace it")
+        if existing and len(existing) == len(jobs):
+            say(f"nothing to do: every output exists in {out_dir} (--overwrite replaces them)")
+            return
         if existing:
             jobs = [(i, o) for i, o in jobs if not o.exists()]
-            say(f"skipping {len(existing)} file(s) that already exist in {existing[0].parent} (--overwrite replaces them)")
+            say(f"skipping {len(existing)} file(s) that already exist in {out_dir} (--overwrite replaces them)")
     if not input.is_dir():  # one file: check and read it first, so a bad input fails before any model loads
         from vsr.picture import read_picture
 
         check_size(input, *picture_size(input, oriented=False), max_pixels, scale)
         pic = read_picture(input, max_pixels)
         runner, _ = load_runner(model, scale, "image", backend, precision, quiet)
-        _run_images([(input, jobs[0][1], pic)], runner, tile, max_pixels, quiet)
+        out.parent.mkdir(parents=True, exist_ok=True)  # a folder named with a trailing slash
+        _run_images([(input, out, pic)], runner, tile, max_pixels, quiet)
         return
     runner, _ = load_runner(model, scale, "image", backend, precision, quiet)
-    if jobs:
-        jobs[0][1].parent.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     failed = _run_images([(i, o, None) for i, o in jobs], runner, tile, max_pixels, quiet)
     if failed:
         raise VsrError(f"{failed} of {len(jobs)} image(s) failed")
+
+
+def _default_folder(input: Path, scale: int) -> Path:
+    """``<folder>_x<scale>`` beside the input folder (``.`` and ``..`` named by where they lead)."""
+    folder = input.resolve() if input.name in ("", "..") else input
+    return folder.with_name(f"{folder.name}_x{scale}")
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether writing ``a`` would replace ``b``: the same file or folder, by any path or link to it."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _file_id(p: Path) -> tuple[int, int]:
+    s = p.stat()
+    return s.st_dev, s.st_ino
+
+
+_OUTPUT_STEM = re.compile(r"(.+)_x[1-8]")
+
+
+def _own_outputs(files: list[Path]) -> list[Path]:
+    """The files that look like vsr's outputs (``a_x4.png``) of another file there (``a.png``, ``a.jpg`` …): a
+    rerun over the folder that ``vsr image a.png`` wrote into would upscale them again."""
+    from vsr.formats import IMAGE_EXTS
+
+    images = [f for f in files if f.suffix.lower() in IMAGE_EXTS]
+    stems = {f.stem for f in images}
+    return [f for f in images if (m := _OUTPUT_STEM.fullmatch(f.stem)) and m.group(1) in stems]
 
 
 def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
@@ -113,11 +177,11 @@ def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
                 if single:
                     raise
                 failed += 1
-                console.print(f"error: {e}", markup=False, soft_wrap=True)
+                console.print(f"error: {about(src, e)}", markup=False, soft_wrap=True)
             progress.remove_task(tiles)
             progress.advance(task)
-    if not quiet:
+    if not quiet and jobs:
         n = len(jobs) - failed
-        where = jobs[0][1] if single else (jobs[0][1].parent if jobs else "")
+        where = jobs[0][1] if single else jobs[0][1].parent
         console.print(f"{n} image(s) written in {time.perf_counter() - t0:.1f}s → {where}", markup=False)
     return failed
