@@ -724,3 +724,42 @@ def test_the_output_lasts_as_long_as_the_input_at_the_same_rate(tmp_path, cli):
         last = [[p.duration * p.time_base for p in c.demux(v) if p.size][-1] for c, v in ((a, va), (b, vb))]
         assert last[0] == last[1] == fractions.Fraction(1, 25)
         assert vb.duration * vb.time_base == va.duration * va.time_base == 2 and vb.average_rate == 25
+
+
+def test_an_address_without_a_ray_cluster_is_one_error_line_at_once(tmp_path, cli):
+    import socket
+
+    src = _clip(tmp_path, frames=6)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.perf_counter()
+    rc, _, err = cli("upscale", src, tmp_path / "out.mkv", "-m", "bicubic", "--ray-address", f"127.0.0.1:{port}")
+    assert rc == 1 and err.strip().splitlines() == [err.strip()] and "no Ray cluster answers" in err, err
+    assert time.perf_counter() - t < 60 and sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+
+
+def test_a_killed_ray_driver_leaves_no_ray_processes_behind(tmp_path):
+    """SIGKILL of `vsr upscale --ray`: the embedded Ray's processes (its agents outlived the driver) all end."""
+    import psutil
+
+    pytest.importorskip("ray")
+    src = _clip(tmp_path, frames=300, gop=10)
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", str(src), str(tmp_path / "out.mkv"), "--ray",
+                             "-m", "mf-dis", "--backend", "torch", "--segment-seconds", "1", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / ".out.mkv.vsr-work" / "journal.json"
+    deadline, tree = time.time() + 120, {}
+    while time.time() < deadline and proc.poll() is None and not journal.exists():
+        time.sleep(0.2)
+    for _ in range(20):  # the agents start a little after the head
+        tree.update({p.pid: p for p in psutil.Process(proc.pid).children(recursive=True)})
+        if any("Agent" in " ".join(p.cmdline()) for p in tree.values() if p.is_running()):
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read()
+    assert any("raylet" in " ".join(p.cmdline()) for p in tree.values())
+    proc.kill()
+    proc.wait()
+    gone, alive = psutil.wait_procs(list(tree.values()), timeout=20)
+    assert alive == [], [" ".join(p.cmdline())[:80] for p in alive]

@@ -136,6 +136,10 @@ def upscale(src: Path, dst: Path, settings: Settings, ui: Reporter | None = None
     """Upscale a video file, a folder of frames or a folder of videos to ``dst``."""
     job = Job(settings, ui or Reporter(), stop or threading.Event())
     try:
+        if settings.ray:  # first, before any file is touched: a cluster that does not answer is an error by itself
+            from vsr.ray_jobs import RayScheduler
+
+            job.scheduler = RayScheduler(address=settings.ray_address)
         if is_video_folder(src):
             return job.folder(src, dst)
         job.check_paths(src, dst)
@@ -205,12 +209,9 @@ class Job:
 
     def scheduler_for(self):
         if self.scheduler is None:
-            if self.s.ray:
-                from vsr.ray_jobs import RayScheduler
-
-                self.scheduler = RayScheduler(self.model_ref(), address=self.s.ray_address)
-            else:
-                self.scheduler = Local(self.runner)
+            self.scheduler = Local(self.runner)
+        elif getattr(self.scheduler, "model", True) is None:  # Ray, connected before the model was chosen
+            self.scheduler.use(self.model_ref())
         return self.scheduler
 
     def model_ref(self) -> ModelRef:

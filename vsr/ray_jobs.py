@@ -118,18 +118,162 @@ class _Counter:
         return n
 
 
+REACH_SECONDS = 5  # a TCP connect to the cluster's address
+ANSWER_SECONDS = 15  # then Ray's own handshake, which otherwise retries for minutes where nothing answers
+
+
+def _check_reachable(address: str) -> None:
+    """An address Ray cannot reach makes ray.init retry for minutes, printing as it goes: refuse it at once."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise VsrError(f"--ray-address {address}: expected HOST:PORT (the head node's, e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
+    except OSError as e:
+        raise VsrError(f"no Ray cluster answers at {address} ({e.strerror or 'timed out'}); start one with "
+                       "`ray start --head`, or check the address") from None
+
+
+class _Terminal:
+    """Ray's processes and its C++ core write to the process's stderr (fd 2), warnings included: while vsr uses Ray,
+    fd 2 goes to a log file and vsr's own messages to the terminal it had (VSR_RAY_LOG=1 leaves Ray's on it)."""
+
+    def __init__(self):
+        import sys
+
+        self.log = os.path.join(tempfile.gettempdir(), f"vsr-ray-{os.getpid()}.log")
+        self.saved = self.stderr = None
+        if os.environ.get("VSR_RAY_LOG"):
+            return
+        self.saved = os.dup(2)
+        fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 2)
+        os.close(fd)
+        try:
+            real = sys.stderr.fileno() == 2
+        except (AttributeError, OSError, ValueError):  # (a test's captured stderr: leave it be)
+            real = False
+        if real:
+            self.stderr = sys.stderr
+            sys.stderr = os.fdopen(os.dup(self.saved), "w", buffering=1, encoding=sys.stderr.encoding,
+                                   errors="backslashreplace")
+
+    def say(self, line: str) -> None:
+        """A line on the terminal itself, even while fd 2 is Ray's log."""
+        os.write(self.saved if self.saved is not None else 2, (line + "\n").encode())
+
+    def close(self, keep_log: bool = False) -> None:
+        import sys
+
+        if self.saved is None:
+            return
+        if self.stderr is not None:
+            sys.stderr.close()
+            sys.stderr = self.stderr
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.saved = None
+        if not keep_log:
+            try:
+                os.unlink(self.log)
+            except OSError:
+                pass
+
+
+def reap() -> None:
+    """Run as a child of a driver that started an embedded Ray (``python -c "from vsr.ray_jobs import reap; reap()"``):
+    follow the driver's process tree, and when the driver dies without saying it is done (SIGKILL, a crash), end
+    what its Ray left running (its agents, and workers still starting, outlive it otherwise). Its stdin is the
+    driver's word: "session DIR" (Ray's session folder, named in the command line of every process of that Ray),
+    "done", or EOF."""
+    import select
+    import sys
+    import time
+
+    import psutil
+
+    driver = psutil.Process(os.getppid())
+    me = os.getpid()
+    seen: dict[int, psutil.Process] = {}
+    session = None
+    while True:
+        try:
+            seen.update({p.pid: p for p in driver.children(recursive=True) if p.pid != me})
+        except psutil.Error:
+            pass
+        ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+        if ready:
+            line = sys.stdin.readline()
+            if line.strip() == "done":
+                return
+            if line.startswith("session "):
+                session = line.split(" ", 1)[1].strip()
+                continue
+            if line == "":
+                break
+        if not driver.is_running():
+            break
+
+    def of_the_session():
+        if not session:
+            return []
+        out = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if p.pid != me and any(session in a for a in p.info["cmdline"] or ()):
+                    out.append(p)
+            except psutil.Error:
+                pass
+        return out
+
+    for _ in range(3):  # (a dying raylet may still be starting a worker)
+        for p in [*seen.values(), *of_the_session()]:
+            try:
+                if p.is_running():  # (the same process: psutil checks its start time, so a reused pid is left alone)
+                    p.kill()
+            except psutil.Error:
+                pass
+        time.sleep(0.5)
+
+
 class RayScheduler:
-    def __init__(self, model_ref, address: str | None = None, retries: int = 3):
+    """Segments as Ray tasks. Connects (or starts the embedded Ray) when made; ``use`` gives it the model."""
+
+    def __init__(self, model_ref=None, address: str | None = None, retries: int = 3):
+        import subprocess
+        import sys
+
         ray = self.ray = _ray()
         self.owns = not ray.is_initialized()
+        self.terminal = self.reaper = None
         if self.owns:
-            kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
             if address:
-                ray.init(address=address, **kwargs)
-            else:  # an embedded Ray: this machine's cores, reachable only from this machine
-                ray.init(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1", **kwargs)
-        self.model_ref = model_ref
-        self.model = ray.put(model_ref)
+                _check_reachable(address)
+            self.terminal = _Terminal()
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+            watchdog = threading.Timer(ANSWER_SECONDS, self._no_answer, (address,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:  # an embedded Ray: this machine's cores, reachable only from this machine
+                    self.reaper = subprocess.Popen([sys.executable, "-c", "from vsr.ray_jobs import reap; reap()"],
+                                                   stdin=subprocess.PIPE, text=True)
+                    started = ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1",
+                                       **kwargs)
+                    self.reaper.stdin.write(f"session {started.address_info['session_dir']}\n")
+                    self.reaper.stdin.flush()
+            except Exception as e:  # noqa: BLE001 - Ray raises many kinds; one line for the user
+                watchdog.cancel()
+                self.close(keep_log=True)
+                first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                raise VsrError(f"Ray did not start: {first} (its log: {self.terminal.log})") from None
+            watchdog.cancel()
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
         self.resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
@@ -138,6 +282,22 @@ class RayScheduler:
         self.task = ray.remote(max_retries=retries)(_segment).options(**self.resources)
         self.counter = ray.remote(num_cpus=0)(_Counter).remote()
         self.nodes_used: list[str] = []  # node id per finished segment (tests, and the README's claims)
+        self.model = None
+        if model_ref is not None:
+            self.use(model_ref)
+
+    def _no_answer(self, address: str | None) -> None:
+        """Ray's handshake has not finished: a port that is not a Ray head, or a cluster that is not well. Nothing
+        has been written yet (Ray starts before any file work), so end here with one line."""
+        where = f"at {address}" if address else "on this machine"
+        self.terminal.say(f"error: no Ray cluster answered {where} within {ANSWER_SECONDS} s (Ray's log: "
+                          f"{self.terminal.log})")
+        os._exit(1)
+
+    def use(self, model_ref) -> None:
+        """The model every task runs: put in the object store once."""
+        self.model_ref = model_ref
+        self.model = self.ray.put(model_ref)
 
     def run(self, todo: list[tuple[Task, Callable[[], bytes]]], done: Callable[[int, bytes, list[int]], None],
             count: FrameCount, stop: threading.Event, warn: Callable[[str], None]) -> None:
@@ -160,11 +320,16 @@ class RayScheduler:
                     data, pts, node = ray.get(ref)
                 except ray.exceptions.RayTaskError as e:
                     cause = e.cause if getattr(e, "cause", None) is not None else e
-                    raise VsrError(f"segment {task.segment.index} failed on a worker: {cause}") from None
+                    raise VsrError(f"segment {task.index} failed on a worker: {cause}") from None
                 self.nodes_used.append(node)
                 done(task.index, data, pts)
         time.sleep(0)  # let the counter's last updates land before the caller reads progress
 
-    def close(self) -> None:
+    def close(self, keep_log: bool = False) -> None:
         if self.owns:
             self.ray.shutdown()
+            self.owns = False
+            if self.reaper is not None:
+                self.reaper.communicate("done\n")
+            if self.terminal is not None:
+                self.terminal.close(keep_log)
