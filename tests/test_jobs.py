@@ -761,5 +761,5 @@ def test_a_killed_ray_driver_leaves_no_ray_processes_behind(tmp_path):
     assert any("raylet" in " ".join(p.cmdline()) for p in tree.values())
     proc.kill()
     proc.wait()
-    gone, alive = psutil.wait_procs(list(tree.values()), timeout=20)
+    _, alive = psutil.wait_procs(list(tree.values()), timeout=20)
     assert alive == [], [" ".join(p.cmdline())[:80] for p in alive]
