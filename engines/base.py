@@ -11,6 +11,11 @@ recurrent models have a depth of 1.
 Backends: ``torch`` (reference; CPU or CUDA), ``openvino`` (CPU), ``tensorrt`` (NVIDIA). ``auto`` tries
 TensorRT, then torch-CUDA, then OpenVINO, then torch-CPU, and says which it chose; a backend that fails to start
 falls back to the next one with a warning.
+
+Precision, one rule on every backend: ``auto`` picks what the backend runs best here; an explicit precision runs
+as asked or is a :class:`PrecisionError` that names what can run, never a silent fp32 (an emulated bf16 or fp16
+is slower than fp32, and OpenVINO falls back to fp32 without saying so). With ``--backend auto`` an explicit
+precision picks the first backend that runs it natively, and is the error when none does.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 import torch
 
 from engines.descriptor import Descriptor
-from engines.errors import BackendError
+from engines.errors import BackendError, PrecisionError
 from engines.graph import PEAK, normalise, quantise
 
 BACKENDS = ("auto", "torch", "openvino", "tensorrt")
@@ -124,6 +129,18 @@ class Runner(ABC):
         return f"{self.name} ({self.precision})"
 
 
+def choose_precision(requested: str, runs: Sequence[str], auto: str, lacks: dict[str, str]) -> str:
+    """The precision a runner uses: ``auto`` → ``auto``; an explicit one if it is in ``runs`` (what this backend
+    runs natively here), else a PrecisionError from ``lacks[requested]`` (why not) naming what runs."""
+    if requested == "auto":
+        return auto
+    if requested in runs:
+        return requested
+    why = lacks.get(requested, f"{requested} is not offered here")
+    offered = " or ".join(p for p in PRECISIONS if p in runs)
+    raise PrecisionError(f"{why}: use --precision {offered} (or auto)")
+
+
 def _nvidia_gpu() -> bool:
     return torch.cuda.is_available() and torch.version.cuda is not None
 
@@ -157,14 +174,19 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     if precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     identity = identity or Identity.of(model)
-    errors = []
+    errors, refused = [], []
     tried = candidates(backend)
     for i, name in enumerate(tried):
         try:
-            runner = _make(name, model, precision if backend != "auto" else "auto", identity)
+            runner = _make(name, model, precision, identity)
             runner.check(io)
             if shape is not None:
                 runner.prepare(*shape, io=io)
+        except PrecisionError as e:
+            if backend != "auto":
+                raise
+            refused.append((name, e))  # another backend may run it natively; if none does, this is the error
+            continue
         except BackendError as e:
             if backend != "auto":
                 raise
@@ -172,7 +194,11 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
             if i + 1 < len(tried):
                 warn(f"warning: {name} backend unavailable ({e}); trying {tried[i + 1]}")
             continue
+        for other, _ in refused:
+            warn(f"warning: {other} does not run {precision} here; using {runner.name}")
         return runner
+    if refused:
+        raise refused[0][1]
     raise BackendError("no backend could run the model: " + "; ".join(errors))
 
 

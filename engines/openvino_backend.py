@@ -1,7 +1,8 @@
 """OpenVINO on the CPU: ONNX → IR, compiled per input shape, compiled blobs kept in the engine cache.
 
-Precision: bf16 where the CPU has it (AVX-512 BF16 / AMX), else fp32; ``--precision`` overrides. CPU pinning is
-off so OpenVINO's threads share the cores with the decoder and encoder instead of fighting them.
+Precision: bf16 where the CPU has it natively (AVX-512 BF16 / AMX), else fp32; ``--precision`` overrides, within
+what the CPU runs natively (OpenVINO offers bf16 on AVX2 CPUs too, where it quietly runs fp32). CPU pinning is off
+so OpenVINO's threads share the cores with the decoder and encoder instead of fighting them.
 
 Stateless models keep ``streams`` frames in flight (each stream on its share of the cores), so one frame's
 inference overlaps another's and the encoder's bursts don't leave cores idle. A recurrent model needs frame t-1's
@@ -17,8 +18,8 @@ import os
 import numpy as np
 import torch
 
-from engines import cache
-from engines.base import Identity, Runner
+from engines import cache, cpu
+from engines.base import Identity, Runner, choose_precision
 from engines.cpu import cpu_name
 from engines.errors import BackendError
 from engines.onnx_export import cached_onnx, model_key
@@ -59,12 +60,12 @@ class OpenVINORunner(Runner):
                  threads: int = 0):
         super().__init__(model, identity)
         self.ov, self.core = _core()
-        have = supported_precisions(self.core)
-        if precision == "auto":
-            precision = "bf16" if "bf16" in have else "fp32"
-        if precision not in have:
-            raise BackendError(f"{precision} is not supported by this CPU for OpenVINO; use --precision fp32")
-        self.precision = precision
+        offered = supported_precisions(self.core)
+        native = cpu.native_precisions()
+        runs = [p for p in native if p in offered]
+        lacks = {**cpu.LACKS, **{p: f"OpenVINO {self.ov.__version__.split('-')[0]} offers no {p} on this CPU"
+                                 for p in native if p not in offered}}
+        self.precision = choose_precision(precision, runs, "bf16" if "bf16" in runs else "fp32", lacks)
         self.threads = threads
         self.streams = 1 if self.d.recurrent else max(1, int(os.environ.get("VSR_OV_STREAMS", "2")))
         self.depth = self.streams

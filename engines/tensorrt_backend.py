@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from engines import cache
-from engines.base import Identity, Runner
-from engines.errors import BackendError
+from engines.base import Identity, Runner, choose_precision
+from engines.errors import BackendError, PrecisionError
 from engines.graph import Graph
 from engines.onnx_export import cached_onnx, model_key
 
@@ -93,11 +93,8 @@ class TensorRTRunner(Runner):
     def __init__(self, model: torch.nn.Module, identity: Identity | None = None, *, precision: str = "auto"):
         super().__init__(model, identity)
         self.trt = _import_trt()
-        if precision == "auto":
-            precision = "fp16"
-        if precision == "bf16":
-            raise BackendError("bf16 is not offered for TensorRT here; use fp16 or fp32")
-        self.precision = precision
+        self.precision = choose_precision(precision, ["fp32", "fp16"], "fp16",
+                                          {"bf16": "the TensorRT backend builds fp16 or fp32 engines, not bf16"})
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.stream = torch.cuda.Stream()
         self.graph = Graph(model, self.d, "f32")  # its input names
@@ -132,7 +129,7 @@ class TensorRTRunner(Runner):
         config = builder.create_builder_config()
         if self.precision == "fp16":
             if not builder.platform_has_fast_fp16:
-                raise BackendError("this GPU has no fast fp16; use --precision fp32")
+                raise PrecisionError("this GPU has no fast fp16: use --precision fp32 (or auto)")
             config.set_flag(trt.BuilderFlag.FP16)
         timing_path = self._timing_cache_path()
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")

@@ -139,11 +139,9 @@ def test_cache_lives_where_vsr_cache_says(tmp_path, monkeypatch):
 
 
 def test_openvino_bf16_when_the_cpu_has_it():
-    import openvino as ov
+    from engines.cpu import has_native_bf16
 
-    r = OpenVINORunner(small("bicubic"))
-    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    assert r.precision == ("bf16" if "BF16" in caps else "fp32")
+    assert OpenVINORunner(small("bicubic")).precision == ("bf16" if has_native_bf16() else "fp32")
 
 
 def test_unsupported_precision_is_a_clear_error():
@@ -266,3 +264,68 @@ def test_build_engine_cli_hit_and_listing(cli):
     assert rc == 1 and ("pip install vsr[tensorrt]" in err or "NVIDIA" in err)
     rc, out, _ = cli("engines", "--clear")
     assert rc == 0 and "removed" in out
+
+
+# -- one precision rule on every backend ----------------------------------------------------
+
+
+def _cpu_has(monkeypatch, bf16: bool, fp16: bool = False):
+    import engines.cpu
+
+    monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: bf16)
+    monkeypatch.setattr(engines.cpu, "has_native_fp16", lambda: fp16)
+
+
+def test_an_explicit_precision_the_cpu_lacks_is_refused_on_every_backend(monkeypatch):
+    from engines.errors import PrecisionError
+
+    _cpu_has(monkeypatch, bf16=False)
+    model = small("bicubic")
+    for make in (lambda p: TorchRunner(model, precision=p), lambda p: OpenVINORunner(model, precision=p)):
+        with pytest.raises(PrecisionError, match=r"no native bf16 \(AVX-512 BF16 or AMX\): use --precision fp32 "
+                                                 r"\(or auto\)$"):
+            make("bf16")
+        with pytest.raises(PrecisionError, match="no native fp16"):
+            make("fp16")
+        assert make("auto").precision == make("fp32").precision == "fp32"
+    warnings = []
+    with pytest.raises(PrecisionError, match="no native bf16"):  # auto's backends: none runs it, no fallback
+        create_runner(model, backend="auto", precision="bf16", warn=warnings.append)
+    assert warnings == []
+
+    _cpu_has(monkeypatch, bf16=True)
+    assert OpenVINORunner(model).precision == "bf16" and TorchRunner(model).precision == "fp32"
+    assert TorchRunner(model, precision="bf16").precision == OpenVINORunner(model, precision="bf16").precision
+    assert create_runner(model, backend="auto", precision="fp32").precision == "fp32"  # asked for, not auto's
+
+
+def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch):
+    import engines.base as base
+    import engines.openvino_backend as ovb
+
+    _cpu_has(monkeypatch, bf16=True, fp16=True)
+    monkeypatch.setattr(ovb, "supported_precisions", lambda core: {"fp32", "bf16"})  # this OpenVINO has no fp16
+    monkeypatch.setattr(base, "candidates", lambda b: ["openvino", "torch"])
+    warnings = []
+    runner = create_runner(small("bicubic"), backend="auto", precision="fp16", warn=warnings.append)
+    assert (runner.name, runner.precision) == ("torch-cpu", "fp16")
+    assert warnings == ["warning: openvino does not run fp16 here; using torch-cpu"]
+    with pytest.raises(BackendError, match="OpenVINO .* offers no fp16 on this CPU: use --precision fp32 or bf16"):
+        OpenVINORunner(small("bicubic"), precision="fp16")
+
+
+def test_the_cli_refuses_a_precision_the_cpu_lacks(cli, tmp_path, natural_rgb, monkeypatch):
+    from PIL import Image
+
+    from vsr.testclips import make_clip
+
+    _cpu_has(monkeypatch, bf16=False)
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(natural_rgb).save(photo)
+    for args in (["upscale", src, tmp_path / "out.mp4"], ["image", photo, tmp_path / "out.png"]):
+        for backend in ("auto", "openvino", "torch"):
+            rc, _, err = cli(*args, "-s", "2", "-m", "bicubic", "-q", "--backend", backend, "--precision", "bf16")
+            lines = err.strip().splitlines()
+            assert rc != 0 and len(lines) == 1 and lines[0].startswith("error: this CPU has no native bf16"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "photo.png"]
