@@ -23,11 +23,12 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
+from engines.code import source_hash
 from engines.descriptor import Descriptor
 from engines.errors import BackendError, PrecisionError
 from engines.graph import PEAK, normalise, quantise
@@ -38,15 +39,23 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 @dataclass
 class Identity:
-    """What names the model in engine cache keys: the weights' hash and how the module was built."""
+    """What names the model in engine cache keys: the weights' hash, how the module was built and a hash of the
+    code that makes its graph (:mod:`engines.code`, taken when the identity is: close to when the code was
+    imported)."""
 
     weights: str = ""
     arch: str = ""
     hparams: dict = field(default_factory=dict)
+    code: str = ""
 
     @classmethod
     def of(cls, model: torch.nn.Module, weights: str = "") -> Identity:
-        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})))
+        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})),
+                   source_hash(model))
+
+    def with_code(self, model: torch.nn.Module) -> Identity:
+        """This identity, with the code hash of ``model`` where it was made without one."""
+        return self if self.code else replace(self, code=source_hash(model))
 
 
 def io_of(dtype: np.dtype) -> str:
@@ -74,7 +83,7 @@ class Runner(ABC):
     def __init__(self, model: torch.nn.Module, identity: Identity | None = None):
         self.model = model
         self.d = Descriptor.of(model)
-        self.identity = identity or Identity.of(model)
+        self.identity = (identity or Identity.of(model)).with_code(model)
         self.scale, self.frames = self.d.scale, self.d.frames
         self.last_build: tuple[str, bool] | None = None  # (engine cache entry, came from the cache)
 

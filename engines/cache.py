@@ -1,12 +1,14 @@
 """The engine cache: one folder per engine, named by a key that says what makes it different.
 
 An entry's key holds everything that changes the built artefact: the weights'
-hash, architecture and hyperparameters, scale, frames, input shape or
-profile, precision, runtime name and version, and the device. Entries are
-built in a temporary folder and renamed into place; ``meta.json`` records the
-key and a SHA-256 of every artefact, so a corrupt or stale entry is detected,
-removed with a warning and rebuilt, never loaded. The cache lives in the user
-cache directory (``$VSR_CACHE`` overrides), never inside the package.
+hash, architecture and hyperparameters, a hash of the code that makes the
+graph, scale, frames, input shape or profile, precision, runtime name and
+version, the device, and for a compiled engine the checksum of the ONNX file it
+was built from. Entries are built in a temporary folder and renamed into place;
+``meta.json`` records the key and a SHA-256 of every artefact, so a corrupt or
+stale entry is detected, removed with a warning and rebuilt, never loaded. The
+cache lives in the user cache directory (``$VSR_CACHE`` overrides), never
+inside the package.
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ def get_or_build(key: dict[str, Any], build: Callable[[Path], None]) -> tuple[Pa
     if hit is not None:
         return hit, True
     return store(key, build), False
+
+
+def checksum(path: Path) -> str:
+    """The SHA-256 of an entry's file as its ``meta.json`` records it (checked when the entry was looked up)."""
+    return json.loads((path.parent / "meta.json").read_text())["files"][path.name]
 
 
 def entries() -> list[dict[str, Any]]:

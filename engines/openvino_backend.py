@@ -4,6 +4,8 @@ Precision: bf16 where the CPU has it natively (AVX-512 BF16 / AMX), else fp32; `
 what the CPU runs natively (OpenVINO offers bf16 on AVX2 CPUs too, where it quietly runs fp32). CPU pinning is off
 so OpenVINO's threads share the cores with the decoder and encoder instead of fighting them.
 
+Engines are keyed by the checksum of the ONNX file they compile from, besides the model's own key.
+
 Stateless models keep ``streams`` frames in flight (each stream on its share of the cores), so one frame's
 inference overlaps another's and the encoder's bursts don't leave cores idle. A recurrent model needs frame t-1's
 state for frame t, so it runs one frame at a time on all cores; its state never leaves OpenVINO's memory as a
@@ -70,12 +72,20 @@ class OpenVINORunner(Runner):
         self.streams = 1 if self.d.recurrent else max(1, int(os.environ.get("VSR_OV_STREAMS", "2")))
         self.depth = self.streams
         self._compiled: dict[tuple, _Compiled] = {}
+        self._onnx: dict[str, tuple[str, str]] = {}
 
     def io_for(self, io: str) -> str:
         return "u8" if io == "u8" else "f32"  # no 16-bit tensors in the exported graph: the host converts
 
+    def onnx(self, io: str) -> tuple[str, str]:
+        """(path, SHA-256) of the ONNX file the engines for ``io`` compile from (exported on first use)."""
+        if io not in self._onnx:
+            path = cached_onnx(self.model, self.identity, io=io)
+            self._onnx[io] = (str(path), cache.checksum(path))
+        return self._onnx[io]
+
     def key(self, shape: tuple[int, ...], io: str) -> dict:
-        return {**model_key(self.identity, self.d), "name": self.identity.arch or "model",
+        return {**model_key(self.identity, self.d), "name": self.identity.arch or "model", "onnx": self.onnx(io)[1],
                 "runtime": f"openvino-{self.ov.__version__.split('-')[0]}", "precision": self.precision,
                 "shape": list(shape), "device": cpu_name(), "io": io, "streams": self.streams}
 
@@ -89,7 +99,7 @@ class OpenVINORunner(Runner):
         return cfg
 
     def check(self, io: str = "u8") -> None:
-        cached_onnx(self.model, self.identity, io=self.io_for(io))
+        self.onnx(self.io_for(io))
 
     def _input_shapes(self, io: str, n: int, h: int, w: int) -> list[list[int]]:
         d = self.d
@@ -110,7 +120,7 @@ class OpenVINORunner(Runner):
         shapes = self._input_shapes(graph_io, *shape)
 
         def build(folder):
-            m = self.core.read_model(str(cached_onnx(self.model, self.identity, io=graph_io)))
+            m = self.core.read_model(self.onnx(graph_io)[0])
             m.reshape({inp: self.ov.PartialShape(s) for inp, s in zip(m.inputs, shapes)})
             compiled = self.core.compile_model(m, "CPU", self._config())
             (folder / "model.blob").write_bytes(compiled.export_model().getvalue())

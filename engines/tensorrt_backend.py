@@ -3,8 +3,8 @@
 * ONNX (from the engine cache, float32 I/O: the host normalises and quantises with :mod:`engines.graph`'s
   functions) is parsed with ``trt.OnnxParser``; the engine is built with FP16 by default and one optimisation
   profile per input resolution bucket (min/opt/max shapes, :func:`profile_for`), and cached under a key that
-  names the TensorRT version and the GPU (name and compute capability). A persistent timing cache speeds up
-  later builds.
+  names the TensorRT version, the GPU (name and compute capability) and the ONNX file's checksum. A persistent
+  timing cache speeds up later builds.
 * Device buffers are torch CUDA tensors; host input is staged through pinned buffers and copied asynchronously on
   the runner's CUDA stream. A recurrent model's state stays on the GPU: two buffers take turns as its input and
   output.
@@ -17,6 +17,7 @@ build and run an engine are marked ``gpu`` and skip without one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -71,9 +72,11 @@ def gpu_identity() -> dict:
     return {"device": props.name, "compute_capability": f"{props.major}.{props.minor}"}
 
 
-def engine_key(identity: Identity, d, profile: Profile, precision: str, trt_version: str, gpu: dict) -> dict:
-    return {**model_key(identity, d), "name": identity.arch or "model", "runtime": f"tensorrt-{trt_version}",
-            "precision": precision, "profile": profile.label(),
+def engine_key(identity: Identity, d, profile: Profile, precision: str, trt_version: str, gpu: dict,
+               onnx: str) -> dict:
+    """``onnx``: the SHA-256 of the ONNX file the engine is built from."""
+    return {**model_key(identity, d), "name": identity.arch or "model", "onnx": onnx,
+            "runtime": f"tensorrt-{trt_version}", "precision": precision, "profile": profile.label(),
             "profile_shapes": [profile.min, profile.opt, profile.max], "io": "f32", **gpu}
 
 
@@ -101,12 +104,20 @@ class TensorRTRunner(Runner):
         self._engines: dict[str, tuple] = {}
         self._pinned: dict[str, torch.Tensor] = {}
         self.state: list[torch.Tensor] | None = None
+        self._onnx: tuple[str, str] | None = None
 
     def io_for(self, io: str) -> str:
         return "f32"
 
     def check(self, io: str = "u8") -> None:
-        cached_onnx(self.model, self.identity, io="f32")
+        self.onnx()
+
+    def onnx(self) -> tuple[str, str]:
+        """(path, SHA-256) of the ONNX file the engines compile from (exported on first use)."""
+        if self._onnx is None:
+            path = cached_onnx(self.model, self.identity, io="f32")
+            self._onnx = (str(path), cache.checksum(path))
+        return self._onnx
 
     # -- building -----------------------------------------------------------
     def _timing_cache_path(self):
@@ -119,11 +130,10 @@ class TensorRTRunner(Runner):
 
     def _build(self, folder, profile: Profile) -> None:
         trt = self.trt
-        onnx_path = cached_onnx(self.model, self.identity, io="f32")
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)
         parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse(onnx_path.read_bytes()):
+        if not parser.parse(Path(self.onnx()[0]).read_bytes()):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendError(f"TensorRT could not parse the ONNX model: {errors}")
         config = builder.create_builder_config()
@@ -155,7 +165,8 @@ class TensorRTRunner(Runner):
         label = profile.label()
         if label in self._engines:
             return self._engines[label]
-        key = engine_key(self.identity, self.d, profile, self.precision, self.trt.__version__, gpu_identity())
+        key = engine_key(self.identity, self.d, profile, self.precision, self.trt.__version__, gpu_identity(),
+                         self.onnx()[1])
         entry, hit = cache.get_or_build(key, lambda folder: self._build(folder, profile))
         runtime = self.trt.Runtime(self.logger)
         engine = runtime.deserialize_cuda_engine((entry / "engine.plan").read_bytes())

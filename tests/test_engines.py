@@ -198,12 +198,14 @@ def test_tensorrt_profile_and_key():
     model = small("rvsr")
     d = Descriptor.of(model)
     ident = Identity.of(model, "abc")
-    k = engine_key(ident, d, p, "fp16", "10.9", {"device": "NVIDIA H100", "compute_capability": "9.0"})
-    for field in ("weights", "arch", "hparams", "scale", "frames", "flow_channels", "state_channels", "profile",
-                  "precision", "runtime", "device", "compute_capability"):
+    h100 = {"device": "NVIDIA H100", "compute_capability": "9.0"}
+    k = engine_key(ident, d, p, "fp16", "10.9", h100, "onnx-sha")
+    for field in ("weights", "arch", "hparams", "code", "scale", "frames", "flow_channels", "state_channels",
+                  "profile", "precision", "runtime", "device", "compute_capability", "onnx"):
         assert field in k
-    k2 = engine_key(ident, d, p, "fp16", "10.9", {"device": "NVIDIA L4", "compute_capability": "8.9"})
+    k2 = engine_key(ident, d, p, "fp16", "10.9", {"device": "NVIDIA L4", "compute_capability": "8.9"}, "onnx-sha")
     assert cache.digest(k) != cache.digest(k2)
+    assert cache.digest(k) != cache.digest(engine_key(ident, d, p, "fp16", "10.9", h100, "another-onnx"))
     assert isinstance(p, Profile) and BUCKETS[0] == (288, 512)
 
 
@@ -264,6 +266,61 @@ def test_build_engine_cli_hit_and_listing(cli):
     assert rc == 1 and ("pip install vsr[tensorrt]" in err or "NVIDIA" in err)
     rc, out, _ = cli("engines", "--clear")
     assert rc == 0 and "removed" in out
+
+
+# -- cache keys cover the code that makes the graph -----------------------------------------
+
+
+TINY = """
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    scale = 2
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.pixel_shuffle(self.conv(x){change}, 2)
+"""
+
+
+def _tiny(folder: Path, change: str = ""):
+    """A model whose class lives in a file of the test's own, imported afresh (same weights every time)."""
+    import importlib.util
+
+    path = folder / "tiny_model.py"
+    path.write_text(TINY.format(change=change))
+    spec = importlib.util.spec_from_file_location("tiny_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    return module.Tiny().eval()
+
+
+def test_a_changed_forward_is_a_new_engine(tmp_path, monkeypatch):
+    """The same weights with another forward export another graph: the engine is rebuilt, not reused; the same
+    code is a cache hit. OpenVINO's key holds the checksum of the ONNX file it compiled."""
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    frame = [pan(1, 12, 12)[0]]
+
+    def run(model):
+        runner = OpenVINORunner(model, Identity.of(model, "same-weights"), precision="fp32")
+        runner.prepare(12, 12)
+        return runner, runner(frame)
+
+    first, out = run(_tiny(tmp_path))
+    assert first.last_build[1] is False
+    onnx_path, onnx_sha = first.onnx("u8")
+    assert first.key((1, 12, 12), "u8")["onnx"] == onnx_sha == cache.file_sha256(Path(onnx_path))
+    again, out_again = run(_tiny(tmp_path))
+    assert again.last_build == first.last_build[:1] + (True,) and np.array_equal(out, out_again)
+    changed, out_changed = run(_tiny(tmp_path, " * 0.5"))
+    assert changed.last_build[1] is False and changed.last_build[0] != first.last_build[0]
+    assert changed.onnx("u8")[1] != onnx_sha and not np.array_equal(out, out_changed)
 
 
 # -- one precision rule on every backend ----------------------------------------------------
