@@ -90,10 +90,10 @@ def _quiet_logs():
 
 
 def cached_onnx(model: torch.nn.Module, identity: Identity, io: str = "u8") -> Path:
-    """The model's ONNX file from the engine cache, exported on first use. Its checksum is
-    ``cache.checksum(path)``."""
+    """The model's ONNX file from the engine cache, exported on first use (and kept while this process runs:
+    engines for other input sizes compile from it). Its checksum is ``cache.checksum(path)``."""
     identity = identity.with_code(model)
     key = {**model_key(identity, Descriptor.of(model)), "runtime": "onnx", "opset": OPSET,
            "torch": torch.__version__.split("+")[0], "io": io}
-    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", io=io))
+    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", io=io), hold=True)
     return entry / "model.onnx"

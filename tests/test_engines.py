@@ -268,7 +268,7 @@ def test_build_engine_cli_hit_and_listing(cli):
     assert rc == 0 and "removed" in out
 
 
-# -- cache keys cover the code that makes the graph -----------------------------------------
+# -- cache keys cover the code; the cache keeps to its cap ---------------------------------
 
 
 TINY = """
@@ -321,6 +321,40 @@ def test_a_changed_forward_is_a_new_engine(tmp_path, monkeypatch):
     changed, out_changed = run(_tiny(tmp_path, " * 0.5"))
     assert changed.last_build[1] is False and changed.last_build[0] != first.last_build[0]
     assert changed.onnx("u8")[1] != onnx_sha and not np.array_equal(out, out_changed)
+
+
+def _fake(i: int, size: int = 1000):
+    key = {"arch": f"fake{i}", "scale": 2, "runtime": "test"}
+    return key, lambda folder: (folder / "blob").write_bytes(b"x" * size)
+
+
+def test_the_cache_keeps_to_its_cap_least_recently_used_first(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "_held", set())
+    monkeypatch.setenv("VSR_CACHE_MAX", "0")  # no cap while the cache fills
+    paths = [cache.store(*_fake(i)) for i in range(4)]
+    for age, p in enumerate(paths):  # built in order, long ago
+        os.utime(p / "meta.json", (1000 + age, 1000 + age))
+    size = cache.entries()[0]["size"]
+    assert size > 1000 and cache.lookup(_fake(0)[0]) == paths[0]  # a hit: fake0 is now the most recently used
+
+    monkeypatch.setenv("VSR_CACHE_MAX", str(3 * size + size // 2))
+    cache.store(*_fake(4))
+    assert sorted(e["key"]["arch"] for e in cache.entries()) == ["fake0", "fake3", "fake4"]  # fake1, 2 went
+
+    cache.get_or_build(*_fake(3), hold=True)  # this process compiles from it again later: it stays
+    monkeypatch.setenv("VSR_CACHE_MAX", "1")  # smaller than any entry: the one just built stays too
+    cache.store(*_fake(5))
+    assert sorted(e["key"]["arch"] for e in cache.entries()) == ["fake3", "fake5"]
+
+    assert [cache.parse_size(t) for t in ("2G", "500M", "1.5GiB", "123", "0", "64kB")] == [
+        2 * 10**9, 500 * 10**6, 3 * 2**29, 123, 0, 64000]
+    monkeypatch.setenv("VSR_CACHE_MAX", "lots")
+    with pytest.raises(BackendError, match="VSR_CACHE_MAX"):
+        cache.store(*_fake(6))
+    assert not cache.entry_path(_fake(6)[0]).exists()
 
 
 # -- one precision rule on every backend ----------------------------------------------------
