@@ -41,21 +41,27 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 class Identity:
     """What names the model in engine cache keys: the weights' hash, how the module was built and a hash of the
     code that makes its graph (:mod:`engines.code`, taken when the identity is: close to when the code was
-    imported)."""
+    imported); ``name`` (a shipped model's name, a weight file's stem) is what ``vsr engines`` shows, not part
+    of the key."""
 
     weights: str = ""
     arch: str = ""
     hparams: dict = field(default_factory=dict)
+    name: str = ""
     code: str = ""
 
     @classmethod
-    def of(cls, model: torch.nn.Module, weights: str = "") -> Identity:
-        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})),
+    def of(cls, model: torch.nn.Module, weights: str = "", name: str = "") -> Identity:
+        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})), name,
                    source_hash(model))
 
     def with_code(self, model: torch.nn.Module) -> Identity:
         """This identity, with the code hash of ``model`` where it was made without one."""
         return self if self.code else replace(self, code=source_hash(model))
+
+    @property
+    def label(self) -> str:
+        return self.name or self.arch or "model"
 
 
 def io_of(dtype: np.dtype) -> str:

@@ -5,10 +5,10 @@ hash, architecture and hyperparameters, a hash of the code that makes the
 graph, scale, frames, input shape or profile, precision, runtime name and
 version, the device, and for a compiled engine the checksum of the ONNX file it
 was built from. Entries are built in a temporary folder and renamed into place;
-``meta.json`` records the key and a SHA-256 of every artefact, so a corrupt or
-stale entry is detected, removed with a warning and rebuilt, never loaded. The
-cache lives in the user cache directory (``$VSR_CACHE`` overrides), never
-inside the package.
+``meta.json`` records the key, a display name and a SHA-256 of every artefact,
+so a corrupt or stale entry is detected, removed with a warning and rebuilt,
+never loaded. The cache lives in the user cache directory (``$VSR_CACHE``
+overrides), never inside the package.
 
 Size: every input resolution is an engine of its own, so the cache is capped
 (``$VSR_CACHE_MAX``: 2G by default, 0 for no cap). ``meta.json``'s modification
@@ -128,9 +128,9 @@ def lookup(key: dict[str, Any]) -> Path | None:
     return path
 
 
-def store(key: dict[str, Any], build: Callable[[Path], None]) -> Path:
+def store(key: dict[str, Any], build: Callable[[Path], None], name: str = "") -> Path:
     """Build an entry with ``build(tmp_folder)`` (it writes the artefacts), move it into place, then trim the
-    cache to its cap."""
+    cache to its cap. ``name`` is what listings show (the model's name)."""
     limit = max_bytes()  # a bad $VSR_CACHE_MAX fails before the build, not after it
     final = entry_path(key)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +139,7 @@ def store(key: dict[str, Any], build: Callable[[Path], None]) -> Path:
         t0 = time.perf_counter()
         build(tmp)
         files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        meta = {"format": FORMAT, "key": key, "files": files, "created": time.time(),
+        meta = {"format": FORMAT, "key": key, "name": name, "files": files, "created": time.time(),
                 "build_seconds": time.perf_counter() - t0,
                 "bytes": sum((tmp / n).stat().st_size for n in files)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
@@ -153,11 +153,12 @@ def store(key: dict[str, Any], build: Callable[[Path], None]) -> Path:
     return final
 
 
-def get_or_build(key: dict[str, Any], build: Callable[[Path], None], hold: bool = False) -> tuple[Path, bool]:
+def get_or_build(key: dict[str, Any], build: Callable[[Path], None], name: str = "",
+                 hold: bool = False) -> tuple[Path, bool]:
     """(entry folder, True if it came from the cache). ``hold``: this process reads the entry again later, so
     trimming the cache leaves it alone."""
     hit = lookup(key)
-    path = hit if hit is not None else store(key, build)
+    path = hit if hit is not None else store(key, build, name)
     if hold:
         _held.add(str(path))
     return path, hit is not None
@@ -199,7 +200,8 @@ def prune(limit: int, keep: Path | None = None, spare_held: bool = True) -> list
 
 
 def entries() -> list[dict[str, Any]]:
-    """Every entry's metadata, plus ``path``, ``size`` (bytes on disk) and ``used`` (last use, epoch seconds)."""
+    """Every entry's metadata, plus ``path``, ``size`` (bytes on disk), ``used`` (last use, epoch seconds) and
+    ``name`` (what to call it)."""
     out = []
     root = engines_dir()
     if not root.is_dir():
@@ -216,7 +218,9 @@ def entries() -> list[dict[str, Any]]:
             meta = json.loads((d / "meta.json").read_text())
         except (OSError, ValueError):
             meta = {"key": {}, "bytes": sum(f.st_size for f in files), "broken": True}
-        meta.update(path=str(d), size=sum(f.st_size for f in files), used=used)
+        key = meta.get("key") or {}
+        meta.update(path=str(d), size=sum(f.st_size for f in files), used=used,
+                    name=meta.get("name") or key.get("name") or key.get("arch") or "?")
         out.append(meta)
     return out
 

@@ -95,5 +95,6 @@ def cached_onnx(model: torch.nn.Module, identity: Identity, io: str = "u8") -> P
     identity = identity.with_code(model)
     key = {**model_key(identity, Descriptor.of(model)), "runtime": "onnx", "opset": OPSET,
            "torch": torch.__version__.split("+")[0], "io": io}
-    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", io=io), hold=True)
+    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", io=io), name=identity.label,
+                                  hold=True)
     return entry / "model.onnx"

@@ -85,7 +85,7 @@ class OpenVINORunner(Runner):
         return self._onnx[io]
 
     def key(self, shape: tuple[int, ...], io: str) -> dict:
-        return {**model_key(self.identity, self.d), "name": self.identity.arch or "model", "onnx": self.onnx(io)[1],
+        return {**model_key(self.identity, self.d), "onnx": self.onnx(io)[1],
                 "runtime": f"openvino-{self.ov.__version__.split('-')[0]}", "precision": self.precision,
                 "shape": list(shape), "device": cpu_name(), "io": io, "streams": self.streams}
 
@@ -126,7 +126,7 @@ class OpenVINORunner(Runner):
             (folder / "model.blob").write_bytes(compiled.export_model().getvalue())
 
         try:
-            entry, hit = cache.get_or_build(self.key(shape, graph_io), build)
+            entry, hit = cache.get_or_build(self.key(shape, graph_io), build, name=self.identity.label)
             compiled = self.core.import_model(_io.BytesIO((entry / "model.blob").read_bytes()), "CPU", self._config())
         except BackendError:
             raise

@@ -75,9 +75,8 @@ def gpu_identity() -> dict:
 def engine_key(identity: Identity, d, profile: Profile, precision: str, trt_version: str, gpu: dict,
                onnx: str) -> dict:
     """``onnx``: the SHA-256 of the ONNX file the engine is built from."""
-    return {**model_key(identity, d), "name": identity.arch or "model", "onnx": onnx,
-            "runtime": f"tensorrt-{trt_version}", "precision": precision, "profile": profile.label(),
-            "profile_shapes": [profile.min, profile.opt, profile.max], "io": "f32", **gpu}
+    return {**model_key(identity, d), "onnx": onnx, "runtime": f"tensorrt-{trt_version}", "precision": precision,
+            "profile": profile.label(), "profile_shapes": [profile.min, profile.opt, profile.max], "io": "f32", **gpu}
 
 
 def _import_trt():
@@ -167,7 +166,7 @@ class TensorRTRunner(Runner):
             return self._engines[label]
         key = engine_key(self.identity, self.d, profile, self.precision, self.trt.__version__, gpu_identity(),
                          self.onnx()[1])
-        entry, hit = cache.get_or_build(key, lambda folder: self._build(folder, profile))
+        entry, hit = cache.get_or_build(key, lambda folder: self._build(folder, profile), name=self.identity.label)
         runtime = self.trt.Runtime(self.logger)
         engine = runtime.deserialize_cuda_engine((entry / "engine.plan").read_bytes())
         if engine is None:

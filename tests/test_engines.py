@@ -357,6 +357,23 @@ def test_the_cache_keeps_to_its_cap_least_recently_used_first(tmp_path, monkeypa
     assert not cache.entry_path(_fake(6)[0]).exists()
 
 
+def test_engines_lists_model_names_sizes_and_the_cap(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    rc, out, err = cli("build-engine", "-m", "sr-lite", "-s", "2", "--height", "16", "--width", "16",
+                       "--precision", "fp32")
+    assert rc == 0, err
+    rc, out, _ = cli("engines")
+    assert rc == 0 and "sr-lite" in out and "window" not in out  # the model, not its architecture
+    onnx_row = next(line for line in out.splitlines() if "onnx" in line)
+    assert "onnx u8" in onnx_row and " 18 " not in onnx_row  # what it is, not the opset
+    assert "2 entries" in out and "of 2.00 GB (VSR_CACHE_MAX)" in out
+    monkeypatch.setenv("VSR_CACHE_MAX", "0")
+    rc, out, _ = cli("engines", "--max-size", "1")
+    assert rc == 0 and "removed 2" in out and "0 entries" in out and "no cap" in out
+    rc, _, err = cli("engines", "--max-size", "lots")
+    assert rc != 0 and err.startswith("error: --max-size") and len(err.strip().splitlines()) == 1
+
+
 # -- one precision rule on every backend ----------------------------------------------------
 
 

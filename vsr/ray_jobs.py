@@ -82,7 +82,7 @@ def _runner_for(ref):
                 f.write(ref.data)
             model, info = load_model(path, None)
         _RUNNERS[key] = create_runner(model, backend=ref.backend, precision=ref.precision,
-                                      identity=Identity.of(model, weights_id(info)), warn=lambda _m: None)
+                                      identity=Identity.of(model, weights_id(info), info.name), warn=lambda _m: None)
     return _RUNNERS[key]
 
 

@@ -58,8 +58,8 @@ def load_runner(model_ref: str | None, scale: int, job: str, backend: str, preci
     from vsr.weightfile import weights_id
 
     model, info = load_model(model_ref, scale, job)
-    runner = create_runner(model, backend=backend, precision=precision, identity=Identity.of(model, weights_id(info)),
-                           warn=say, shape=shape, io=io)
+    runner = create_runner(model, backend=backend, precision=precision,
+                           identity=Identity.of(model, weights_id(info), info.name), warn=say, shape=shape, io=io)
     if not quiet:
         say(f"model {info.name} ×{info.scale} ({info.frames} frame{'s' if info.frames > 1 else ''}"
             f"{', recurrent' if runner.d.recurrent else ''}) on {runner.describe()}")
