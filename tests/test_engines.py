@@ -75,20 +75,25 @@ def test_a_recurrent_runner_keeps_its_state_and_resets_it():
 
 
 def test_recurrent_parity_over_a_30_frame_clip():
-    """Torch and OpenVINO stay together over 30 frames of state (drift would show), fp32 and where the CPU has
-    it bf16 (≥ 45 dB between outputs, the issue's bar); with the previous output fed back (warped at HR size)."""
-    model = small("rvsr", scale=4, feedback=True)
-    frames = pan(30, 24, 32, speed=1.3)
-    ws = list(windows(((f, None) for f in frames), **options_for(model)))
+    """Torch and OpenVINO stay together over 30 frames of state, on the shipped mf-rec ×4 (the previous output fed
+    back, warped at HR size): fp32 ≥ 45 dB between outputs on every frame (a state handed over wrongly would
+    show), and where the CPU has it bf16 (against torch fp32) too, with frame 30 within 2 dB of frame 1: no drift
+    (measured: 53.4 dB at frame 1, 52.8 at worst; 50.3 and 50.1 on the first 30 frames of val_video/bedroom).
+    Trained weights, as random ones are no test of bf16 here: their recurrence amplifies any rounding (on mf-rec's
+    architecture at test size, torch's own bf16 falls from 53 to 12 dB against its fp32 within 30 frames,
+    OpenVINO's from 53 to 41), where a trained model's damps it."""
+    from engines import cpu
+    from vsr.zoo import load_model
+
+    model, _ = load_model("mf-rec", 4)
+    ws = list(windows(((f, None) for f in pan(30, 24, 32, speed=1.3)), **options_for(model)))
     ref = TorchRunner(model)
     want = [ref(w.frames, w.flows, w.reset) for w in ws]
-    import openvino as ov
-
-    precisions = ["fp32"] + (["bf16"] if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else [])
-    for precision in precisions:
+    for precision in ["fp32"] + (["bf16"] if "bf16" in cpu.native_precisions() else []):
         runner = OpenVINORunner(model, precision=precision)
-        got = [runner(w.frames, w.flows, w.reset) for w in ws]
-        assert min(_psnr8(a, b) for a, b in zip(got, want)) >= 45, precision
+        psnr = [_psnr8(runner(w.frames, w.flows, w.reset), b) for w, b in zip(ws, want)]
+        assert min(psnr) >= 45, (precision, [round(p, 1) for p in psnr])
+        assert precision == "fp32" or psnr[-1] >= psnr[0] - 2, [round(p, 1) for p in psnr]  # fp32: exact or ~90
 
 
 def test_inputs_are_checked():
