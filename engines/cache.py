@@ -109,7 +109,7 @@ def lookup(key: dict[str, Any]) -> Path | None:
     problem = None
     try:
         meta = json.loads((path / "meta.json").read_text())
-        os.utime(path / "meta.json")  # its last use, for the size cap (no checksummed file is rewritten)
+        _touch(path / "meta.json")
         if meta.get("format") != FORMAT or meta.get("key") != json.loads(json.dumps(key, sort_keys=True, default=str)):
             problem = "stale (built for something else)"
         else:
@@ -126,6 +126,14 @@ def lookup(key: dict[str, Any]) -> Path | None:
         shutil.rmtree(path, ignore_errors=True)
         return None
     return path
+
+
+def _touch(meta: Path) -> None:
+    """Record a use (the size cap removes the least recently used first); no checksummed file is rewritten."""
+    try:
+        os.utime(meta)
+    except OSError:  # a read-only cache still serves its entries
+        pass
 
 
 def store(key: dict[str, Any], build: Callable[[Path], None], name: str = "") -> Path:
