@@ -11,6 +11,11 @@ recurrent models have a depth of 1.
 Backends: ``torch`` (reference; CPU or CUDA), ``openvino`` (CPU), ``tensorrt`` (NVIDIA). ``auto`` tries
 TensorRT, then torch-CUDA, then OpenVINO, then torch-CPU, and says which it chose; a backend that fails to start
 falls back to the next one with a warning.
+
+Precision, one rule on every backend: ``auto`` picks what the backend runs best here; an explicit precision runs
+as asked or is a :class:`PrecisionError` that names what can run, never a silent fp32 (an emulated bf16 or fp16
+is slower than fp32, and OpenVINO falls back to fp32 without saying so). With ``--backend auto`` an explicit
+precision picks the first backend that runs it natively, and is the error when none does.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
+from engines.code import source_hash
 from engines.descriptor import Descriptor
-from engines.errors import BackendError
+from engines.errors import BackendError, PrecisionError
 from engines.graph import PEAK, normalise, quantise
 
 BACKENDS = ("auto", "torch", "openvino", "tensorrt")
@@ -33,15 +39,29 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 @dataclass
 class Identity:
-    """What names the model in engine cache keys: the weights' hash and how the module was built."""
+    """What names the model in engine cache keys: the weights' hash, how the module was built and a hash of the
+    code that makes its graph (:mod:`engines.code`, taken when the identity is: close to when the code was
+    imported); ``name`` (a shipped model's name, a weight file's stem) is what ``vsr engines`` shows, not part
+    of the key."""
 
     weights: str = ""
     arch: str = ""
     hparams: dict = field(default_factory=dict)
+    name: str = ""
+    code: str = ""
 
     @classmethod
-    def of(cls, model: torch.nn.Module, weights: str = "") -> Identity:
-        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})))
+    def of(cls, model: torch.nn.Module, weights: str = "", name: str = "") -> Identity:
+        return cls(weights, getattr(model, "arch", type(model).__name__), dict(getattr(model, "hparams", {})), name,
+                   source_hash(model))
+
+    def with_code(self, model: torch.nn.Module) -> Identity:
+        """This identity, with the code hash of ``model`` where it was made without one."""
+        return self if self.code else replace(self, code=source_hash(model))
+
+    @property
+    def label(self) -> str:
+        return self.name or self.arch or "model"
 
 
 def io_of(dtype: np.dtype) -> str:
@@ -69,7 +89,7 @@ class Runner(ABC):
     def __init__(self, model: torch.nn.Module, identity: Identity | None = None):
         self.model = model
         self.d = Descriptor.of(model)
-        self.identity = identity or Identity.of(model)
+        self.identity = (identity or Identity.of(model)).with_code(model)
         self.scale, self.frames = self.d.scale, self.d.frames
         self.last_build: tuple[str, bool] | None = None  # (engine cache entry, came from the cache)
 
@@ -124,6 +144,18 @@ class Runner(ABC):
         return f"{self.name} ({self.precision})"
 
 
+def choose_precision(requested: str, runs: Sequence[str], auto: str, lacks: dict[str, str]) -> str:
+    """The precision a runner uses: ``auto`` → ``auto``; an explicit one if it is in ``runs`` (what this backend
+    runs natively here), else a PrecisionError from ``lacks[requested]`` (why not) naming what runs."""
+    if requested == "auto":
+        return auto
+    if requested in runs:
+        return requested
+    why = lacks.get(requested, f"{requested} is not offered here")
+    offered = " or ".join(p for p in PRECISIONS if p in runs)
+    raise PrecisionError(f"{why}: use --precision {offered} (or auto)")
+
+
 def _nvidia_gpu() -> bool:
     return torch.cuda.is_available() and torch.version.cuda is not None
 
@@ -157,14 +189,19 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     if precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     identity = identity or Identity.of(model)
-    errors = []
+    errors, refused = [], []
     tried = candidates(backend)
     for i, name in enumerate(tried):
         try:
-            runner = _make(name, model, precision if backend != "auto" else "auto", identity)
+            runner = _make(name, model, precision, identity)
             runner.check(io)
             if shape is not None:
                 runner.prepare(*shape, io=io)
+        except PrecisionError as e:
+            if backend != "auto":
+                raise
+            refused.append((name, e))  # another backend may run it natively; if none does, this is the error
+            continue
         except BackendError as e:
             if backend != "auto":
                 raise
@@ -172,7 +209,11 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
             if i + 1 < len(tried):
                 warn(f"warning: {name} backend unavailable ({e}); trying {tried[i + 1]}")
             continue
+        for other, _ in refused:
+            warn(f"warning: {other} does not run {precision} here; using {runner.name}")
         return runner
+    if refused:
+        raise refused[0][1]
     raise BackendError("no backend could run the model: " + "; ".join(errors))
 
 

@@ -20,9 +20,10 @@ OPSET = 18
 
 
 def model_key(identity: Identity, d: Descriptor) -> dict:
-    """The part of every engine key that names the model itself."""
-    return {"weights": identity.weights, "arch": identity.arch, "hparams": identity.hparams, "scale": d.scale,
-            "frames": d.frames, "flow_channels": d.flow_channels, "state_channels": d.state_channels}
+    """The part of every engine key that names the model itself: its weights, how it was built, the code that
+    makes its graph (:mod:`engines.code`)."""
+    return {"weights": identity.weights, "arch": identity.arch, "hparams": identity.hparams, "code": identity.code,
+            "scale": d.scale, "frames": d.frames, "flow_channels": d.flow_channels, "state_channels": d.state_channels}
 
 
 def example_inputs(d: Descriptor, io: str, h: int, w: int, batch: int = 2) -> tuple[torch.Tensor, ...]:
@@ -89,8 +90,11 @@ def _quiet_logs():
 
 
 def cached_onnx(model: torch.nn.Module, identity: Identity, io: str = "u8") -> Path:
-    """The model's ONNX file from the engine cache, exported on first use."""
+    """The model's ONNX file from the engine cache, exported on first use (and kept while this process runs:
+    engines for other input sizes compile from it). Its checksum is ``cache.checksum(path)``."""
+    identity = identity.with_code(model)
     key = {**model_key(identity, Descriptor.of(model)), "runtime": "onnx", "opset": OPSET,
            "torch": torch.__version__.split("+")[0], "io": io}
-    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", io=io))
+    entry, _ = cache.get_or_build(key, lambda d: export_onnx(model, d / "model.onnx", io=io), name=identity.label,
+                                  hold=True)
     return entry / "model.onnx"

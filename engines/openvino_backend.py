@@ -1,7 +1,10 @@
 """OpenVINO on the CPU: ONNX → IR, compiled per input shape, compiled blobs kept in the engine cache.
 
-Precision: bf16 where the CPU has it (AVX-512 BF16 / AMX), else fp32; ``--precision`` overrides. CPU pinning is
-off so OpenVINO's threads share the cores with the decoder and encoder instead of fighting them.
+Precision: bf16 where the CPU has it natively (AVX-512 BF16 / AMX), else fp32; ``--precision`` overrides, within
+what the CPU runs natively (OpenVINO offers bf16 on AVX2 CPUs too, where it quietly runs fp32). CPU pinning is off
+so OpenVINO's threads share the cores with the decoder and encoder instead of fighting them.
+
+Engines are keyed by the checksum of the ONNX file they compile from, besides the model's own key.
 
 Stateless models keep ``streams`` frames in flight (each stream on its share of the cores), so one frame's
 inference overlaps another's and the encoder's bursts don't leave cores idle. A recurrent model needs frame t-1's
@@ -17,8 +20,8 @@ import os
 import numpy as np
 import torch
 
-from engines import cache
-from engines.base import Identity, Runner
+from engines import cache, cpu
+from engines.base import Identity, Runner, choose_precision
 from engines.cpu import cpu_name
 from engines.errors import BackendError
 from engines.onnx_export import cached_onnx, model_key
@@ -59,22 +62,30 @@ class OpenVINORunner(Runner):
                  threads: int = 0):
         super().__init__(model, identity)
         self.ov, self.core = _core()
-        have = supported_precisions(self.core)
-        if precision == "auto":
-            precision = "bf16" if "bf16" in have else "fp32"
-        if precision not in have:
-            raise BackendError(f"{precision} is not supported by this CPU for OpenVINO; use --precision fp32")
-        self.precision = precision
+        offered = supported_precisions(self.core)
+        native = cpu.native_precisions()
+        runs = [p for p in native if p in offered]
+        lacks = {**cpu.LACKS, **{p: f"OpenVINO {self.ov.__version__.split('-')[0]} offers no {p} on this CPU"
+                                 for p in native if p not in offered}}
+        self.precision = choose_precision(precision, runs, "bf16" if "bf16" in runs else "fp32", lacks)
         self.threads = threads
         self.streams = 1 if self.d.recurrent else max(1, int(os.environ.get("VSR_OV_STREAMS", "2")))
         self.depth = self.streams
         self._compiled: dict[tuple, _Compiled] = {}
+        self._onnx: dict[str, tuple[str, str]] = {}
 
     def io_for(self, io: str) -> str:
         return "u8" if io == "u8" else "f32"  # no 16-bit tensors in the exported graph: the host converts
 
+    def onnx(self, io: str) -> tuple[str, str]:
+        """(path, SHA-256) of the ONNX file the engines for ``io`` compile from (exported on first use)."""
+        if io not in self._onnx:
+            path = cached_onnx(self.model, self.identity, io=io)
+            self._onnx[io] = (str(path), cache.checksum(path))
+        return self._onnx[io]
+
     def key(self, shape: tuple[int, ...], io: str) -> dict:
-        return {**model_key(self.identity, self.d), "name": self.identity.arch or "model",
+        return {**model_key(self.identity, self.d), "onnx": self.onnx(io)[1],
                 "runtime": f"openvino-{self.ov.__version__.split('-')[0]}", "precision": self.precision,
                 "shape": list(shape), "device": cpu_name(), "io": io, "streams": self.streams}
 
@@ -88,7 +99,7 @@ class OpenVINORunner(Runner):
         return cfg
 
     def check(self, io: str = "u8") -> None:
-        cached_onnx(self.model, self.identity, io=self.io_for(io))
+        self.onnx(self.io_for(io))
 
     def _input_shapes(self, io: str, n: int, h: int, w: int) -> list[list[int]]:
         d = self.d
@@ -109,13 +120,13 @@ class OpenVINORunner(Runner):
         shapes = self._input_shapes(graph_io, *shape)
 
         def build(folder):
-            m = self.core.read_model(str(cached_onnx(self.model, self.identity, io=graph_io)))
+            m = self.core.read_model(self.onnx(graph_io)[0])
             m.reshape({inp: self.ov.PartialShape(s) for inp, s in zip(m.inputs, shapes)})
             compiled = self.core.compile_model(m, "CPU", self._config())
             (folder / "model.blob").write_bytes(compiled.export_model().getvalue())
 
         try:
-            entry, hit = cache.get_or_build(self.key(shape, graph_io), build)
+            entry, hit = cache.get_or_build(self.key(shape, graph_io), build, name=self.identity.label)
             compiled = self.core.import_model(_io.BytesIO((entry / "model.blob").read_bytes()), "CPU", self._config())
         except BackendError:
             raise

@@ -3,8 +3,8 @@
 * ONNX (from the engine cache, float32 I/O: the host normalises and quantises with :mod:`engines.graph`'s
   functions) is parsed with ``trt.OnnxParser``; the engine is built with FP16 by default and one optimisation
   profile per input resolution bucket (min/opt/max shapes, :func:`profile_for`), and cached under a key that
-  names the TensorRT version and the GPU (name and compute capability). A persistent timing cache speeds up
-  later builds.
+  names the TensorRT version, the GPU (name and compute capability) and the ONNX file's checksum. A persistent
+  timing cache speeds up later builds.
 * Device buffers are torch CUDA tensors; host input is staged through pinned buffers and copied asynchronously on
   the runner's CUDA stream. A recurrent model's state stays on the GPU: two buffers take turns as its input and
   output.
@@ -17,13 +17,14 @@ build and run an engine are marked ``gpu`` and skip without one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from engines import cache
-from engines.base import Identity, Runner
-from engines.errors import BackendError
+from engines.base import Identity, Runner, choose_precision
+from engines.errors import BackendError, PrecisionError
 from engines.graph import Graph
 from engines.onnx_export import cached_onnx, model_key
 
@@ -71,10 +72,11 @@ def gpu_identity() -> dict:
     return {"device": props.name, "compute_capability": f"{props.major}.{props.minor}"}
 
 
-def engine_key(identity: Identity, d, profile: Profile, precision: str, trt_version: str, gpu: dict) -> dict:
-    return {**model_key(identity, d), "name": identity.arch or "model", "runtime": f"tensorrt-{trt_version}",
-            "precision": precision, "profile": profile.label(),
-            "profile_shapes": [profile.min, profile.opt, profile.max], "io": "f32", **gpu}
+def engine_key(identity: Identity, d, profile: Profile, precision: str, trt_version: str, gpu: dict,
+               onnx: str) -> dict:
+    """``onnx``: the SHA-256 of the ONNX file the engine is built from."""
+    return {**model_key(identity, d), "onnx": onnx, "runtime": f"tensorrt-{trt_version}", "precision": precision,
+            "profile": profile.label(), "profile_shapes": [profile.min, profile.opt, profile.max], "io": "f32", **gpu}
 
 
 def _import_trt():
@@ -93,23 +95,28 @@ class TensorRTRunner(Runner):
     def __init__(self, model: torch.nn.Module, identity: Identity | None = None, *, precision: str = "auto"):
         super().__init__(model, identity)
         self.trt = _import_trt()
-        if precision == "auto":
-            precision = "fp16"
-        if precision == "bf16":
-            raise BackendError("bf16 is not offered for TensorRT here; use fp16 or fp32")
-        self.precision = precision
+        self.precision = choose_precision(precision, ["fp32", "fp16"], "fp16",
+                                          {"bf16": "the TensorRT backend builds fp16 or fp32 engines, not bf16"})
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.stream = torch.cuda.Stream()
         self.graph = Graph(model, self.d, "f32")  # its input names
         self._engines: dict[str, tuple] = {}
         self._pinned: dict[str, torch.Tensor] = {}
         self.state: list[torch.Tensor] | None = None
+        self._onnx: tuple[str, str] | None = None
 
     def io_for(self, io: str) -> str:
         return "f32"
 
     def check(self, io: str = "u8") -> None:
-        cached_onnx(self.model, self.identity, io="f32")
+        self.onnx()
+
+    def onnx(self) -> tuple[str, str]:
+        """(path, SHA-256) of the ONNX file the engines compile from (exported on first use)."""
+        if self._onnx is None:
+            path = cached_onnx(self.model, self.identity, io="f32")
+            self._onnx = (str(path), cache.checksum(path))
+        return self._onnx
 
     # -- building -----------------------------------------------------------
     def _timing_cache_path(self):
@@ -122,17 +129,16 @@ class TensorRTRunner(Runner):
 
     def _build(self, folder, profile: Profile) -> None:
         trt = self.trt
-        onnx_path = cached_onnx(self.model, self.identity, io="f32")
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)
         parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse(onnx_path.read_bytes()):
+        if not parser.parse(Path(self.onnx()[0]).read_bytes()):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendError(f"TensorRT could not parse the ONNX model: {errors}")
         config = builder.create_builder_config()
         if self.precision == "fp16":
             if not builder.platform_has_fast_fp16:
-                raise BackendError("this GPU has no fast fp16; use --precision fp32")
+                raise PrecisionError("this GPU has no fast fp16: use --precision fp32 (or auto)")
             config.set_flag(trt.BuilderFlag.FP16)
         timing_path = self._timing_cache_path()
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
@@ -158,8 +164,9 @@ class TensorRTRunner(Runner):
         label = profile.label()
         if label in self._engines:
             return self._engines[label]
-        key = engine_key(self.identity, self.d, profile, self.precision, self.trt.__version__, gpu_identity())
-        entry, hit = cache.get_or_build(key, lambda folder: self._build(folder, profile))
+        key = engine_key(self.identity, self.d, profile, self.precision, self.trt.__version__, gpu_identity(),
+                         self.onnx()[1])
+        entry, hit = cache.get_or_build(key, lambda folder: self._build(folder, profile), name=self.identity.label)
         runtime = self.trt.Runtime(self.logger)
         engine = runtime.deserialize_cuda_engine((entry / "engine.plan").read_bytes())
         if engine is None:

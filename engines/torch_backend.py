@@ -6,10 +6,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engines.base import Identity, Runner
-from engines.cpu import has_native_bf16
-from engines.errors import BackendError
+from engines import cpu
+from engines.base import Identity, Runner, choose_precision
 from engines.graph import Graph
+
+
+def cuda_precisions() -> list[str]:
+    """What the current CUDA GPU runs natively: fp16 everywhere, bf16 from compute capability 8.0 (Ampere)."""
+    return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported(including_emulation=False) else [])
 
 
 class TorchRunner(Runner):
@@ -17,15 +21,13 @@ class TorchRunner(Runner):
                  precision: str = "auto"):
         super().__init__(model, identity)
         self.device = torch.device(device)
-        if precision == "auto":
-            precision = "fp16" if self.device.type == "cuda" else "fp32"
-        if precision == "fp16" and self.device.type != "cuda":
-            raise BackendError("fp16 needs a CUDA GPU with the torch backend; use fp32 or bf16 on the CPU")
-        if precision == "bf16" and self.device.type == "cpu" and not has_native_bf16():
-            raise BackendError("this CPU has no bf16 support; use --precision fp32")
-        self.precision = precision
+        if self.device.type == "cuda":
+            self.precision = choose_precision(precision, cuda_precisions(), "fp16", {
+                "bf16": "this GPU has no native bf16 (compute capability 8.0 or newer)"})
+        else:  # auto stays fp32 on the CPU: the reference
+            self.precision = choose_precision(precision, cpu.native_precisions(), "fp32", cpu.LACKS)
         self.name = "torch-cuda" if self.device.type == "cuda" else "torch-cpu"
-        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
         self.model = model.eval().to(self.device)
         if self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -75,20 +75,25 @@ def test_a_recurrent_runner_keeps_its_state_and_resets_it():
 
 
 def test_recurrent_parity_over_a_30_frame_clip():
-    """Torch and OpenVINO stay together over 30 frames of state (drift would show), fp32 and where the CPU has
-    it bf16 (≥ 45 dB between outputs, the issue's bar); with the previous output fed back (warped at HR size)."""
-    model = small("rvsr", scale=4, feedback=True)
-    frames = pan(30, 24, 32, speed=1.3)
-    ws = list(windows(((f, None) for f in frames), **options_for(model)))
+    """Torch and OpenVINO stay together over 30 frames of state, on the shipped mf-rec ×4 (the previous output fed
+    back, warped at HR size): fp32 ≥ 45 dB between outputs on every frame (a state handed over wrongly would
+    show), and where the CPU has it bf16 (against torch fp32) too, with frame 30 within 2 dB of frame 1: no drift
+    (measured: 53.4 dB at frame 1, 52.8 at worst; 50.3 and 50.1 on the first 30 frames of val_video/bedroom).
+    Trained weights, as random ones are no test of bf16 here: their recurrence amplifies any rounding (on mf-rec's
+    architecture at test size, torch's own bf16 falls from 53 to 12 dB against its fp32 within 30 frames,
+    OpenVINO's from 53 to 41), where a trained model's damps it."""
+    from engines import cpu
+    from vsr.zoo import load_model
+
+    model, _ = load_model("mf-rec", 4)
+    ws = list(windows(((f, None) for f in pan(30, 24, 32, speed=1.3)), **options_for(model)))
     ref = TorchRunner(model)
     want = [ref(w.frames, w.flows, w.reset) for w in ws]
-    import openvino as ov
-
-    precisions = ["fp32"] + (["bf16"] if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else [])
-    for precision in precisions:
+    for precision in ["fp32"] + (["bf16"] if "bf16" in cpu.native_precisions() else []):
         runner = OpenVINORunner(model, precision=precision)
-        got = [runner(w.frames, w.flows, w.reset) for w in ws]
-        assert min(_psnr8(a, b) for a, b in zip(got, want)) >= 45, precision
+        psnr = [_psnr8(runner(w.frames, w.flows, w.reset), b) for w, b in zip(ws, want)]
+        assert min(psnr) >= 45, (precision, [round(p, 1) for p in psnr])
+        assert precision == "fp32" or psnr[-1] >= psnr[0] - 2, [round(p, 1) for p in psnr]  # fp32: exact or ~90
 
 
 def test_inputs_are_checked():
@@ -139,11 +144,9 @@ def test_cache_lives_where_vsr_cache_says(tmp_path, monkeypatch):
 
 
 def test_openvino_bf16_when_the_cpu_has_it():
-    import openvino as ov
+    from engines.cpu import has_native_bf16
 
-    r = OpenVINORunner(small("bicubic"))
-    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    assert r.precision == ("bf16" if "BF16" in caps else "fp32")
+    assert OpenVINORunner(small("bicubic")).precision == ("bf16" if has_native_bf16() else "fp32")
 
 
 def test_unsupported_precision_is_a_clear_error():
@@ -200,12 +203,14 @@ def test_tensorrt_profile_and_key():
     model = small("rvsr")
     d = Descriptor.of(model)
     ident = Identity.of(model, "abc")
-    k = engine_key(ident, d, p, "fp16", "10.9", {"device": "NVIDIA H100", "compute_capability": "9.0"})
-    for field in ("weights", "arch", "hparams", "scale", "frames", "flow_channels", "state_channels", "profile",
-                  "precision", "runtime", "device", "compute_capability"):
+    h100 = {"device": "NVIDIA H100", "compute_capability": "9.0"}
+    k = engine_key(ident, d, p, "fp16", "10.9", h100, "onnx-sha")
+    for field in ("weights", "arch", "hparams", "code", "scale", "frames", "flow_channels", "state_channels",
+                  "profile", "precision", "runtime", "device", "compute_capability", "onnx"):
         assert field in k
-    k2 = engine_key(ident, d, p, "fp16", "10.9", {"device": "NVIDIA L4", "compute_capability": "8.9"})
+    k2 = engine_key(ident, d, p, "fp16", "10.9", {"device": "NVIDIA L4", "compute_capability": "8.9"}, "onnx-sha")
     assert cache.digest(k) != cache.digest(k2)
+    assert cache.digest(k) != cache.digest(engine_key(ident, d, p, "fp16", "10.9", h100, "another-onnx"))
     assert isinstance(p, Profile) and BUCKETS[0] == (288, 512)
 
 
@@ -266,3 +271,174 @@ def test_build_engine_cli_hit_and_listing(cli):
     assert rc == 1 and ("pip install vsr[tensorrt]" in err or "NVIDIA" in err)
     rc, out, _ = cli("engines", "--clear")
     assert rc == 0 and "removed" in out
+
+
+# -- cache keys cover the code; the cache keeps to its cap ---------------------------------
+
+
+TINY = """
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    scale = 2
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.pixel_shuffle(self.conv(x){change}, 2)
+"""
+
+
+def _tiny(folder: Path, change: str = ""):
+    """A model whose class lives in a file of the test's own, imported afresh (same weights every time)."""
+    import importlib.util
+
+    path = folder / "tiny_model.py"
+    path.write_text(TINY.format(change=change))
+    spec = importlib.util.spec_from_file_location("tiny_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    return module.Tiny().eval()
+
+
+def test_a_changed_forward_is_a_new_engine(tmp_path, monkeypatch):
+    """The same weights with another forward export another graph: the engine is rebuilt, not reused; the same
+    code is a cache hit. OpenVINO's key holds the checksum of the ONNX file it compiled."""
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    frame = [pan(1, 12, 12)[0]]
+
+    def run(model):
+        runner = OpenVINORunner(model, Identity.of(model, "same-weights"), precision="fp32")
+        runner.prepare(12, 12)
+        return runner, runner(frame)
+
+    first, out = run(_tiny(tmp_path))
+    assert first.last_build[1] is False
+    onnx_path, onnx_sha = first.onnx("u8")
+    assert first.key((1, 12, 12), "u8")["onnx"] == onnx_sha == cache.file_sha256(Path(onnx_path))
+    again, out_again = run(_tiny(tmp_path))
+    assert again.last_build == first.last_build[:1] + (True,) and np.array_equal(out, out_again)
+    changed, out_changed = run(_tiny(tmp_path, " * 0.5"))
+    assert changed.last_build[1] is False and changed.last_build[0] != first.last_build[0]
+    assert changed.onnx("u8")[1] != onnx_sha and not np.array_equal(out, out_changed)
+
+
+def _fake(i: int, size: int = 1000):
+    key = {"arch": f"fake{i}", "scale": 2, "runtime": "test"}
+    return key, lambda folder: (folder / "blob").write_bytes(b"x" * size)
+
+
+def test_the_cache_keeps_to_its_cap_least_recently_used_first(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "_held", set())
+    monkeypatch.setenv("VSR_CACHE_MAX", "0")  # no cap while the cache fills
+    paths = [cache.store(*_fake(i)) for i in range(4)]
+    for age, p in enumerate(paths):  # built in order, long ago
+        os.utime(p / "meta.json", (1000 + age, 1000 + age))
+    size = cache.entries()[0]["size"]
+    assert size > 1000 and cache.lookup(_fake(0)[0]) == paths[0]  # a hit: fake0 is now the most recently used
+
+    monkeypatch.setenv("VSR_CACHE_MAX", str(3 * size + size // 2))
+    cache.store(*_fake(4))
+    assert sorted(e["key"]["arch"] for e in cache.entries()) == ["fake0", "fake3", "fake4"]  # fake1, 2 went
+
+    cache.get_or_build(*_fake(3), hold=True)  # this process compiles from it again later: it stays
+    monkeypatch.setenv("VSR_CACHE_MAX", "1")  # smaller than any entry: the one just built stays too
+    cache.store(*_fake(5))
+    assert sorted(e["key"]["arch"] for e in cache.entries()) == ["fake3", "fake5"]
+
+    assert [cache.parse_size(t) for t in ("2G", "500M", "1.5GiB", "123", "0", "64kB")] == [
+        2 * 10**9, 500 * 10**6, 3 * 2**29, 123, 0, 64000]
+    monkeypatch.setenv("VSR_CACHE_MAX", "lots")
+    with pytest.raises(BackendError, match="VSR_CACHE_MAX"):
+        cache.store(*_fake(6))
+    assert not cache.entry_path(_fake(6)[0]).exists()
+
+
+def test_engines_lists_model_names_sizes_and_the_cap(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    rc, out, err = cli("build-engine", "-m", "sr-lite", "-s", "2", "--height", "16", "--width", "16",
+                       "--precision", "fp32")
+    assert rc == 0, err
+    rc, out, _ = cli("engines")
+    assert rc == 0 and "sr-lite" in out and "window" not in out  # the model, not its architecture
+    onnx_row = next(line for line in out.splitlines() if "onnx" in line)
+    assert "onnx u8" in onnx_row and " 18 " not in onnx_row  # what it is, not the opset
+    assert "2 entries" in out and "of 2.00 GB (VSR_CACHE_MAX)" in out
+    monkeypatch.setenv("VSR_CACHE_MAX", "0")
+    rc, out, _ = cli("engines", "--max-size", "1")
+    assert rc == 0 and "removed 2" in out and "0 entries" in out and "no cap" in out
+    rc, _, err = cli("engines", "--max-size", "lots")
+    assert rc != 0 and err.startswith("error: --max-size") and len(err.strip().splitlines()) == 1
+
+
+# -- one precision rule on every backend ----------------------------------------------------
+
+
+def _cpu_has(monkeypatch, bf16: bool, fp16: bool = False):
+    import engines.cpu
+
+    monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: bf16)
+    monkeypatch.setattr(engines.cpu, "has_native_fp16", lambda: fp16)
+
+
+def test_an_explicit_precision_the_cpu_lacks_is_refused_on_every_backend(monkeypatch):
+    from engines.errors import PrecisionError
+
+    _cpu_has(monkeypatch, bf16=False)
+    model = small("bicubic")
+    for make in (lambda p: TorchRunner(model, precision=p), lambda p: OpenVINORunner(model, precision=p)):
+        with pytest.raises(PrecisionError, match=r"no native bf16 \(AVX-512 BF16 or AMX\): use --precision fp32 "
+                                                 r"\(or auto\)$"):
+            make("bf16")
+        with pytest.raises(PrecisionError, match="no native fp16"):
+            make("fp16")
+        assert make("auto").precision == make("fp32").precision == "fp32"
+    warnings = []
+    with pytest.raises(PrecisionError, match="no native bf16"):  # auto's backends: none runs it, no fallback
+        create_runner(model, backend="auto", precision="bf16", warn=warnings.append)
+    assert warnings == []
+
+    _cpu_has(monkeypatch, bf16=True)
+    assert OpenVINORunner(model).precision == "bf16" and TorchRunner(model).precision == "fp32"
+    assert TorchRunner(model, precision="bf16").precision == OpenVINORunner(model, precision="bf16").precision
+    assert create_runner(model, backend="auto", precision="fp32").precision == "fp32"  # asked for, not auto's
+
+
+def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch):
+    import engines.base as base
+    import engines.openvino_backend as ovb
+
+    _cpu_has(monkeypatch, bf16=True, fp16=True)
+    monkeypatch.setattr(ovb, "supported_precisions", lambda core: {"fp32", "bf16"})  # this OpenVINO has no fp16
+    monkeypatch.setattr(base, "candidates", lambda b: ["openvino", "torch"])
+    warnings = []
+    runner = create_runner(small("bicubic"), backend="auto", precision="fp16", warn=warnings.append)
+    assert (runner.name, runner.precision) == ("torch-cpu", "fp16")
+    assert warnings == ["warning: openvino does not run fp16 here; using torch-cpu"]
+    with pytest.raises(BackendError, match="OpenVINO .* offers no fp16 on this CPU: use --precision fp32 or bf16"):
+        OpenVINORunner(small("bicubic"), precision="fp16")
+
+
+def test_the_cli_refuses_a_precision_the_cpu_lacks(cli, tmp_path, natural_rgb, monkeypatch):
+    from PIL import Image
+
+    from vsr.testclips import make_clip
+
+    _cpu_has(monkeypatch, bf16=False)
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(natural_rgb).save(photo)
+    for args in (["upscale", src, tmp_path / "out.mp4"], ["image", photo, tmp_path / "out.png"]):
+        for backend in ("auto", "openvino", "torch"):
+            rc, _, err = cli(*args, "-s", "2", "-m", "bicubic", "-q", "--backend", backend, "--precision", "bf16")
+            lines = err.strip().splitlines()
+            assert rc != 0 and len(lines) == 1 and lines[0].startswith("error: this CPU has no native bf16"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "photo.png"]

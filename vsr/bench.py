@@ -247,7 +247,7 @@ def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions
             try:
                 net = load_model(ref, None if looks_like_path(ref) else scale)[0]
                 runner = create_runner(net, backend=backend, precision=precision,
-                                       identity=Identity.of(net, weights_id(info)), shape=(h, w))
+                                       identity=Identity.of(net, weights_id(info), info.name), shape=(h, w))
             except BackendError as e:
                 report.rows.append(Row("model", backend, precision, note=f"unavailable: {e}"))
                 say(f"  model {backend} {precision}: unavailable ({e})")

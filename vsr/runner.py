@@ -129,7 +129,8 @@ def open_runner(choice: Choice, backend: str, precision: str, *, warn: Callable[
     from vsr.weightfile import weights_id
 
     model, info = load(choice)
-    runner = create_runner(model, backend=backend, precision=precision, identity=Identity.of(model, weights_id(info)),
+    runner = create_runner(model, backend=backend, precision=precision,
+                           identity=Identity.of(model, weights_id(info), info.name),
                            warn=warn, shape=shape, io=io)
     return (Resized(runner, choice.scale) if choice.scale != choice.native else runner), info
 

@@ -64,11 +64,17 @@ def _input_size(path: Path) -> tuple[int, int]:
 @app.command()
 def engines(
     clear: Annotated[bool, typer.Option("--clear", help="delete every cached engine")] = False,
+    max_size: Annotated[Optional[str], typer.Option(
+        "--max-size", help="remove the least recently used engines until the cache fits in SIZE (e.g. 500M, 2G); "
+                           "new engines trim it to $VSR_CACHE_MAX (default 2G, 0 = no cap)")] = None,
 ) -> None:
-    """List the compiled engines in the cache (or empty it with --clear).
+    """List the compiled engines in the cache, most recently used last (or trim it, or empty it).
 
-    Example: vsr engines --clear
+    Example: vsr engines --max-size 500M
     """
+    import datetime
+
+    from rich.console import Console
     from rich.table import Table
 
     from engines import cache
@@ -77,20 +83,31 @@ def engines(
         n = cache.clear()
         print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} from {cache.engines_dir()}")
         return
-    rows = cache.entries()
+    cap = cache.max_bytes()
+    if max_size is not None:
+        try:
+            limit = cache.parse_size(max_size)
+        except ValueError as e:
+            raise VsrError(f"--max-size: {e}") from None
+        removed = cache.prune(limit, spare_held=False)  # asked for: whatever this process may have used
+        print(f"removed {len(removed)} least recently used entr{'y' if len(removed) == 1 else 'ies'} "
+              f"({cache.human(sum(e['size'] for e in removed))})")
+    rows = sorted(cache.entries(), key=lambda e: e["used"])
     table = Table(title=f"engine cache: {cache.engines_dir()}")
-    for col in ("model", "scale", "runtime", "precision", "shape / profile", "size", "built"):
+    for col in ("model", "scale", "runtime", "precision", "shape / profile", "size", "last used"):
         table.add_column(col)
-    import datetime
-
     for e in rows:
         k = e.get("key", {})
-        shape = "×".join(map(str, k["shape"])) if k.get("shape") else str(k.get("profile", k.get("opset", "")))
-        when = datetime.datetime.fromtimestamp(e["created"]).strftime("%Y-%m-%d %H:%M") if e.get("created") else "?"
-        table.add_row(str(k.get("name", k.get("arch", "?"))), f"×{k.get('scale', '?')}", str(k.get("runtime", "?")),
-                      str(k.get("precision", "-")), shape, f"{e.get('bytes', 0) / 1e6:.1f} MB", when)
-    from rich.console import Console
-
+        if k.get("shape"):
+            shape = "×".join(map(str, k["shape"]))
+        elif k.get("profile"):
+            shape = str(k["profile"])
+        else:  # an exported graph: any size
+            shape = f"{k.get('runtime', '?')} {k.get('io', '')}".strip()
+        when = datetime.datetime.fromtimestamp(e["used"]).strftime("%Y-%m-%d %H:%M")
+        table.add_row(e["name"], f"×{k.get('scale', '?')}", str(k.get("runtime", "?")), str(k.get("precision", "-")),
+                      shape, cache.human(e["size"]), when)
     Console().print(table)
-    if not rows:
-        print("(empty)")
+    total = sum(e["size"] for e in rows)
+    print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}, {cache.human(total)}"
+          + (f" of {cache.human(cap)} (VSR_CACHE_MAX)" if cap else ", no cap (VSR_CACHE_MAX=0)"))

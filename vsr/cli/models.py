@@ -80,7 +80,7 @@ def describe_file(path: Path) -> list[tuple[str, str]]:
         from engines.onnx_export import cached_onnx
         from vsr.weightfile import weights_id
 
-        cached_onnx(model, Identity.of(model, weights_id(info)))
+        cached_onnx(model, Identity.of(model, weights_id(info), info.name))
         runs = "OpenVINO on a CPU, TensorRT on an NVIDIA GPU (it exports to ONNX); torch anywhere"
     except BackendError as e:
         runs = f"torch only: {e}"
