@@ -25,11 +25,12 @@ def _ids(paths: list[Path]) -> list[str]:
 
 def _code(text: str) -> list[str]:
     """The document's code: fenced blocks, indented blocks and inline spans, one string each."""
-    fenced = re.findall(r"^ {0,3}```[^\n]*\n(.*?)^ {0,3}```", text, flags=re.M | re.S)
-    prose = re.sub(r"^ {0,3}```[^\n]*\n.*?^ {0,3}```", "", text, flags=re.M | re.S)
-    indented = ["\n".join(b.splitlines()) for b in re.findall(r"(?:^(?: {4}|\t)[^\n]*\n?)+", prose, flags=re.M)
+    fenced = re.findall(r"^ {0,3}```[^\n]*\n(.*?)^ {0,3}```", text, flags=re.MULTILINE | re.DOTALL)
+    prose = re.sub(r"^ {0,3}```[^\n]*\n.*?^ {0,3}```", "", text, flags=re.MULTILINE | re.DOTALL)
+    indented = [b for b in re.findall(r"(?:^(?: {4}|\t)[^\n]*\n?)+", prose, flags=re.MULTILINE)
                 if not b.lstrip().startswith(("-", "*", "|"))]
-    inline = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", prose)
+    # an inline span may wrap onto the next line of its paragraph
+    inline = [re.sub(r"\s*\n\s*", " ", c) for c in re.findall(r"(?<!`)`((?:[^`\n]|\n(?![ \t]*\n))+)`(?!`)", prose)]
     return fenced + indented + inline
 
 
@@ -78,13 +79,10 @@ def _placeholder(word: str) -> bool:
 
 
 def _check_options(words: list[str], command, where: str) -> list[str]:
-    bad = []
+    """The words that look like options (not negative numbers, not placeholders) and that `command` does not take."""
     known = _options(command)
-    for w in words:
-        if w.startswith("-") and not re.fullmatch(r"-[\d.]+", w) and not _placeholder(w):
-            if w.split("=")[0] not in known:
-                bad.append(f"{where}: {w}")
-    return bad
+    return [f"{where}: {w}" for w in words if w.startswith("-") and not re.fullmatch(r"-[\d.]+", w)
+            and not _placeholder(w) and w.split("=")[0] not in known]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=_ids(DOCS))
@@ -128,7 +126,7 @@ def test_scripts_configs_and_paths_exist(doc):
         if not _placeholder(name) and not any(p.is_file() for p in (ROOT / name, ROOT / "train" / "configs" / name)):
             missing.setdefault(name, "no such config")
     for snippet in _code(text):
-        for path in re.findall(r"(?<![\w./-])((?:%s)/[\w./-]*)" % "|".join(map(re.escape, TOP)), snippet):
+        for path in re.findall(rf"(?<![\w./-])((?:{'|'.join(map(re.escape, TOP))})/[\w./-]*)", snippet):
             path = path.rstrip(".")
             if not _placeholder(path) and not (ROOT / path).exists():
                 missing.setdefault(path, "not in the repository")
@@ -142,10 +140,10 @@ def _slug(heading: str) -> str:
 
 
 def _anchors(doc: Path) -> set[str]:
-    text = re.sub(r"^ {0,3}```.*?^ {0,3}```", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+    text = re.sub(r"^ {0,3}```.*?^ {0,3}```", "", doc.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
     seen: dict[str, int] = {}
     out = set()
-    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, flags=re.M):
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, flags=re.MULTILINE):
         slug = _slug(heading)
         out.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
         seen[slug] = seen.get(slug, 0) + 1
@@ -154,7 +152,7 @@ def _anchors(doc: Path) -> set[str]:
 
 @pytest.mark.parametrize("doc", DOCS, ids=_ids(DOCS))
 def test_links_and_images_exist(doc):
-    text = re.sub(r"^ {0,3}```.*?^ {0,3}```", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+    text = re.sub(r"^ {0,3}```.*?^ {0,3}```", "", doc.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
     bad = []
     for target in re.findall(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", text):
         if re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
@@ -178,13 +176,13 @@ def test_readme_and_benchmarks_stay_short():
 @pytest.mark.parametrize("doc", DOCS, ids=_ids(DOCS))
 def test_documents_are_not_a_diary(doc):
     text = doc.read_text(encoding="utf-8")
-    found = re.findall(r"\bstops?\s+\d+|\bissues?\s+#?\d+|\(#\d+\)", text, flags=re.I)
+    found = re.findall(r"\bstops?\s+\d+|\bissues?\s+#?\d+|\(#\d+\)", text, flags=re.IGNORECASE)
     assert not found, f"{doc.name}: {found} (the history is in git)"
 
 
 def _sections(doc: Path) -> list[str]:
     return [re.sub(r"[`*]", "", h).strip()
-            for h in re.findall(r"^#{1,6}\s+(.+?)\s*$", doc.read_text(encoding="utf-8"), flags=re.M)]
+            for h in re.findall(r"^#{1,6}\s+(.+?)\s*$", doc.read_text(encoding="utf-8"), flags=re.MULTILINE)]
 
 
 def test_code_cites_sections_that_exist():
