@@ -1,4 +1,4 @@
-"""Side-by-side crops for README: bicubic | vsr | ground truth, from the validation sets.
+"""Side-by-side crops for docs/models/README.md: bicubic | vsr | ground truth, from the validation sets.
 
     python benchmarks/crops.py ../shared/data        # writes benchmarks/figures/*.png
     python benchmarks/crops.py ../shared/data real   # only the real-footage figures (below)

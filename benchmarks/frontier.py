@@ -1,6 +1,6 @@
 """The speed/quality frontier: every shipped video model (and sr-lite per frame, and bicubic) on val_video at ×2
 and ×4, with model-only and end-to-end fps at 480p→960p (×2), 360p→1080p (×3, with --scales) and 270p→1080p
-(×4): README's and BENCHMARKS.md's table.
+(×4): BENCHMARKS.md's tables.
 
     python benchmarks/frontier.py ../shared/data/val_video --json benchmarks/frontier.json
     python benchmarks/frontier.py ../shared/data/val_video --no-speed    # quality only: needs no idle machine

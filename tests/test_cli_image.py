@@ -77,15 +77,16 @@ def test_image_with_a_weight_file(tmp_path, natural_rgb, cli):
 
 
 def test_models_lists_what_runs_and_readme_shows_the_same_table(cli):
-    """`vsr models` lists the shipped models and bicubic, never an architecture without weights; README's models
-    table is `vsr models --markdown`."""
+    """`vsr models` lists the shipped models and bicubic, never an architecture without weights; the models table of
+    docs/models/README.md is `vsr models --markdown`."""
     from vsr.zoo import ZOO
 
     rc, out, _ = cli("models")
     assert rc == 0 and "bicubic" in out and all(e.name in out for e in ZOO)
     assert "rrdb" not in out and "no weights yet" not in out
     rc, table, _ = cli("models", "--markdown")
-    assert rc == 0 and table.strip() in (ROOT / "README.md").read_text(), "README's table is stale: vsr models --markdown"
+    index = ROOT / "docs" / "models" / "README.md"
+    assert rc == 0 and table.strip() in index.read_text(), f"{index.relative_to(ROOT)}: stale, not vsr models --markdown"
     for cmd in ("image", "upscale", "eval", "models", "build-engine", "bench"):
         rc, out, _ = cli(cmd, "--help")
         assert rc == 0 and "Example: vsr" in out, cmd

@@ -64,8 +64,8 @@ def init_from(model: torch.nn.Module, source: str, *, new_inputs: float = 0.0) -
 
     The new inputs get ``new_inputs`` times the model's own random initialisation: 0 (zeros, the default) starts
     exactly at the source's outputs; a random start lets the new inputs act from the first step (tried on
-    ``mf-lite``: it did not make the network use its neighbours, BENCHMARKS.md "Which networks use their
-    neighbours")."""
+    ``mf-lite``: it did not make the network use its neighbours, docs/notes/experiments.md "A window on sr-lite's
+    network")."""
     path = Path(source)
     if path.is_dir():
         path = next((p for p in (path / "best.pt", path / "checkpoint.pt") if p.exists()), path / "best.pt")

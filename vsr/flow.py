@@ -2,8 +2,8 @@
 
 Models with ``flow_channels`` (:mod:`vsr.models.window`) take their neighbours' flows as an input instead of
 estimating them: DIS on the LR frames is far more precise than a small learned aligner on camera motion
-(BENCHMARKS.md, "A precise flow"). Training, evaluation and the pipeline all compute it here, so the flow a model
-meets in use is the flow it was trained with.
+(docs/notes/experiments.md, "A precise flow and a fusion"). Training, evaluation and the pipeline all compute it
+here, so the flow a model meets in use is the flow it was trained with.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ REFINE = 5  # the FAST preset's variational refinement iterations
 class Dis:
     """How DIS is run for a model (stored with its weights as ``dis_finest_scale`` and ``dis_refine``): the
     finest pyramid level searched (0: the frame's own pixels) and the variational refinement iterations after it.
-    The FAST preset (2, 5) is the default; (0, 0) aligns far more precisely at about 3× its time (BENCHMARKS.md,
-    "A precise flow for the state")."""
+    The FAST preset (2, 5) is the default; (0, 0) aligns far more precisely at about 3× its time
+    (docs/notes/experiments.md, "A recurrent state")."""
 
     finest_scale: int = FINEST_SCALE
     refine: int = REFINE
@@ -42,7 +42,7 @@ _LUMA = np.array((0.299, 0.587, 0.114), np.float32)
 def _y8(rgb: np.ndarray, axis: int) -> np.ndarray:
     """Float32 RGB in [0, 1] (channels on ``axis``) → uint8 luma, rounded half to even. NumPy, not torch: this
     runs beside the engine on the decode thread, where torch's thread pool waited for the cores the engine held
-    (BENCHMARKS.md, "Scene cuts")."""
+    (docs/notes/experiments.md, "The pipeline")."""
     r, g, b = (np.take(rgb, i, axis=axis) for i in range(3))
     y = r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
     y *= 255.0

@@ -1,4 +1,4 @@
-"""The models vsr ships: one table that drives ``vsr models``, the defaults and README's models table.
+"""The models vsr ships: one table that drives ``vsr models``, the defaults and docs/models/README.md's table.
 
 Each entry names a model, the job it is for and what it is; its weights are ``vsr/weights/<name>_x<scale>.safetensors``
 (what each file holds: architecture, hyperparameters, the config that trained it and its validation numbers, is in

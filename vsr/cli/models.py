@@ -56,7 +56,7 @@ COLUMNS = ("name", "job", "description", "frames", "scales", "params", "validati
 
 
 def markdown() -> str:
-    """The models table as README shows it (a test keeps README's copy in step)."""
+    """The models table as docs/models/README.md shows it (a test keeps that copy in step)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(f"`{r[c]}`" if c == "name" else r[c] for c in COLUMNS) + " |" for r in rows()]
     return "\n".join(lines)
