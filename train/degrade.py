@@ -1,20 +1,13 @@
-"""Degradations other than BI: BD (Gaussian blur, then subsampling) and a realistic chain for real footage.
+"""The realistic degradation, for the models of real footage (``data.degradation = "realistic"``; the default is
+BI, MATLAB's bicubic, made in train/store.py).
 
-BD is the video SR literature's second benchmark degradation: a fixed Gaussian blur
-(σ = 1.6 HR pixels) and every ``scale``-th pixel, with no anti-aliasing filter, so
-more of the detail above the LR Nyquist frequency survives as aliasing — the detail
-that neighbouring frames, sampled at other sub-pixel phases, can resolve.
-
-The realistic chain (models for real footage) follows Real-ESRGAN's two rounds and
-RealBasicVSR's codec step. Each round: blur (isotropic or anisotropic Gaussian) →
-resize (area, bilinear or bicubic, up or down) → noise (Gaussian or Poisson, colour
-or grey) → JPEG; the second round is gentler and drawn for a share of the clips; a
-final resize lands on the LR size; then the whole LR clip goes through H.264 or
-HEVC at a random CRF and preset (PyAV), so artefacts move as a codec's do. A share
-of clips is plain BI before the codec (how ``vsr eval --crf`` makes LR), and the
-codec itself can be skipped, so clean input stays in the training mix. All frames
-of a clip share one set of parameters, and everything is drawn from the caller's
-Generator: a run is reproducible from its seed.
+The chain follows Real-ESRGAN's two rounds and RealBasicVSR's codec step. Each round: blur (isotropic or
+anisotropic Gaussian) → resize (area, bilinear or bicubic, up or down) → noise (Gaussian or Poisson, colour or
+grey) → JPEG; the second round is gentler and drawn for a share of the clips; a final resize lands on the LR size;
+then the whole LR clip goes through H.264 or HEVC at a random CRF and preset (PyAV), so artefacts move as a codec's
+do. A share of clips is plain BI before the codec (how ``vsr eval --crf`` makes LR), and the codec itself can be
+skipped, so clean input stays in the training mix. All frames of a clip share one set of parameters, and
+everything is drawn from the caller's Generator: a run is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -100,20 +93,6 @@ def codec(frames: np.ndarray, rng: np.random.Generator, crf: tuple[int, int], he
 
 def to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-class BlurDown:
-    """BD: HR (…×H×W×3 uint8, a window or one image) → LR (…×H/s×W/s×3 uint8)."""
-
-    def __init__(self, scale: int, sigma: float = 1.6):
-        self.scale, self.sigma = scale, sigma
-
-    def __call__(self, hr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        s, o = self.scale, self.scale // 2  # sample each s×s block at (about) its centre
-        size = 2 * math.ceil(3 * self.sigma) + 1
-        frames = hr.reshape((-1,) + hr.shape[-3:])
-        out = [cv2.GaussianBlur(f, (size, size), self.sigma, borderType=cv2.BORDER_REFLECT)[o::s, o::s] for f in frames]
-        return np.stack(out).reshape(hr.shape[:-3] + out[0].shape)
 
 
 class RealisticDegradation:
