@@ -1,4 +1,4 @@
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -115,10 +115,13 @@ def _hparams(arch: str, hparams: dict) -> dict:
 def test_every_config_parses_and_builds_on_the_base():
     import tomllib
 
+    from vsr.models import build
+
     assert _configs()
     for path in _configs():
         cfg = load_config(path)
         assert cfg.run.name == path.stem  # a run is named after its config
+        build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params)
         chain, p = [], path
         while "inherit" in (data := tomllib.loads(p.read_text())):
             p = (p.parent / data["inherit"]).resolve()
@@ -304,9 +307,8 @@ def test_each_degradation_step_does_what_it_says():
 
 # -- training ------------------------------------------------------------------------------
 
+# the shipped models' architectures (the others train through their configs: test_an_architecture_config_…)
 FAMILIES = {
-    "srcnn": {}, "vdsr": {"depth": 4}, "espcn": {}, "fsrcnn": {"m": 2}, "srresnet": {"blocks": 1, "features": 8},
-    "edsr": {"blocks": 1, "features": 8}, "rrdb": {"blocks": 1, "features": 8, "growth": 4},
     "mfsr": {"features": 8, "blocks": 1, "flow_features": 8},
     "window": {"window": 3, "state": True, "features": 8, "blocks": 1},
 }
@@ -324,6 +326,86 @@ def test_each_family_trains(tmp_path, arch):
     assert ck["step"] == 4 and np.isfinite([h["loss"] for h in ck["history"] if "loss" in h]).all()
     if arch == "mfsr":  # the learned alignment was trained with its photometric loss
         assert all(np.isfinite(h["flow"]) for h in ck["history"] if "loss" in h)
+
+
+def _tiny(tmp_path, *, val: Path | None = None) -> list[str]:
+    """Overrides that make any config a run of two steps on a few small PNGs in tmp_path."""
+    data = _images(tmp_path / "imgs", n=3, size=(48, 48))
+    return [f"data.train={json.dumps([str(data)])}", f"val.folders={json.dumps([str(val)] if val else [])}",
+            "val.every=0", "data.patch=8", "data.batch=2", "optim.steps=2", "optim.warmup=1",
+            f"run.out={json.dumps(str(tmp_path / 'runs'))}", "run.precision='fp32'", "run.threads=0"]
+
+
+# the biggest networks at test size (their configs' sizes are the classes' defaults: tests/test_models.py builds those)
+SMALLER = {"rrdb": "{features = 16, blocks = 2, growth = 8}", "edsr": "{features = 16, blocks = 2}",
+           "srresnet": "{features = 16, blocks = 2}"}
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "arch").glob("*.toml")), ids=lambda p: p.stem)
+def test_an_architecture_config_trains_exports_and_upscales(path, tmp_path, cli):
+    """Each architecture without shipped weights has a config a researcher starts from: it trains (two steps, on
+    tiny data), its run exports, and `vsr image` runs the exported file, announcing it by the run's name."""
+    arch = load_config(path).model.arch
+    smaller = [f"model.params={SMALLER[arch]}"] if arch in SMALLER else []
+    cfg = load_config(path, _tiny(tmp_path, val=_images(tmp_path / "val", n=1, size=(32, 32))) + smaller)
+    run = train(cfg, quiet=True)
+    assert (run / "best.pt").exists()
+    out = export(run, tmp_path / "mine.safetensors")
+    Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
+    rc, _, err = cli("image", tmp_path / "p.png", tmp_path / "up.png", "-m", out, "--backend", "torch")
+    assert rc == 0, err
+    assert f"model {path.stem} ×{cfg.model.scale}" in err
+    assert Image.open(tmp_path / "up.png").size == (24 * cfg.model.scale, 20 * cfg.model.scale)
+
+
+def test_a_first_run_on_your_own_folder(tmp_path, monkeypatch, capsys):
+    """Outside this repository's data layout (no ../shared/data) a config's errors say which option points it at
+    one's own images, and README's command trains on them."""
+    from train.__main__ import main
+
+    checkout = tmp_path / "checkout"  # vsr's files, without ../shared/data beside them
+    (checkout / "vsr").mkdir(parents=True)
+    (checkout / "vsr" / "weights").symlink_to(ROOT / "vsr" / "weights")
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _images(tmp_path / "my_photos", n=3, size=(48, 48))
+    config = str(CONFIGS / "sr-lite_x2.toml")
+    small = [a for o in ("data.patch=16", "data.batch=2", "optim.steps=1", "run.precision='fp32'", "run.threads=0")
+             for a in ("--set", o)]
+
+    assert main([config, *small]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: training data not found: ../shared/data/train_images/") and "--data PATH" in err
+    assert len(err.splitlines()) == 1
+    assert main([config, "--data", "~/my_photos", *small]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: validation data not found: ../shared/data/val/Set5") and "val.folders" in err
+    assert main([config, "--data", "~/my_photos", "--set", "val.folders=[]", *small]) == 0
+    saved = json.loads((checkout / "runs" / "sr-lite_x2" / "config.json").read_text())
+    assert saved["data"]["train"] == [str(tmp_path / "my_photos")] and saved["data"]["exclude"] == []
+    assert "--data" in subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True,
+                                      cwd=ROOT).stdout
+
+
+def test_exported_weights_are_named_after_the_run_never_a_shipped_model(tmp_path, cli):
+    """A user's weights are announced by their own name: the run's (or the file's), a shipped model's only when
+    export --name gives it."""
+    from train.__main__ import main
+
+    data = _images(tmp_path / "imgs")
+    mine = train(_cfg(tmp_path, [data], optim={"steps": 1}, run={"name": "my-run"}), quiet=True)
+    assert main(["export", str(mine), str(tmp_path / "out.safetensors")]) == 0
+    assert load_weights(tmp_path / "out.safetensors")[1].name == "my-run"
+    Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
+    rc, _, err = cli("image", tmp_path / "p.png", "-m", tmp_path / "out.safetensors", "--backend", "torch")
+    assert rc == 0 and "model my-run ×2" in err, err
+    # a run named as a shipped model (its config's model.name too): named after the file, or refused with --name
+    named = train(_cfg(tmp_path, [data], model={"name": "sr-lite"}, optim={"steps": 1}, run={"name": "sr-lite"}),
+                  quiet=True)
+    assert load_weights(export(named, tmp_path / "w.safetensors"))[1].name == "w"
+    with pytest.raises(TrainError, match="--name sr-lite"):
+        export(named, tmp_path / "sr-lite.safetensors")
+    assert load_weights(export(named, tmp_path / "sr-lite.safetensors", name="sr-lite"))[1].name == "sr-lite"
 
 
 def test_a_recurrent_model_learns_through_its_state(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ class ConfigError(VsrError):
 
 @dataclass
 class ModelConfig:
-    name: str = ""  # the name the exported weights carry (default: the run's)
+    name: str = ""  # the name exported weights carry; a shipped model's name only with export --name (train.export)
     arch: str = ""  # an architecture of vsr.models.ARCHITECTURES
     scale: int = 4
     params: dict[str, Any] = field(default_factory=dict)  # its hyperparameters (the rest: the class's defaults)

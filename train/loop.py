@@ -26,7 +26,7 @@ from train.checkpoint import EMA, TrainError, atomic_save, init_from, load_check
 from train.config import TrainConfig, config_from_dict, dumps
 from train.logs import Log, Progress, plot
 from train.sampler import TrainData, spoil_flows
-from train.store import load_sources
+from train.store import DataError, load_sources
 from train.validate import Validator
 from vsr.models import build
 
@@ -118,6 +118,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         if (run_dir / "checkpoint.pt").exists():  # a new run would overwrite it at its first checkpoint
             raise TrainError(f"{run_dir} holds a run already: continue it with python -m train --resume {run_dir}, "
                              "or give this one another run.name")
+    check_paths(cfg, init=saved is None)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     device = _device(cfg)
@@ -265,6 +266,26 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     if stop["signal"]:
         raise Interrupted(run_dir, stop["signal"])
     return run_dir
+
+
+def check_paths(cfg: TrainConfig, init: bool = True) -> None:
+    """Every training and validation path (and with ``init`` the weights or run it starts from) exists, checked
+    before anything is built or decoded; the errors say how to train on one's own data (the configs name
+    ../shared/data, this repository's data folder)."""
+    if init and cfg.model.init and not Path(cfg.model.init).exists():
+        raise TrainError(f"model.init {cfg.model.init} not found: the weights or the run this config starts from (a "
+                         "stage's config makes that run: train it first), or name others with --set model.init=PATH")
+    if not cfg.data.train:
+        raise DataError("no training data: train on your own images or videos with --data PATH")
+    for p in cfg.data.train:
+        if not Path(p).expanduser().exists():
+            raise DataError(f"training data not found: {p} — train on your own images or videos with --data PATH "
+                            "(or --set data.train='[\"PATH\"]')")
+    for p in cfg.val.folders:
+        if not Path(p).expanduser().exists():
+            raise DataError(f"validation data not found: {p} — validate on images or videos of your own, held out of "
+                            "training, with --set val.folders='[\"PATH\"]', or train without validation: "
+                            "--set val.folders=[]")
 
 
 def _degradation(cfg: TrainConfig):
