@@ -20,6 +20,7 @@ import numpy as np
 
 from train.config import DegradeConfig
 from vsr.resize import imresize
+from vsr.video.colour import from_unit, to_unit
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,8 @@ def noise(frames: np.ndarray, rng: np.random.Generator, lo: float, hi: float) ->
 def jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
     out = []
     for f in frames:
-        ok, buf = cv2.imencode(".jpg", to_u8(f)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255)
+        ok, buf = cv2.imencode(".jpg", from_unit(f)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        out.append(to_unit(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]))
     return np.stack(out)
 
 
@@ -88,11 +89,7 @@ def codec(frames: np.ndarray, rng: np.random.Generator, crf: tuple[int, int], he
     name = "libx265" if rng.random() < hevc else "libx264"
     q = int(rng.integers(crf[0], crf[1] + 1))
     preset = str(rng.choice(PRESETS))
-    return np.stack(recompress([to_u8(f) for f in frames], codec=name, crf=q, preset=preset)).astype(np.float32) / 255
-
-
-def to_u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+    return to_unit(np.stack(recompress([from_unit(f) for f in frames], codec=name, crf=q, preset=preset)))
 
 
 class RealisticDegradation:
@@ -106,7 +103,7 @@ class RealisticDegradation:
         """Every intermediate clip, named (float32 in [0, 1]; sizes vary until the final resize)."""
         t, h, w, _ = hr.shape
         lh, lw = h // self.scale, w // self.scale
-        x = hr.astype(np.float32) / 255
+        x = to_unit(hr)
         out: list[tuple[str, np.ndarray]] = []
         if rng.random() < self.s.plain:
             out.append(("bicubic", np.stack([imresize(f, size=(lh, lw)) for f in x])))
@@ -136,4 +133,4 @@ class RealisticDegradation:
         return out
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return to_u8(self.steps(hr, rng)[-1][1])
+        return from_unit(self.steps(hr, rng)[-1][1])
