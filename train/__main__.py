@@ -26,7 +26,9 @@ def run(
     resume: Annotated[Optional[Path], typer.Option(help="run folder to continue")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train a model. Example: python -m train train/configs/sr-lite_x2.toml --data ~/my_photos --set optim.steps=2000"""
+    """Train a model.
+
+    Example: python -m train train/configs/sr-lite_x2.toml --data ~/my_photos --set optim.steps=2000"""
     from train.config import load_config
     from train.loop import Interrupted, train
 
@@ -56,8 +58,9 @@ def data_overrides(paths: list[str]) -> list[str]:
 def export(
     run_dir: Annotated[Path, typer.Argument(help="a run folder")],
     out: Annotated[Path, typer.Argument(help="output .safetensors")],
-    name: Annotated[Optional[str], typer.Option(help="model name stored in the file (default: the run's name, or the "
-                                                     "output file's; a shipped model's name only when given here)")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help="model name stored in the file (default: the run's name, or the output file's; a shipped model's name "
+             "only when given here)")] = None,
     last: Annotated[bool, typer.Option("--last", help="the latest checkpoint, not the best-validated one (GANs: "
                                                       "the best PSNR is the least adversarial step)")] = False,
 ) -> None:
