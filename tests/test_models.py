@@ -128,12 +128,3 @@ def test_mf_fast_uses_its_neighbours():
     x2[:, :3] = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert not torch.allclose(model(x), model(x2))
-
-
-def test_older_weight_files_of_the_window_family_load():
-    """Files written before the window architecture called it mfsr with frames=1 or flow="dis"."""
-    single = build("mfsr", scale=2, frames=1, features=8, blocks=1)
-    dis = build("mfsr", scale=4, frames=3, features=8, blocks=1, flow="dis", phase=True, confidence=True)
-    assert single.arch == dis.arch == "window"
-    assert (single.frames, single.state_channels, single.flow_channels) == (1, 0, 0)
-    assert (dis.frames, dis.state_channels, dis.flow_channels, dis.scale) == (3, 0, 4, 4)

@@ -1,4 +1,4 @@
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -77,9 +77,117 @@ def test_a_config_says_only_what_differs_from_the_one_it_inherits(tmp_path):
         load_config(tmp_path / "loop.toml")
 
 
-def test_shipped_configs_parse():
-    for path in sorted((Path(__file__).resolve().parents[1] / "train" / "configs").glob("*.toml")):
-        load_config(path)
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "train" / "configs"
+BASE = CONFIGS / "base.toml"
+# What a shipped weight file may record otherwise: where its run, its cache and its runs folder were, and what it
+# started from (a stage's run, named as the config that makes it is now named).
+WHERE = {"run.name", "run.out", "data.cache_dir", "model.init"}
+# Shipped weights whose run was continued with `python -m train --resume RUN --set ...` (their configs say so).
+RESUMED = {"mf-fast_x3": ["optim.steps=2500"], "mf-lite_x3": ["optim.steps=600"]}
+
+
+def _configs() -> list[Path]:
+    return sorted(p for p in CONFIGS.rglob("*.toml") if p != BASE)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "params":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _hparams(arch: str, hparams: dict) -> dict:
+    """An architecture's full keyword arguments: the class's defaults under the given ones."""
+    import inspect
+
+    from vsr.models import ARCHITECTURES
+
+    sig = inspect.signature(ARCHITECTURES[arch].__init__)
+    defaults = {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+    return {**defaults, **hparams}
+
+
+def test_every_config_parses_and_builds_on_the_base():
+    import tomllib
+
+    from vsr.models import build
+
+    assert _configs()
+    for path in _configs():
+        cfg = load_config(path)
+        assert cfg.run.name == path.stem  # a run is named after its config
+        build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params)
+        chain, p = [], path
+        while "inherit" in (data := tomllib.loads(p.read_text())):
+            p = (p.parent / data["inherit"]).resolve()
+            chain.append(p)
+        assert chain and chain[-1] == BASE.resolve(), f"{path.name} does not build on base.toml"
+
+
+@pytest.mark.parametrize("weights", sorted((ROOT / "vsr" / "weights").glob("*.safetensors")), ids=lambda p: p.stem)
+def test_a_shipped_config_resolves_to_what_its_weights_record(weights):
+    """Each shipped weight file records the config that trained it: the config of its name resolves to the same
+    values, but for where runs and caches went and what a stage started from (WHERE). Keys the trainer has gained
+    since hold their default (it is what ran before them); keys it has dropped were recorded at their off value
+    (train.config.RETIRED). Weights trained when ``model.name`` chose the architecture are compared by what they
+    built: the arch and hyperparameters in the file."""
+    from train.config import RETIRED, TrainConfig
+    from vsr.weightfile import read_info
+
+    info = read_info(weights)
+    recorded = info.training["config"]
+    path = CONFIGS / f"{weights.stem}.toml"
+    assert path.exists(), f"no config for {weights.name}"
+    cfg = load_config(path, RESUMED.get(weights.stem, []))
+    assert cfg.model.arch == info.arch and cfg.model.scale == info.scale
+    assert _hparams(cfg.model.arch, {**cfg.model.params, "scale": cfg.model.scale}) == _hparams(info.arch, info.hparams)
+    ours, theirs, default = _flat(cfg.to_dict()), _flat(recorded), _flat(TrainConfig().to_dict())
+    if "arch" not in recorded["model"]:  # the architecture came from model.name then: compared above
+        for key in ("model.arch", "model.params"):
+            ours.pop(key), theirs.pop(key, None)
+    for key in sorted(set(ours) | set(theirs)):
+        if key in WHERE:
+            continue
+        if key not in theirs:
+            assert ours[key] == default[key], f"{key}: {ours[key]!r}, but the weights were trained before it existed"
+        elif key not in ours:
+            assert key in RETIRED and RETIRED[key] in (theirs[key], ...), f"{key} = {theirs[key]!r} is recorded"
+        elif key == "run.precision" and ours[key] == "auto":
+            assert theirs[key] in ("auto", "bf16")  # what "auto" picks on the CPUs these weights were trained on
+        else:
+            assert ours[key] == theirs[key], f"{key}: the config says {ours[key]!r}, the weights {theirs[key]!r}"
+
+
+def test_every_config_is_shipped_a_stage_of_a_shipped_one_or_an_architecture():
+    shipped = {p.stem for p in (ROOT / "vsr" / "weights").glob("*.safetensors")}
+    configs = {p: load_config(p) for p in _configs()}
+    inits = {c.model.init for c in configs.values()}
+    for path, cfg in configs.items():
+        kind = ("shipped" if path.stem in shipped and path.parent == CONFIGS else
+                "stage" if f"runs/{cfg.run.name}" in inits else
+                "architecture" if path.parent == CONFIGS / "arch" else None)
+        assert kind, f"{path.relative_to(CONFIGS)}: no shipped weights, no config starts from its run, not in arch/"
+        if kind == "architecture":
+            from vsr.zoo import ZOO
+
+            assert cfg.model.arch not in {c.model.arch for p, c in configs.items() if p.parent == CONFIGS}
+            assert not any(e.name == cfg.model.name for e in ZOO)
+
+
+def test_config_comments_carry_no_measurements():
+    """Speeds and scores belong in BENCHMARKS.md: measured on one machine, they mislead on another."""
+    import re
+
+    unit = re.compile(r"\d\s*(dB|it/s|steps/s|fps|min\b|s/step)|~\s*\d|≈")
+    for path in [BASE, *_configs()]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            comment = line.partition("#")[2]
+            assert not unit.search(comment), f"{path.name}:{n}: {comment.strip()}"
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -197,26 +305,10 @@ def test_each_degradation_step_does_what_it_says():
     assert all(np.argmin([np.abs(c[i] - x[k]).mean() for k in range(4)]) == i for i in range(4))
 
 
-def test_bd_keeps_the_aliasing_that_bi_filters_out():
-    from train.degrade import BlurDown
-
-    # stripes of period 5 HR px: above the LR Nyquist frequency at ×4 (period 8)
-    x = 127.5 + 100 * np.sin(2 * np.pi * np.arange(256) / 5)
-    hr = np.repeat(np.repeat(x[None, :, None], 64, 0), 3, 2).round().astype(np.uint8)
-    bd, bi = BlurDown(4)(hr), imresize(hr, 0.25)
-    assert bd.shape == bi.shape == (16, 64, 3) and bd.dtype == np.uint8
-    assert BlurDown(4)(np.stack([hr, hr])).shape == (2, 16, 64, 3)  # a window: frame by frame
-    core = (slice(4, -4), slice(4, -4))
-    assert bd[core].std() > 3 * bi[core].std()
-    flat = np.full((32, 32, 3), 77, np.uint8)
-    assert np.array_equal(BlurDown(4)(flat), np.full((8, 8, 3), 77, np.uint8))
-
-
 # -- training ------------------------------------------------------------------------------
 
+# the shipped models' architectures (the others train through their configs: test_an_architecture_config_…)
 FAMILIES = {
-    "srcnn": {}, "vdsr": {"depth": 4}, "espcn": {}, "fsrcnn": {"m": 2}, "srresnet": {"blocks": 1, "features": 8},
-    "edsr": {"blocks": 1, "features": 8}, "rrdb": {"blocks": 1, "features": 8, "growth": 4},
     "mfsr": {"features": 8, "blocks": 1, "flow_features": 8},
     "window": {"window": 3, "state": True, "features": 8, "blocks": 1},
 }
@@ -236,6 +328,86 @@ def test_each_family_trains(tmp_path, arch):
         assert all(np.isfinite(h["flow"]) for h in ck["history"] if "loss" in h)
 
 
+def _tiny(tmp_path, *, val: Path | None = None) -> list[str]:
+    """Overrides that make any config a run of two steps on a few small PNGs in tmp_path."""
+    data = _images(tmp_path / "imgs", n=3, size=(48, 48))
+    return [f"data.train={json.dumps([str(data)])}", f"val.folders={json.dumps([str(val)] if val else [])}",
+            "val.every=0", "data.patch=8", "data.batch=2", "optim.steps=2", "optim.warmup=1",
+            f"run.out={json.dumps(str(tmp_path / 'runs'))}", "run.precision='fp32'", "run.threads=0"]
+
+
+# the biggest networks at test size (their configs' sizes are the classes' defaults: tests/test_models.py builds those)
+SMALLER = {"rrdb": "{features = 16, blocks = 2, growth = 8}", "edsr": "{features = 16, blocks = 2}",
+           "srresnet": "{features = 16, blocks = 2}"}
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "arch").glob("*.toml")), ids=lambda p: p.stem)
+def test_an_architecture_config_trains_exports_and_upscales(path, tmp_path, cli):
+    """Each architecture without shipped weights has a config a researcher starts from: it trains (two steps, on
+    tiny data), its run exports, and `vsr image` runs the exported file, announcing it by the run's name."""
+    arch = load_config(path).model.arch
+    smaller = [f"model.params={SMALLER[arch]}"] if arch in SMALLER else []
+    cfg = load_config(path, _tiny(tmp_path, val=_images(tmp_path / "val", n=1, size=(32, 32))) + smaller)
+    run = train(cfg, quiet=True)
+    assert (run / "best.pt").exists()
+    out = export(run, tmp_path / "mine.safetensors")
+    Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
+    rc, _, err = cli("image", tmp_path / "p.png", tmp_path / "up.png", "-m", out, "--backend", "torch")
+    assert rc == 0, err
+    assert f"model {path.stem} ×{cfg.model.scale}" in err
+    assert Image.open(tmp_path / "up.png").size == (24 * cfg.model.scale, 20 * cfg.model.scale)
+
+
+def test_a_first_run_on_your_own_folder(tmp_path, monkeypatch, capsys):
+    """Outside this repository's data layout (no ../shared/data) a config's errors say which option points it at
+    one's own images, and README's command trains on them."""
+    from train.__main__ import main
+
+    checkout = tmp_path / "checkout"  # vsr's files, without ../shared/data beside them
+    (checkout / "vsr").mkdir(parents=True)
+    (checkout / "vsr" / "weights").symlink_to(ROOT / "vsr" / "weights")
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _images(tmp_path / "my_photos", n=3, size=(48, 48))
+    config = str(CONFIGS / "sr-lite_x2.toml")
+    small = [a for o in ("data.patch=16", "data.batch=2", "optim.steps=1", "run.precision='fp32'", "run.threads=0")
+             for a in ("--set", o)]
+
+    assert main([config, *small]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: training data not found: ../shared/data/train_images/") and "--data PATH" in err
+    assert len(err.splitlines()) == 1
+    assert main([config, "--data", "~/my_photos", *small]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: validation data not found: ../shared/data/val/Set5") and "val.folders" in err
+    assert main([config, "--data", "~/my_photos", "--set", "val.folders=[]", *small]) == 0
+    saved = json.loads((checkout / "runs" / "sr-lite_x2" / "config.json").read_text())
+    assert saved["data"]["train"] == [str(tmp_path / "my_photos")] and saved["data"]["exclude"] == []
+    assert "--data" in subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True,
+                                      cwd=ROOT).stdout
+
+
+def test_exported_weights_are_named_after_the_run_never_a_shipped_model(tmp_path, cli):
+    """A user's weights are announced by their own name: the run's (or the file's), a shipped model's only when
+    export --name gives it."""
+    from train.__main__ import main
+
+    data = _images(tmp_path / "imgs")
+    mine = train(_cfg(tmp_path, [data], optim={"steps": 1}, run={"name": "my-run"}), quiet=True)
+    assert main(["export", str(mine), str(tmp_path / "out.safetensors")]) == 0
+    assert load_weights(tmp_path / "out.safetensors")[1].name == "my-run"
+    Image.fromarray(scene(20, 24, 0)).save(tmp_path / "p.png")
+    rc, _, err = cli("image", tmp_path / "p.png", "-m", tmp_path / "out.safetensors", "--backend", "torch")
+    assert rc == 0 and "model my-run ×2" in err, err
+    # a run named as a shipped model (its config's model.name too): named after the file, or refused with --name
+    named = train(_cfg(tmp_path, [data], model={"name": "sr-lite"}, optim={"steps": 1}, run={"name": "sr-lite"}),
+                  quiet=True)
+    assert load_weights(export(named, tmp_path / "w.safetensors"))[1].name == "w"
+    with pytest.raises(TrainError, match="--name sr-lite"):
+        export(named, tmp_path / "sr-lite.safetensors")
+    assert load_weights(export(named, tmp_path / "sr-lite.safetensors", name="sr-lite"))[1].name == "sr-lite"
+
+
 def test_a_recurrent_model_learns_through_its_state(tmp_path, monkeypatch):
     """Back-propagation through the clip: the loss of the last output reaches the weights through every step."""
     import train.loop as loop
@@ -244,11 +416,11 @@ def test_a_recurrent_model_learns_through_its_state(tmp_path, monkeypatch):
 
     model = build("window", scale=2, window=3, state=True, features=8, blocks=1)
     lr = torch.rand(2, 5, 3, 12, 12, requires_grad=False)
-    outs, _ = loop.run_clip(model, model, lr, TrainConfig(), np.random.default_rng(0))
+    outs, _ = loop.run_clip(model, lr, TrainConfig(), np.random.default_rng(0))
     assert len(outs) == 3 and outs[0].shape == (2, 3, 24, 24)
     steps = []
     hook = model.head.register_forward_hook(lambda m, i, o: steps.append(o))
-    outs, _ = loop.run_clip(model, model, lr, TrainConfig(), np.random.default_rng(0))
+    outs, _ = loop.run_clip(model, lr, TrainConfig(), np.random.default_rng(0))
     hook.remove()
     for s in steps:
         s.retain_grad()
@@ -441,23 +613,6 @@ def test_errors_are_clear(tmp_path):
 def test_cli_one_line_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "train", str(tmp_path / "nope.toml")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"error: cannot read config {tmp_path / 'nope.toml'}: No such file or directory"]
-
-
-def test_distributed_two_cpu_processes(tmp_path):
-    data = _images(tmp_path / "imgs")
-    cfg = tmp_path / "ddp.toml"
-    cfg.write_text(
-        f'[model]\narch = "edsr"\nscale = 2\nparams = {{ blocks = 1, features = 8 }}\n'
-        f'[data]\ntrain = ["{data}"]\npatch = 12\nbatch = 4\ncache_dir = "{tmp_path / "cache"}"\n'
-        f'[optim]\nsteps = 3\nwarmup = 1\n[run]\nout = "{tmp_path / "runs"}"\nname = "ddp"\nprecision = "fp32"\n'
-        f'checkpoint_every = 3\nthreads = 1\n'
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-                        "-m", "train", str(cfg), "-q"], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    ck = load_checkpoint(tmp_path / "runs" / "ddp" / "checkpoint.pt")
-    assert ck["step"] == 3 and len(ck["rng"]) == 2  # both ranks' random state
 
 
 def test_pseudo_video_motion_blur_smears_along_the_pan_only(tmp_path):

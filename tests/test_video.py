@@ -684,6 +684,71 @@ def test_recompress_keeps_count_and_order_loses_detail_and_repeats():
     assert [f.shape for f in small] == [(30, 20, 3)] * 3
 
 
+def _bands(h: int, w: int) -> tuple[np.ndarray, int]:
+    """Flat saturated colours in vertical bands (where BT.601 and BT.709 disagree most), band edges on even columns."""
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (200, 30, 40),
+               (30, 200, 60)]
+    a, bw = np.zeros((h, w, 3), np.uint8), (w // len(colours)) & ~1
+    for i, c in enumerate(colours):
+        a[:, i * bw : (i + 1) * bw] = c
+    return a, bw
+
+
+@pytest.mark.parametrize("w, h", [(1280, 720), (854, 480)])
+def test_recompress_encodes_what_players_decode(tmp_path, w, h):
+    """recompress's stream, read as vsr upscale (or a player) reads it, gives its frames back within 3 levels at
+    CRF 0 (BT.709 for HD, BT.601 for SD, as vsr.video.colour.untagged says and the stream's tags repeat), and
+    recompress returns exactly the frames so read. (The product's RGB↔YUV conversions are within ±2 levels each,
+    tests/test_video.py above, and 4:2:0 chroma rounds once more; read with the other matrix, these colours are
+    more than 20 levels off.)"""
+    from vsr.video.colour import to_rgb, untagged
+    from vsr.video.recompress import encode, recompress
+    from vsr.video.source import VideoSource, frames_of
+
+    img, bw = _bands(h, w)
+    encode([img, img], tmp_path / "c.mkv", crf=0, preset="ultrafast")
+    src = VideoSource(tmp_path / "c.mkv")
+    assert src.colour.matrix == untagged(w, h).matrix == (1 if w >= 1280 else 6) and not src.colour.assumed  # tagged
+    played = list(frames_of(tmp_path / "c.mkv"))
+    assert all(np.array_equal(a, b) for a, b in zip(played, recompress([img, img], crf=0, preset="ultrafast")))
+
+    def worst(rgb):  # inside the bands (chroma is 4:2:0: their edges are blurred)
+        inside = [slice(i * bw + 4, (i + 1) * bw - 4) for i in range(8)]
+        return max(np.abs(rgb[:, x].astype(int) - img[:, x]).max() for x in inside)
+
+    assert worst(played[0]) <= 3
+    with av.open(str(tmp_path / "c.mkv")) as c:
+        frame = next(c.decode(video=0))
+    assert worst(to_rgb(frame, untagged(640, 360) if w >= 1280 else untagged(1280, 720))) > 20
+
+
+@pytest.mark.parametrize("spec", [{"width": 1280, "height": 720, "colorspace": None},
+                                  {"width": 320, "height": 240, "colorspace": None},
+                                  {"width": 320, "height": 240, "colorspace": "bt2020", "pix_fmt": "yuv420p10le"}],
+                         ids=["untagged-HD", "untagged-SD", "10-bit"])
+def test_every_path_decodes_a_clip_as_the_product_does(tmp_path, spec):
+    """Training's frame store, scoring (vsr eval, training's validation) and recompress's decoder give the frames
+    vsr upscale decodes (vsr.video.source), in 8 bits by one rounding rule (vsr.video.colour.to_8bit)."""
+    from train.store import load_sources
+    from vsr.evaluate import load_source
+    from vsr.video.colour import to_8bit, untagged
+    from vsr.video.recompress import decode
+    from vsr.video.source import VideoSource, frames_of
+
+    clip = make_clip(tmp_path / "c.mkv", frames=3, audio=False, crf=10, **spec)
+    src = VideoSource(clip)
+    if spec["colorspace"] is None:
+        assert src.colour == untagged(spec["width"], spec["height"])
+    product = list(frames_of(clip))
+    assert len(product) == 3 and product[0].dtype == (np.uint16 if "10" in spec.get("pix_fmt", "") else np.uint8)
+    eight = [to_8bit(f) for f in product]
+    assert np.array_equal(to_8bit(np.arange(65536, dtype=np.uint16)), np.round(np.arange(65536) / 257))
+    stored = load_sources([str(clip)], 4, tmp_path / "cache")[1][0].hr
+    scored = load_source(clip, 4, max_frames=3).items[0].hr
+    for name, frames in (("store", stored), ("eval", scored), ("recompress", decode(clip))):
+        assert len(frames) == 3 and all(np.array_equal(a, np.asarray(b)) for a, b in zip(eight, frames)), name
+
+
 def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli):
     clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=6, audio=False)
 

@@ -1,8 +1,9 @@
-"""``python -m train CONFIG [--set k=v] [--resume RUN]``, ``python -m train export RUN OUT`` and
+"""``python -m train CONFIG [--data PATH] [--set k=v] [--resume RUN]``, ``python -m train export RUN OUT`` and
 ``python -m train validate WEIGHTS... --on SET``."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,11 +20,15 @@ validate_app = typer.Typer(add_completion=False)
 @train_app.command()
 def run(
     config: Annotated[Optional[Path], typer.Argument(help="TOML config (see train/configs/)")] = None,
+    data: Annotated[list[str], typer.Option("--data", help="train on these images or videos instead of the config's "
+                                                          "(a folder or a video file; repeatable)")] = [],
     set_: Annotated[list[str], typer.Option("--set", help="override, e.g. --set optim.lr=1e-4")] = [],
     resume: Annotated[Optional[Path], typer.Option(help="run folder to continue")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train a model. Example: python -m train train/configs/sr-lite_x2.toml --set optim.steps=2000"""
+    """Train a model.
+
+    Example: python -m train train/configs/sr-lite_x2.toml --data ~/my_photos --set optim.steps=2000"""
     from train.config import load_config
     from train.loop import Interrupted, train
 
@@ -31,20 +36,31 @@ def run(
         raise VsrError("give a CONFIG file, or --resume RUN_DIR")
     if config is not None and resume is not None:
         raise VsrError("give either a CONFIG (a new run) or --resume RUN_DIR (its saved config, plus any --set)")
-    cfg = load_config(config, set_) if config is not None else None
+    overrides = [*data_overrides(data), *set_]
+    cfg = load_config(config, overrides) if config is not None else None
     try:
-        run_dir = train(cfg, str(resume) if resume else None, quiet=quiet, overrides=set_ if resume else ())
+        run_dir = train(cfg, str(resume) if resume else None, quiet=quiet, overrides=overrides if resume else ())
     except Interrupted as e:
         typer.echo(f"interrupted: checkpoint saved; continue with: python -m train --resume {e.run_dir}", err=True)
         raise typer.Exit(128 + e.signum) from None
     typer.echo(f"done: {run_dir}")
 
 
+def data_overrides(paths: list[str]) -> list[str]:
+    """--data as overrides: the paths replace data.train, and data.exclude, which names clips of the configs' own
+    data (../shared/data), is emptied so none of the user's files is left out by name."""
+    if not paths:
+        return []
+    return [f"data.train={json.dumps([str(Path(p).expanduser()) for p in paths])}", "data.exclude=[]"]
+
+
 @export_app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="a run folder")],
     out: Annotated[Path, typer.Argument(help="output .safetensors")],
-    name: Annotated[Optional[str], typer.Option(help="model name stored in the file")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help="model name stored in the file (default: the run's name, or the output file's; a shipped model's name "
+             "only when given here)")] = None,
     last: Annotated[bool, typer.Option("--last", help="the latest checkpoint, not the best-validated one (GANs: "
                                                       "the best PSNR is the least adversarial step)")] = False,
 ) -> None:

@@ -26,7 +26,7 @@ class ConfigError(VsrError):
 
 @dataclass
 class ModelConfig:
-    name: str = ""  # the name the exported weights carry (default: the run's)
+    name: str = ""  # the name exported weights carry; a shipped model's name only with export --name (train.export)
     arch: str = ""  # an architecture of vsr.models.ARCHITECTURES
     scale: int = 4
     params: dict[str, Any] = field(default_factory=dict)  # its hyperparameters (the rest: the class's defaults)
@@ -40,7 +40,7 @@ class DataConfig:
     patch: int = 48  # LR patch size
     batch: int = 16
     frames: int = 0  # frames per training clip (outputs for frames 1 .. frames-2 when over 1); 0 = the model's window
-    degradation: str = "bicubic"  # bicubic (BI) | bd (Gaussian blur + subsampling) | realistic
+    degradation: str = "bicubic"  # bicubic (BI) | realistic (train/degrade.py)
     pseudo_video: float = 0.0  # share of video samples made from still images by camera motion
     max_shift: float = 8.0  # pseudo-video camera speed: at most this many LR pixels per frame
     cache_dir: str = ""  # decoded-frame cache; default: <run>/cache
@@ -81,9 +81,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     steps: int = 20000
     warmup: int = 500
-    schedule: str = "cosine"  # cosine | multistep | constant
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.5
+    schedule: str = "cosine"  # cosine | constant (after the warm-up)
     grad_clip: float = 0.0
     ema: float = 0.999  # 0 disables
     d_lr: float = 1e-4  # discriminator
@@ -93,8 +91,6 @@ class OptimConfig:
 class LossConfig:
     pixel: str = "l1"  # l1 | charbonnier | mse
     pixel_weight: float = 1.0
-    perceptual_weight: float = 0.0
-    vgg_weights: str = ""  # a local VGG19 state dict; nothing is downloaded
     adversarial_weight: float = 0.0
     feature_match_weight: float = 0.0
     temporal_weight: float = 0.0
@@ -152,11 +148,29 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"config key {where!r}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
 
 
+# Keys of earlier versions, with the value that left them off (``...``: any value did). A run's saved config or a
+# weight file's record that holds one at that value still loads (so older runs resume and export); any other value
+# is an error, since what it asked for is gone.
+RETIRED: dict[str, Any] = {
+    "data.kind": "auto",
+    "loss.flow_exact": 0.0,
+    "loss.flow_teacher": 0.0,
+    "loss.perceptual_weight": 0.0,  # the VGG perceptual loss
+    "loss.vgg_weights": "",
+    "optim.milestones": [],  # the multistep schedule
+    "optim.gamma": ...,
+}
+
+
 def _apply(section_obj: Any, values: dict[str, Any], prefix: str) -> None:
     hints = typing.get_type_hints(type(section_obj))
     for key, value in values.items():
         where = f"{prefix}{key}"
         if key not in hints:
+            if where in RETIRED and RETIRED[where] in (value, ...):
+                continue
+            if where in RETIRED:
+                raise ConfigError(f"config key {where!r} is no longer supported (only {RETIRED[where]!r} is accepted)")
             raise ConfigError(f"unknown config key {where!r}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
@@ -230,9 +244,9 @@ def _validate(cfg: TrainConfig) -> None:
 
     choices = {
         "loss.pixel": (cfg.loss.pixel, ("l1", "charbonnier", "mse")),
-        "optim.schedule": (cfg.optim.schedule, ("cosine", "multistep", "constant")),
+        "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
         "run.precision": (cfg.run.precision, ("auto", "fp32", "bf16", "fp16")),
-        "data.degradation": (cfg.data.degradation, ("bicubic", "bd", "realistic")),
+        "data.degradation": (cfg.data.degradation, ("bicubic", "realistic")),
         "run.device": (cfg.run.device, ("auto", "cpu", "cuda")),
     }
     for key, (value, allowed) in choices.items():

@@ -1,20 +1,13 @@
-"""Degradations other than BI: BD (Gaussian blur, then subsampling) and a realistic chain for real footage.
+"""The realistic degradation, for the models of real footage (``data.degradation = "realistic"``; the default is
+BI, MATLAB's bicubic, made in train/store.py).
 
-BD is the video SR literature's second benchmark degradation: a fixed Gaussian blur
-(σ = 1.6 HR pixels) and every ``scale``-th pixel, with no anti-aliasing filter, so
-more of the detail above the LR Nyquist frequency survives as aliasing — the detail
-that neighbouring frames, sampled at other sub-pixel phases, can resolve.
-
-The realistic chain (models for real footage) follows Real-ESRGAN's two rounds and
-RealBasicVSR's codec step. Each round: blur (isotropic or anisotropic Gaussian) →
-resize (area, bilinear or bicubic, up or down) → noise (Gaussian or Poisson, colour
-or grey) → JPEG; the second round is gentler and drawn for a share of the clips; a
-final resize lands on the LR size; then the whole LR clip goes through H.264 or
-HEVC at a random CRF and preset (PyAV), so artefacts move as a codec's do. A share
-of clips is plain BI before the codec (how ``vsr eval --crf`` makes LR), and the
-codec itself can be skipped, so clean input stays in the training mix. All frames
-of a clip share one set of parameters, and everything is drawn from the caller's
-Generator: a run is reproducible from its seed.
+The chain follows Real-ESRGAN's two rounds and RealBasicVSR's codec step. Each round: blur (isotropic or
+anisotropic Gaussian) → resize (area, bilinear or bicubic, up or down) → noise (Gaussian or Poisson, colour or
+grey) → JPEG; the second round is gentler and drawn for a share of the clips; a final resize lands on the LR size;
+then the whole LR clip goes through H.264 or HEVC at a random CRF and preset (PyAV), so artefacts move as a codec's
+do. A share of clips is plain BI before the codec (how ``vsr eval --crf`` makes LR), and the codec itself can be
+skipped, so clean input stays in the training mix. All frames of a clip share one set of parameters, and
+everything is drawn from the caller's Generator: a run is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -27,6 +20,7 @@ import numpy as np
 
 from train.config import DegradeConfig
 from vsr.resize import imresize
+from vsr.video.colour import from_unit, to_unit
 
 
 @dataclass(frozen=True)
@@ -83,8 +77,8 @@ def noise(frames: np.ndarray, rng: np.random.Generator, lo: float, hi: float) ->
 def jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
     out = []
     for f in frames:
-        ok, buf = cv2.imencode(".jpg", to_u8(f)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255)
+        ok, buf = cv2.imencode(".jpg", from_unit(f)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        out.append(to_unit(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]))
     return np.stack(out)
 
 
@@ -95,25 +89,7 @@ def codec(frames: np.ndarray, rng: np.random.Generator, crf: tuple[int, int], he
     name = "libx265" if rng.random() < hevc else "libx264"
     q = int(rng.integers(crf[0], crf[1] + 1))
     preset = str(rng.choice(PRESETS))
-    return np.stack(recompress([to_u8(f) for f in frames], codec=name, crf=q, preset=preset)).astype(np.float32) / 255
-
-
-def to_u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-class BlurDown:
-    """BD: HR (…×H×W×3 uint8, a window or one image) → LR (…×H/s×W/s×3 uint8)."""
-
-    def __init__(self, scale: int, sigma: float = 1.6):
-        self.scale, self.sigma = scale, sigma
-
-    def __call__(self, hr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        s, o = self.scale, self.scale // 2  # sample each s×s block at (about) its centre
-        size = 2 * math.ceil(3 * self.sigma) + 1
-        frames = hr.reshape((-1,) + hr.shape[-3:])
-        out = [cv2.GaussianBlur(f, (size, size), self.sigma, borderType=cv2.BORDER_REFLECT)[o::s, o::s] for f in frames]
-        return np.stack(out).reshape(hr.shape[:-3] + out[0].shape)
+    return to_unit(np.stack(recompress([from_unit(f) for f in frames], codec=name, crf=q, preset=preset)))
 
 
 class RealisticDegradation:
@@ -127,7 +103,7 @@ class RealisticDegradation:
         """Every intermediate clip, named (float32 in [0, 1]; sizes vary until the final resize)."""
         t, h, w, _ = hr.shape
         lh, lw = h // self.scale, w // self.scale
-        x = hr.astype(np.float32) / 255
+        x = to_unit(hr)
         out: list[tuple[str, np.ndarray]] = []
         if rng.random() < self.s.plain:
             out.append(("bicubic", np.stack([imresize(f, size=(lh, lw)) for f in x])))
@@ -157,4 +133,4 @@ class RealisticDegradation:
         return out
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return to_u8(self.steps(hr, rng)[-1][1])
+        return from_unit(self.steps(hr, rng)[-1][1])

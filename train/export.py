@@ -11,8 +11,24 @@ from vsr.models import build
 from vsr.weightfile import WeightInfo, save_weights
 
 
+def weights_name(cfg, out: Path, name: str | None = None) -> str:
+    """The name exported weights carry (and ``vsr`` announces): ``name`` as given; otherwise the first of the config's
+    ``model.name``, the run's name and the output file's stem that is not the name of a model vsr ships, so weights a
+    user trained are never taken for the shipped ones."""
+    if name:
+        return name
+    from vsr.zoo import ZOO
+
+    shipped = {e.name for e in ZOO}
+    for candidate in (cfg.model.name, cfg.run.name, out.stem):
+        if candidate and candidate not in shipped:
+            return candidate
+    raise TrainError(f"{out.stem!r} is the name of a model vsr ships: give the weights another file name, or "
+                     f"--name {out.stem} to name them so anyway")
+
+
 def export(run_dir: str | Path, out: str | Path, name: str | None = None, *, last: bool = False) -> Path:
-    run_dir = Path(run_dir)
+    run_dir, out = Path(run_dir), Path(out)
     best, latest = run_dir / "best.pt", run_dir / "checkpoint.pt"
     if not best.exists() and not latest.exists():
         raise TrainError(f"{run_dir}: no checkpoint to export (is it a run folder?)")
@@ -30,7 +46,7 @@ def export(run_dir: str | Path, out: str | Path, name: str | None = None, *, las
     if validation and "psnr" not in validation:
         validation = {**validation, "psnr": validation_psnr(validation)}
     info = WeightInfo(
-        name=name or cfg.model.name or cfg.run.name or cfg.model.arch,
+        name=weights_name(cfg, out, name),
         arch=model.arch,
         hparams=model.hparams,
         scale=cfg.model.scale,
@@ -38,6 +54,5 @@ def export(run_dir: str | Path, out: str | Path, name: str | None = None, *, las
         training={"data": cfg.data.train, "steps": ck.get("step"), "config": cfg.to_dict()},
         validation={"step": ck.get("step"), **validation},
     )
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return save_weights(out, model.eval(), info)

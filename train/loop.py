@@ -13,7 +13,6 @@ same optimiser, schedule, EMA and RNG state, so an interrupted run ends where an
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 import warnings
@@ -27,7 +26,7 @@ from train.checkpoint import EMA, TrainError, atomic_save, init_from, load_check
 from train.config import TrainConfig, config_from_dict, dumps
 from train.logs import Log, Progress, plot
 from train.sampler import TrainData, spoil_flows
-from train.store import load_sources
+from train.store import DataError, load_sources
 from train.validate import Validator
 from vsr.models import build
 
@@ -68,14 +67,12 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     if o.schedule == "cosine":
         t = (step - o.warmup) / max(1, o.steps - o.warmup)
         return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-    if o.schedule == "multistep":
-        return o.gamma ** sum(step >= m for m in o.milestones)
     return 1.0
 
 
-def run_clip(net, model, lr: torch.Tensor, cfg: TrainConfig, rng) -> tuple[list[torch.Tensor], list]:
+def run_clip(model, lr: torch.Tensor, cfg: TrainConfig, rng) -> tuple[list[torch.Tensor], list]:
     """The model over an N×T×3×h×w clip: (outputs for frames 1 .. T-2, or [frame 0] when T = 1; a learned aligner's
-    flows per output, for the flow loss). ``net`` is the model, or its distributed wrapper."""
+    flows per output, for the flow loss)."""
     from vsr.flow import Dis, clip_flows
 
     n, length, _, h, w = lr.shape
@@ -95,10 +92,10 @@ def run_clip(net, model, lr: torch.Tensor, cfg: TrainConfig, rng) -> tuple[list[
         if state is not None:
             args.append(state)
         if learned:
-            y, fl = model.forward_with_flows(x) if net is model else net.module.forward_with_flows(x)
+            y, fl = model.forward_with_flows(x)
             flows.append([f.float() for f in fl])
         else:
-            y = net(*args)
+            y = model(*args)
         if state is not None:
             y, state = y
         outs.append(y.float())
@@ -112,10 +109,6 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     ``resume`` continues a run folder (its saved config, plus ``overrides`` such as ``optim.steps=8000`` to extend
     it); ``stop_after`` stops with a checkpoint after that many steps (tests).
     """
-    dist = _init_distributed()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist else (0, 1)
-    main = rank == 0
-
     if resume:
         run_dir = Path(resume)
         saved = load_checkpoint(run_dir / "checkpoint.pt")
@@ -125,24 +118,25 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         if (run_dir / "checkpoint.pt").exists():  # a new run would overwrite it at its first checkpoint
             raise TrainError(f"{run_dir} holds a run already: continue it with python -m train --resume {run_dir}, "
                              "or give this one another run.name")
+    check_paths(cfg, init=saved is None)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     device = _device(cfg)
     amp = _autocast_dtype(cfg, device)
-    if amp is torch.bfloat16 and device.type == "cpu" and main:
+    if amp is torch.bfloat16 and device.type == "cpu":
         from engines.cpu import has_native_bf16
 
         if not has_native_bf16():
             warnings.warn("run.precision = \"bf16\" on a CPU without native bf16 (AVX-512 BF16 or AMX) is emulated "
                           "and several times slower than fp32; set run.precision = \"auto\" or \"fp32\"", stacklevel=2)
-    torch.manual_seed(cfg.run.seed + rank)
-    rng = np.random.default_rng(cfg.run.seed + 1000 * rank)
+    torch.manual_seed(cfg.run.seed)
+    rng = np.random.default_rng(cfg.run.seed)
 
     # the model, its EMA and optimiser, and the GAN's parts
     model = build(cfg.model.arch, scale=cfg.model.scale, **cfg.model.params).to(device)
     if cfg.model.init and saved is None:
         n = init_from(model, cfg.model.init, new_inputs=cfg.model.init_new)
-        if main and not quiet:
+        if not quiet:
             print(f"initialised {n} tensors from {cfg.model.init}")
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
@@ -153,22 +147,15 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
     ema = EMA(model, cfg.optim.ema) if cfg.optim.ema > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay)
-    net = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if dist else model
     window = int(getattr(model, "frames", 1))
     frames = cfg.data.frames or window
     if frames < window or (getattr(model, "state_channels", 0) and frames < 3):
         raise TrainError(f"data.frames = {frames} is too short for {cfg.model.arch} (3 or more)")
-    disc = d_opt = vgg = None
+    disc = d_opt = None
     if cfg.loss.adversarial_weight:
         outputs = frames - 2 if frames > 1 else 1
         disc = losses.Discriminator(in_channels=9 if outputs >= 3 else 3).to(device)  # see losses.disc_input
         d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.optim.d_lr, betas=(0.9, 0.99))
-        if dist:
-            disc = torch.nn.parallel.DistributedDataParallel(disc, broadcast_buffers=False)
-    if cfg.loss.perceptual_weight:
-        if not cfg.loss.vgg_weights:
-            raise TrainError("loss.perceptual_weight needs loss.vgg_weights: a local VGG19 file (nothing is downloaded)")
-        vgg = losses.VGGFeatures(cfg.loss.vgg_weights).to(device)
 
     # data and validation
     data = TrainData(*load_sources(cfg.data.train, cfg.model.scale,
@@ -177,7 +164,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                                    exclude=cfg.data.exclude),
                      scale=cfg.model.scale, patch=cfg.data.patch, frames=frames, pseudo_video=cfg.data.pseudo_video,
                      degrade=_degradation(cfg), max_shift=cfg.data.max_shift, motion_blur=cfg.data.motion_blur)
-    validator = Validator.from_config(cfg) if cfg.val.folders and main else None
+    validator = Validator.from_config(cfg) if cfg.val.folders else None
 
     # state
     step, best, history = 0, -float("inf"), []
@@ -187,27 +174,22 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         if ema is not None:
             ema.model.load_state_dict(saved["ema"])
         if disc is not None:
-            _unwrap(disc).load_state_dict(saved["disc"])
+            disc.load_state_dict(saved["disc"])
             d_opt.load_state_dict(saved["d_optim"])
         step, best, history = saved["step"], saved["best"], saved.get("history", [])
-        rng.bit_generator.state = saved["rng"][rank]
+        rng.bit_generator.state = saved["rng"][0]
         torch.set_rng_state(saved["torch_rng"])
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(dumps(cfg))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(dumps(cfg))
 
     def checkpoint() -> None:
-        rngs = [rng.bit_generator.state]
-        if dist:
-            rngs = [None] * world
-            dist.all_gather_object(rngs, rng.bit_generator.state)
-        if main:
-            atomic_save({"config": cfg.to_dict(), "step": step, "best": best, "model": model.state_dict(),
-                         "ema": ema.model.state_dict() if ema else None, "optim": opt.state_dict(),
-                         "disc": _unwrap(disc).state_dict() if disc is not None else None,
-                         "d_optim": d_opt.state_dict() if d_opt is not None else None,
-                         "rng": rngs, "torch_rng": torch.get_rng_state(), "history": history}, run_dir / "checkpoint.pt")
-            plot(history, run_dir / "curves.png")
+        atomic_save({"config": cfg.to_dict(), "step": step, "best": best, "model": model.state_dict(),
+                     "ema": ema.model.state_dict() if ema else None, "optim": opt.state_dict(),
+                     "disc": disc.state_dict() if disc is not None else None,
+                     "d_optim": d_opt.state_dict() if d_opt is not None else None,
+                     "rng": [rng.bit_generator.state],  # a list, as checkpoints have always held it
+                     "torch_rng": torch.get_rng_state(), "history": history}, run_dir / "checkpoint.pt")
+        plot(history, run_dir / "curves.png")
 
     stop = {"signal": 0}
 
@@ -215,24 +197,24 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    log = Log(run_dir) if main else None
-    progress = Progress(cfg.optim.steps, step, enabled=main and not quiet)
+    log = Log(run_dir)
+    progress = Progress(cfg.optim.steps, step, enabled=not quiet)
     t_last, steps_last = time.perf_counter(), step
     try:
         while step < cfg.optim.steps and not stop["signal"] and (stop_after is None or step < stop_after):
             for g in opt.param_groups:
                 g["lr"] = cfg.optim.lr * lr_factor(cfg, step)
-            lr, hr = (t.to(device) for t in data.batch(rng, cfg.data.batch // world))
+            lr, hr = (t.to(device) for t in data.batch(rng, cfg.data.batch))
 
             # generator step
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                outs, flows = run_clip(net, model, lr, cfg, rng)
+                outs, flows = run_clip(model, lr, cfg, rng)
             targets = [hr[:, t] for t in (range(1, hr.shape[1] - 1) if hr.shape[1] > 1 else [0])]
             lr_windows = [lr[:, t - 1 : t + 2].float() for t in range(1, lr.shape[1] - 1)] if flows else None
             if disc is not None:
                 disc.requires_grad_(False)
             terms = losses.generator_terms(cfg.loss, outs, targets, scale=cfg.model.scale, lr_clip=lr_windows,
-                                           flows=flows, disc=disc, vgg=vgg)
+                                           flows=flows, disc=disc)
             loss = sum(terms.values())
             if not torch.isfinite(loss):
                 raise TrainError(f"loss became {loss.item()} at step {step}; lower optim.lr or use run.precision='fp32'")
@@ -254,7 +236,7 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
                 terms["d"] = d_loss.detach()
             step += 1
 
-            if main and (step % cfg.run.log_every == 0 or step == cfg.optim.steps):
+            if step % cfg.run.log_every == 0 or step == cfg.optim.steps:
                 now = time.perf_counter()
                 rate = (step - steps_last) / max(now - t_last, 1e-9)
                 t_last, steps_last = now, step
@@ -276,19 +258,34 @@ def train(cfg: TrainConfig | None, resume: str | None = None, *, quiet: bool = F
             if step % cfg.run.checkpoint_every == 0:
                 checkpoint()
         checkpoint()
-        if dist:
-            dist.barrier()  # leave together: a rank that exits while the others still talk to it aborts
     finally:
         progress.close()
-        if log:
-            log.close()
+        log.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        if dist:  # a process leaving with gloo's threads alive aborts ("terminate called without an active exception")
-            dist.destroy_process_group()
     if stop["signal"]:
         raise Interrupted(run_dir, stop["signal"])
     return run_dir
+
+
+def check_paths(cfg: TrainConfig, init: bool = True) -> None:
+    """Every training and validation path (and with ``init`` the weights or run it starts from) exists, checked
+    before anything is built or decoded; the errors say how to train on one's own data (the configs name
+    ../shared/data, this repository's data folder)."""
+    if init and cfg.model.init and not Path(cfg.model.init).exists():
+        raise TrainError(f"model.init {cfg.model.init} not found: the weights or the run this config starts from (a "
+                         "stage's config makes that run: train it first), or name others with --set model.init=PATH")
+    if not cfg.data.train:
+        raise DataError("no training data: train on your own images or videos with --data PATH")
+    for p in cfg.data.train:
+        if not Path(p).expanduser().exists():
+            raise DataError(f"training data not found: {p} — train on your own images or videos with --data PATH "
+                            "(or --set data.train='[\"PATH\"]')")
+    for p in cfg.val.folders:
+        if not Path(p).expanduser().exists():
+            raise DataError(f"validation data not found: {p} — validate on images or videos of your own, held out of "
+                            "training, with --set val.folders='[\"PATH\"]', or train without validation: "
+                            "--set val.folders=[]")
 
 
 def _degradation(cfg: TrainConfig):
@@ -296,23 +293,4 @@ def _degradation(cfg: TrainConfig):
         from train.degrade import RealisticDegradation
 
         return RealisticDegradation(cfg.model.scale, cfg.degrade)
-    if cfg.data.degradation == "bd":
-        from train.degrade import BlurDown
-
-        return BlurDown(cfg.model.scale)
     return None
-
-
-def _unwrap(m):
-    return m.module if hasattr(m, "module") else m
-
-
-def _init_distributed():
-    """torch.distributed when launched by torchrun (WORLD_SIZE > 1): gloo on CPU, nccl on CUDA."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist

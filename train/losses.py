@@ -1,7 +1,6 @@
 """Losses and discriminators.
 
 * pixel: L1, Charbonnier, MSE;
-* perceptual: VGG19 features (SRGAN/ESRGAN), only from a local weights file;
 * adversarial: relativistic average GAN (ESRGAN) with an image discriminator
   for single-frame models and a spatio-temporal one (three consecutive output
   frames stacked) for the multi-frame model; discriminator feature matching;
@@ -13,13 +12,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.errors import VsrError
 from vsr.models.window import flow_warp
 
 
@@ -64,45 +60,6 @@ def flow_loss(lr_window: torch.Tensor, flows: list[torch.Tensor]) -> torch.Tenso
         [(f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean() for f in flows]
     ).mean()
     return photo + 0.01 * smooth
-
-
-# VGG19 "features" layout, as torchvision names it (features.<index>.weight).
-_VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
-
-
-class VGGFeatures(nn.Module):
-    """VGG19 up to conv5_4 (before activation), as ESRGAN's perceptual loss uses it."""
-
-    def __init__(self, weights: str | Path):
-        super().__init__()
-        layers: list[nn.Module] = []
-        c = 3
-        for v in _VGG19:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2))
-            else:
-                layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]
-                c = v
-        self.features = nn.Sequential(*layers)
-        path = Path(weights)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-            raise VsrError(f"cannot load VGG19 weights {path}: {e}") from None
-        state = {k: v for k, v in state.items() if k.startswith("features.")}
-        missing = self.load_state_dict(state, strict=False).missing_keys
-        if missing:
-            raise VsrError(f"{path}: not a VGG19 state dict (missing {missing[0]})")
-        self.features = self.features[:35]  # conv5_4, before its ReLU
-        self.requires_grad_(False)
-        self.eval()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        fx = self.features((x - self.mean) / self.std)
-        fy = self.features((y - self.mean) / self.std)
-        return F.l1_loss(fx, fy)
 
 
 class Discriminator(nn.Module):
@@ -150,7 +107,7 @@ def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tens
 
 
 def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], *, scale: int, lr_clip=None,
-                    flows=None, disc=None, vgg=None) -> dict[str, torch.Tensor]:
+                    flows=None, disc=None) -> dict[str, torch.Tensor]:
     """The generator's weighted loss terms for a clip's outputs (``cfg`` is the config's ``loss`` section).
 
     ``flows`` are a learned aligner's flows per output (for ``flow_weight``; ``lr_clip`` the LR windows they
@@ -162,8 +119,6 @@ def generator_terms(cfg, outs: list[torch.Tensor], targets: list[torch.Tensor], 
         terms["grid"] = cfg.grid_weight * sum(grid_loss(o, t, scale) for o, t in zip(outs, targets)) / len(outs)
     if cfg.temporal_weight and len(outs) > 1:
         terms["temporal"] = cfg.temporal_weight * temporal_loss(outs, targets)
-    if vgg is not None:
-        terms["perceptual"] = cfg.perceptual_weight * sum(vgg(o, t) for o, t in zip(outs, targets)) / len(outs)
     if disc is not None:
         fake, real = disc_input(outs), disc_input(targets)
         d_real, real_feats = disc(real)

@@ -12,6 +12,7 @@ import torch
 
 from train.pseudo import camera_motion
 from train.store import DataError, Sequence, bicubic_down
+from vsr.video.colour import to_unit
 
 
 def spoil_flows(flows: torch.Tensor, rng: np.random.Generator, p: float, amount: float = 3.0) -> torch.Tensor:
@@ -131,7 +132,7 @@ class TrainData:
         """(lr N×T×3×p×p, hr N×T×3×sp×sp) float32 tensors in [0, 1]."""
 
         def stack(arrays):
-            return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).permute(0, 1, 4, 2, 3).float().div_(255)
+            return torch.from_numpy(to_unit(np.stack(arrays))).permute(0, 1, 4, 2, 3)
 
         lrs, hrs = zip(*(self.sample(rng) for _ in range(size)))
         return stack(lrs), stack(hrs)

@@ -99,11 +99,12 @@ def _file_sig(paths: list[Path]) -> list[str]:
 
 def decode_video(path: Path, stride: int = 1, limit: int = 0):
     """8-bit RGB frames of a video file, every ``stride``-th, at most ``limit``."""
+    from vsr.video.colour import to_8bit
     from vsr.video.source import frames_of
 
     try:
         for f in frames_of(path, limit, stride):
-            yield f if f.dtype == np.uint8 else np.round(f.astype(np.float32) / 257.0).astype(np.uint8)
+            yield to_8bit(f)
     except VsrError as e:
         raise DataError(f"cannot decode video {path}: {e}") from None
 

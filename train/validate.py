@@ -36,7 +36,8 @@ class Validator:
 def _source(path: str | Path, scale: int, *, max_frames: int, crop: int = 0, crf: int = 0):
     from vsr.evaluate import is_video, load_source
 
-    video = is_video(Path(path))
+    path = Path(path).expanduser()
+    video = is_video(path)
     return load_source(path, scale, max_frames=max_frames if video else 0, crop=crop, crf=crf if video else 0)
 
 

@@ -185,9 +185,12 @@ def run_measured(cmd: list[str]) -> tuple[int, str, float]:
 
 def floor_fps(clip: Path, scale: int, codec: str = "libx264", preset: str = "veryfast", crf: int = 17,
               repeat: int = 3) -> float:
-    """What a user gets without a learned model: decode → OpenCV bicubic → encode, same encoder settings."""
+    """What a user gets without a learned model: decode → OpenCV bicubic → encode, same encoder settings, with the
+    product's colour conversions (:mod:`vsr.video.colour`: the source's colour in, and out as its tags)."""
     import av
     import cv2
+
+    from vsr.video.colour import colour_of, from_rgb, tag_encoder, to_8bit, to_rgb
 
     def run() -> int:
         n = 0
@@ -198,10 +201,14 @@ def floor_fps(clip: Path, scale: int, codec: str = "libx264", preset: str = "ver
             s.width, s.height, s.pix_fmt = vin.codec_context.width * scale, vin.codec_context.height * scale, "yuv420p"
             s.options = {"crf": str(crf), "preset": preset}
             s.thread_type = "AUTO"
+            colour = None
             for f in inp.decode(vin):
-                rgb = f.to_ndarray(format="rgb24")
+                if colour is None:
+                    colour = colour_of(f)
+                    tag_encoder(s.codec_context, colour)
+                rgb = to_8bit(to_rgb(f, colour))
                 up = cv2.resize(rgb, (s.width, s.height), interpolation=cv2.INTER_CUBIC)
-                o = av.VideoFrame.from_ndarray(up, format="rgb24").reformat(format="yuv420p")
+                o = from_rgb(up, colour, "yuv420p")
                 o.pts = n
                 for p in s.encode(o):
                     out.mux(p)

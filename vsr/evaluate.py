@@ -25,6 +25,7 @@ from vsr.formats import VIDEO_EXTS, is_clip_folder, list_images
 from vsr.metrics import modcrop, psnr, ssim, tof_pair
 from vsr.picture import read_rgb8
 from vsr.resize import imresize
+from vsr.video.colour import to_8bit
 from vsr.video.source import frames_of
 from vsr.windows import options_for, windows
 
@@ -104,8 +105,7 @@ def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int 
 def _clip(name: str, frames, scale: int, crop: int, crf: int) -> Item:
     hrs = []
     for f in frames:
-        if f.dtype != np.uint8:  # the SR protocol scores 8-bit frames
-            f = np.round(f.astype(np.float32) / 257.0).astype(np.uint8)
+        f = to_8bit(f)  # the SR protocol scores 8-bit frames
         if crop:
             h, w = f.shape[:2]
             y, x = max((h - crop) // 2, 0), max((w - crop) // 2, 0)

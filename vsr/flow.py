@@ -140,8 +140,3 @@ def clip_flows(clip: torch.Tensor, dis: Dis = FAST) -> torch.Tensor:
             out[b, t - 1, ..., 0:2] = dis_flow(g[t][b], g[t - 1][b], dis)
             out[b, t - 1, ..., 2:4] = dis_flow(g[t][b], g[t + 1][b], dis)
     return torch.from_numpy(out).permute(0, 1, 4, 2, 3).contiguous()
-
-
-def with_flows(x: torch.Tensor, dis: Dis = FAST) -> torch.Tensor:
-    """A window with its DIS flows appended as channels (N×13×H×W), on ``x``'s device and dtype."""
-    return torch.cat([x, window_flows(x, dis).to(device=x.device, dtype=x.dtype)], 1)

@@ -80,11 +80,6 @@ def ssim(img: np.ndarray, ref: np.ndarray, shave: int = 0, y_only: bool = True) 
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """[0, 1] float → uint8 with rounding, as images are saved before scoring."""
-    return np.clip(np.round(np.asarray(img, np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
 def _farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     import cv2
 

@@ -232,7 +232,9 @@ def write_picture(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -
 
 
 def _to8(a: np.ndarray) -> np.ndarray:
-    return np.round(a.astype(np.float32) / 257.0).astype(np.uint8)
+    from vsr.video.colour import to_8bit  # (PyAV, loaded only for 16-bit pictures)
+
+    return to_8bit(a)
 
 
 def _stack(color: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -43,18 +43,8 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 SCALES = (2, 3, 4)
 
 
-def _legacy(arch: str, hparams: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Weight files written before the window architecture: its single-frame and DIS-aligned variants were
-    ``mfsr`` with ``frames=1`` or ``flow="dis"`` (same tensors, same computation)."""
-    if arch != "mfsr" or (hparams.get("frames", 3) != 1 and hparams.get("flow") != "dis"):
-        return arch, hparams
-    keep = {k: v for k, v in hparams.items() if k in ("scale", "features", "blocks", "dis_finest_scale")}
-    return "window", {**keep, "window": int(hparams.get("frames", 3)), "state": False}
-
-
 def build(arch: str, **hparams: Any) -> nn.Module:
     """Instantiate an architecture by name with keyword hyperparameters (which the module keeps)."""
-    arch, hparams = _legacy(arch, hparams)
     try:
         cls = ARCHITECTURES[arch]
     except KeyError:

@@ -4,8 +4,15 @@ FFmpeg's swscale (through PyAV's ``reformat``) does the conversion, with the
 input's tagged matrix and range passed explicitly on both sides, and the
 output frames carry the same tags (matrix, range, primaries, transfer).
 Untagged input is read as BT.709 for HD and BT.601 for SD, limited range, as
-players do; the output is then tagged with what was assumed, so a 480p → 960p
-upscale does not change colour when a player re-guesses for the larger size.
+players do (:func:`untagged`); the output is then tagged with what was assumed,
+so a 480p → 960p upscale does not change colour when a player re-guesses for
+the larger size.
+
+Every path that turns video into arrays goes through here: the product's
+decoder (:mod:`vsr.video.source`), the codec round trip of ``vsr eval --crf``
+and of training's degradation (:mod:`vsr.video.recompress`), scoring and
+training's frame store (8 bits by :func:`to_8bit`), and the float tensors
+training feeds its models (:func:`to_unit`, :func:`from_unit`).
 """
 
 from __future__ import annotations
@@ -58,13 +65,20 @@ def is_rgb_format(fmt: av.VideoFormat) -> bool:
     return fmt.is_rgb or fmt.name.startswith(("gbr", "rgb", "bgr", "argb", "abgr", "rgba", "bgra", "pal8"))
 
 
+def untagged(width: int, height: int, bits: int = 8) -> Colour:
+    """The colour players assume for video of this size that says nothing: BT.709 for HD (1280 wide or more, or
+    over 576 lines), else BT.601; limited range; the matrix's primaries and transfer."""
+    hd = width >= 1280 or height > 576
+    return Colour(1 if hd else 6, MPEG, 1 if hd else 6, 1 if hd else 6, bits, assumed=True)
+
+
 def colour_of(frame: av.VideoFrame) -> Colour:
-    """The colour description of a decoded frame, with missing tags filled in as players do."""
+    """The colour description of a decoded frame, with missing tags filled in as players do (:func:`untagged`)."""
     fmt = frame.format
     matrix, rng = int(frame.colorspace), int(frame.color_range)
     assumed = False
     if matrix not in _MATRIX_NAMES:
-        matrix = 1 if (frame.width >= 1280 or frame.height > 576) else 6
+        matrix = untagged(frame.width, frame.height).matrix
         assumed = True
     if rng not in (MPEG, JPEG):
         rng = JPEG if fmt.name.startswith("yuvj") or is_rgb_format(fmt) else MPEG
@@ -130,6 +144,25 @@ def from_rgb(rgb: np.ndarray, colour: Colour, pix_fmt: str, threads: int = 1,
         )
         out.colorspace = colour.matrix
     return out
+
+
+def to_8bit(rgb: np.ndarray) -> np.ndarray:
+    """8-bit RGB from what :func:`to_rgb` gives (uint16 for deeper sources): the nearest of the 256 levels, x / 257
+    rounded (16-bit white, 65535, is 255). 8-bit input is returned as it is."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def to_unit(rgb: np.ndarray) -> np.ndarray:
+    """Integer RGB (uint8 or uint16) as float32 in [0, 1]."""
+    return rgb.astype(np.float32) / np.float32(255 if rgb.dtype == np.uint8 else 65535)
+
+
+def from_unit(x: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Float RGB in [0, 1] as integers, rounded half up and clipped, as the engines quantise their outputs."""
+    peak = 255 if np.dtype(dtype) == np.uint8 else 65535
+    return np.clip(x * peak + 0.5, 0, peak).astype(dtype)
 
 
 def tag_encoder(ctx, colour: Colour) -> None:
