@@ -141,7 +141,7 @@ def describe(runner, info, choice: Choice) -> str:
     from vsr.zoo import WEIGHTS_DIR
 
     named = info.path is None or info.path.parent in (WEIGHTS_DIR, models_dir())  # shipped, or from the catalogue
-    what = info.name if named else info.path.name  # a user's own file is named by its file, never as a shipped one
+    where = "" if named or info.path.stem == info.name else f" from {info.path.name}"  # a user's own file
     frames = f"{info.frames} frame{'s' if info.frames > 1 else ''}{', recurrent' if runner.d.recurrent else ''}"
-    line = f"model {what} ×{choice.native} ({frames}) on {runner.describe()}"
+    line = f"model {info.name} ×{choice.native}{where} ({frames}) on {runner.describe()}"
     return line + (f"; {choice.why}" if choice.why else "")
