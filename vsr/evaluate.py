@@ -121,11 +121,16 @@ def _clip(name: str, frames, scale: int, crop: int, crf: int) -> Item:
     return Item(name, hrs, lrs)
 
 
-def upscale_clip(runner, lr: list[np.ndarray], *, state: bool = True) -> Iterator[np.ndarray]:
+def upscale_clip(runner, lr: list[np.ndarray], *, state: bool = True, temporal=None) -> Iterator[np.ndarray]:
     """A runner over a clip's LR frames, as the pipeline runs it: uint8 SR frames in order. ``state=False`` starts
-    a recurrent model's state from zero at every frame (what the state adds, measured on the trained model)."""
-    for w in windows(((f, None) for f in lr), **options_for(runner.model)):
-        yield runner(w.frames, w.flows, w.reset or not state)
+    a recurrent model's state from zero at every frame (what the state adds, measured on the trained model);
+    ``temporal`` (vsr.temporal.Temporal) runs the temporal stage after the model, as ``vsr upscale`` does."""
+    from vsr.temporal import Stabiliser
+
+    stab = Stabiliser(runner.scale, temporal) if temporal is not None else None
+    for w in windows(((f, None) for f in lr), **options_for(runner.model, temporal)):
+        y = runner(w.frames, w.flows, w.reset or not state)
+        yield y if stab is None else stab.step(y, w.motion, w.reset)
 
 
 @dataclass
@@ -137,14 +142,14 @@ class Score:
 
 
 def evaluate(runner, source: Source, *, with_ssim: bool = True, with_tof: bool = False, state: bool = True,
-             keep: Callable[[str, int, np.ndarray], None] | None = None) -> list[Score]:
+             keep: Callable[[str, int, np.ndarray], None] | None = None, temporal=None) -> list[Score]:
     """Per-item PSNR/SSIM-Y (a video's are means over its frames) and, for videos, tOF if asked."""
     scale = runner.scale
     scores = []
     for item in source.items:
         ps, ss, tofs = [], [], []
         prev = None
-        for t, sr in enumerate(upscale_clip(runner, item.lr, state=state)):
+        for t, sr in enumerate(upscale_clip(runner, item.lr, state=state, temporal=temporal)):
             if keep is not None:
                 keep(item.name, t, sr)
             ps.append(psnr(sr, item.hr[t], shave=scale))

@@ -44,6 +44,7 @@ class Settings:
     fps: float = 25.0  # an image sequence's frame rate
     deinterlace: str = "auto"
     segment_seconds: float = 30.0  # 0: one pass, no journal
+    temporal: str = "auto"  # the temporal stage: auto (on for models that see one frame at a time), on, off
     restart: bool = False
     overwrite: bool = False
     ray: bool = False
@@ -102,6 +103,18 @@ class ModelRef:
     file: str = ""  # the weight file's name, where its bytes travel
 
 
+def temporal_for(mode: str, runner):
+    """The temporal stage's settings where it runs (vsr.temporal.Temporal), else None: ``auto`` runs it after learned
+    models that see one frame at a time (single-image models, community files); ``on`` after any model."""
+    from vsr.temporal import MODES, Temporal
+
+    if mode not in MODES:
+        raise VsrError(f"--temporal {mode!r}: use auto, on or off")
+    one_frame = runner.d.frames == 1 and not runner.d.recurrent
+    learned = getattr(runner.model, "arch", "") != "bicubic"  # (interpolation cannot flicker more than its input)
+    return Temporal() if mode == "on" or (mode == "auto" and one_frame and learned) else None
+
+
 def warmup_of(model, info) -> int:
     if not getattr(model, "state_channels", 0):
         return 0
@@ -153,7 +166,7 @@ class Job:
 
     def __init__(self, settings: Settings, ui: Reporter, stop: threading.Event):
         self.s, self.ui, self.stop = settings, ui, stop
-        self.runner = self.info = self.choice = self.scheduler = None
+        self.runner = self.info = self.choice = self.scheduler = self.temporal = None
         self.seen: set[str] = set()
         self.loading = 0.0  # seconds spent loading the model and building its engine (not the job's rate)
 
@@ -166,6 +179,7 @@ class Job:
                                        hparams=dict(getattr(runner.model, "hparams", {})), scale=runner.scale,
                                        frames=runner.frames)
         self.choice = Choice(self.info.name, runner.scale, runner.scale)
+        self.temporal = temporal_for(self.s.temporal, runner)
         return self
 
     def warn_once(self, msg: str) -> None:
@@ -203,7 +217,9 @@ class Job:
                                                  shape=(info.height, info.width), io="u16" if info.bits > 8 else "u8")
             if self.s.tile and self.runner.d.recurrent:
                 raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
-            self.ui.say(describe(self.runner, self.info, self.choice))
+            self.temporal = temporal_for(self.s.temporal, self.runner)
+            self.ui.say(describe(self.runner, self.info, self.choice)
+                        + ("; temporal stage on" if self.temporal is not None else ""))
             self.loading = time.perf_counter() - t0
         return self.runner, self.info
 
@@ -263,7 +279,7 @@ class Job:
         runner, minfo = self.runner_for(info)
         whole = {"colour": info.colour, "opts": opts, "width": info.width, "height": info.height, "tile": self.s.tile,
                  "hdr": info.hdr, "deinterlace": deinterlace, "rate": info.rate, "alpha": alpha, "stream": stream,
-                 "fps": self.s.fps}  # what every task shares: the whole video's
+                 "fps": self.s.fps, "temporal": self.temporal}  # what every task shares: the whole video's
         self.ui.say(f"input: {info.description}")
         t0 += self.loading
         if one_pass:
@@ -302,14 +318,15 @@ class Job:
         return {"vsr": __version__, "model": minfo.name, "weights": weights_id(minfo), "scale": self.choice.scale,
                 "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt,
                 "stream": stream_index, "tile": self.s.tile, "backend": self.s.backend,
-                "precision": self.s.precision, "halo": dataclasses.asdict(halo), "deinterlace": deinterlace}
+                "precision": self.s.precision, "halo": dataclasses.asdict(halo), "deinterlace": deinterlace,
+                "temporal": dataclasses.asdict(self.temporal) if self.temporal is not None else None}
 
     def _segmented(self, src: Path, dst: Path, m, whole: dict, runner, minfo, info, t0: float) -> JobResult:
         from vsr.video.join import join
         from vsr.video.probe import PacketReader
 
-        halo = Halo.of(int(getattr(runner.model, "frames", 1)), warmup_of(runner.model, minfo),
-                       reach=0 if whole["deinterlace"] == "off" else 1)
+        warmup = warmup_of(runner.model, minfo) + (self.temporal.warmup if self.temporal is not None else 0)
+        halo = Halo.of(int(getattr(runner.model, "frames", 1)), warmup, reach=0 if whole["deinterlace"] == "off" else 1)
         segments = plan(m, self.s.segment_seconds, halo)
         record = self.settings_record(minfo, whole["stream"], whole["opts"], halo, whole["deinterlace"])
         journal, status = Journal.open(dst, fingerprint(src), record, [s.to_json() for s in segments], self.s.restart)

@@ -149,6 +149,7 @@ class Task:
     alpha: bool = False  # the video has an alpha plane
     stream: int | None = None  # the input's stream index (the whole input's task decodes the file itself)
     fps: float = 25.0  # an image sequence's frame rate
+    temporal: object = None  # vsr.temporal.Temporal: the temporal stage after the model (None: off)
 
     @classmethod
     def make(cls, m: StreamMap, seg: Segment, **whole) -> Task:
@@ -221,7 +222,8 @@ def run_segment(task: Task, source: bytes | Path, runner, target: Path, *, overw
     except BaseException:
         src.close()
         raise
-    run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role)
+    run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role,
+               temporal=task.temporal)
     info = src.info
     return Done(sink.written, src.decode_errors, bool(getattr(src, "truncated", False)),
                 info.total if info.total_exact else None, sink.duration(info.rate))

@@ -25,6 +25,8 @@ def eval_(
                                           "arrives (the real-footage protocol: 26); 0 = clean BI")] = 0,
     state: Annotated[bool, typer.Option(help="carry a recurrent model's hidden state from frame to frame; "
                                              "--no-state starts it from zero at every frame (the ablation)")] = True,
+    temporal: Annotated[str, typer.Option(help="video: the temporal stage after the model, as vsr upscale runs it "
+                                               "(auto: on for learned models that see one frame at a time; on; off)")] = "auto",
 ) -> None:
     """PSNR/SSIM (Y, SR protocol) of a model and of bicubic, per image or clip and mean.
 
@@ -48,7 +50,12 @@ def eval_(
         if not state and not getattr(runner.model, "state_channels", 0):
             raise VsrError(f"--no-state: {info.name} has no hidden state")
         columns.append((info.name + ("" if state else ", state reset every frame"), runner))
-    results = [(name, evaluate(r, src, with_tof=video, state=state)) for name, r in columns]
+    from vsr.jobs import temporal_for
+
+    stages = [temporal_for(temporal, r) if video else None for _, r in columns]
+    columns = [(name + (", temporal stage" if st is not None else ""), r) for (name, r), st in zip(columns, stages)]
+    results = [(name, evaluate(r, src, with_tof=video, state=state, temporal=st))
+               for (name, r), st in zip(columns, stages)]
     title = (f"LR through libx264 CRF {crf}; " if crf else "") + "PSNR / SSIM on Y"
     title += " / tOF (flicker, lower is better)" if video else ""
     table = Table(title=f"{hr} ×{scale}: {title}")

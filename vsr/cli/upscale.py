@@ -31,6 +31,8 @@ def upscale(
     fps: Annotated[float, typer.Option(callback=positive, help="frame rate of an image-sequence input (> 0)")] = 25.0,
     deinterlace: Annotated[str, typer.Option(help="auto: deinterlace (bwdif) video flagged interlaced; all: every "
                                                   "frame (interlaced video flagged progressive); off: never")] = "auto",
+    temporal: Annotated[str, typer.Option(help="the temporal stage, which steadies models that see one frame at a "
+                                               "time: auto (on for them), on (any model), off")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="replace an existing output")] = False,
     segment_seconds: Annotated[float, typer.Option("--segment-seconds", min=0, help="cut a video into segments of "
                                "about this long, each kept as it finishes so a rerun resumes (0: one pass, no resume)")] = 30.0,
@@ -53,7 +55,8 @@ def upscale(
     ray_address = ray_address or (os.environ.get("RAY_ADDRESS") if ray else None)
     settings = Settings(model=model, scale=scale, backend=backend, precision=precision, tile=tile,
                         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), stream=stream,
-                        fps=fps, deinterlace=deinterlace, segment_seconds=segment_seconds, restart=restart,
+                        fps=fps, deinterlace=deinterlace, segment_seconds=segment_seconds, temporal=temporal,
+                        restart=restart,
                         overwrite=overwrite, ray=ray or bool(ray_address), ray_address=ray_address)
     with Signals() as sig:
         try:

@@ -34,8 +34,9 @@ QUEUE_FRAMES = 4
 
 @dataclass
 class StageTimes:
-    decode: float = 0.0  # seconds spent in each stage's own work (decode includes the windows' flows)
+    decode: float = 0.0  # seconds spent in each stage's own work (decode includes the windows' flows and motion)
     model: float = 0.0
+    temporal: float = 0.0  # the temporal stage's blend (its flow is the decoder's)
     encode: float = 0.0
 
 
@@ -59,14 +60,19 @@ def _get(q: queue.Queue, stop: threading.Event):
 
 
 def run_stages(source, sink, runner, *, tile: int = 0, stop: threading.Event | None = None,
-               on_frame: Callable[[int], None] | None = None,
-               role: Callable[[Frame], str] | None = None) -> tuple[int, StageTimes]:
+               on_frame: Callable[[int], None] | None = None, role: Callable[[Frame], str] | None = None,
+               temporal=None) -> tuple[int, StageTimes]:
     """Decode ``source`` → windows → ``runner`` → ``sink`` with the three stages overlapped; finishes the sink (or
     aborts it and closes the source on failure). ``role(frame)`` picks frames for a segment: "out" (upscaled and
-    written), "warm" (before the first output: a neighbour, and what a recurrent model warms its state on),
-    "edge" (after the last output: a neighbour only), "skip" (not seen) or "end" (nothing after it is needed)."""
+    written), "warm" (before the first output: a neighbour, and what a recurrent model or the temporal stage warms
+    its state on), "edge" (after the last output: a neighbour only), "skip" (not seen) or "end" (nothing after it is
+    needed). ``temporal`` (vsr.temporal.Temporal): the temporal stage after the model."""
+    from vsr.temporal import Stabiliser
+
     stop = stop or threading.Event()
     scale = runner.scale
+    stab = Stabiliser(scale, temporal) if temporal is not None else None
+    history = runner.d.recurrent or stab is not None  # frames before the first output matter
     stages = StageTimes()
     errors: list[BaseException] = []
     q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
@@ -86,7 +92,7 @@ def run_stages(source, sink, runner, *, tile: int = 0, stop: threading.Event | N
                     yield item.rgb, (item, r)
 
         try:
-            it = windows(frames(), **options_for(runner.model))
+            it = windows(frames(), **options_for(runner.model, temporal))
             while True:
                 t = time.perf_counter()
                 w = next(it, _END)
@@ -122,22 +128,29 @@ def run_stages(source, sink, runner, *, tile: int = 0, stop: threading.Event | N
         th.start()
 
     done = 0
-    inflight: deque[tuple[Frame, str, object]] = deque()
+    inflight: deque[tuple[Window, object]] = deque()
+
+    def finish(w: Window, y) -> bool:
+        if stab is not None:
+            t = time.perf_counter()
+            y = stab.step(y, w.motion, w.reset)
+            stages.temporal += time.perf_counter() - t
+        return w.meta[1] != "out" or _put(q_out, (w.meta[0], y), stop)
 
     def drain(keep: int) -> bool:
         while len(inflight) > keep:
-            meta, r, handle = inflight.popleft()
+            w, handle = inflight.popleft()
             t = time.perf_counter()
             y = runner.collect(handle)
             stages.model += time.perf_counter() - t
-            if r == "out" and not _put(q_out, (meta, y), stop):
+            if not finish(w, y):
                 return False
         return True
 
     def run(w: Window) -> bool:
         nonlocal done
-        meta, r = w.meta
-        if r == "edge" or (r == "warm" and not runner.d.recurrent):
+        r = w.meta[1]
+        if r == "edge" or (r == "warm" and not history):
             return True  # a neighbour only: its own output is not needed
         t = time.perf_counter()
         if r == "out":
@@ -147,8 +160,8 @@ def run_stages(source, sink, runner, *, tile: int = 0, stop: threading.Event | N
         if tile:
             y = run_tiled(runner, w, tile=tile)
             stages.model += time.perf_counter() - t
-            return r != "out" or _put(q_out, (meta, y), stop)
-        inflight.append((meta, r, runner.submit(w.frames, w.flows, w.reset)))
+            return finish(w, y)
+        inflight.append((w, runner.submit(w.frames, w.flows, w.reset)))
         stages.model += time.perf_counter() - t
         return drain(runner.depth - 1)
 

@@ -1,0 +1,96 @@
+"""Temporal stability for models that see one frame at a time: each output is blended with the previous output,
+moved onto it by the motion between the two low-resolution frames, where that motion can be trusted.
+
+A per-frame model (a single-image network, a community file) redraws fine detail a little differently in every frame,
+and a video made of its frames shimmers. The stage after the model keeps what the picture already showed:
+
+    out_t = w · warp(out_{t−1}) + (1 − w) · sr_t
+
+The flow comes from DIS on the LR frames (vsr.flow, computed by the reader thread beside the window), scaled up to
+the output. The weight ``w`` is at most ``strength`` and falls where the motion is not to be trusted: where the LR
+frame t−1 moved by the flow does not match frame t (occlusions, fast or non-rigid motion, lighting), and where the
+model's new frame and the moved previous output disagree by more than a flicker does (something new came into view).
+At a scene cut, or the first frame, it is 0. Memory holds one output frame; a frame's result needs nothing after it.
+
+A recursive blend forgets its start at the rate ``strength`` per frame (less where ``w`` is lower): a segment of a
+long job starts it ``warmup`` frames early, so its first frame matches a run from the start within rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vsr.flow import Dis, dis_flow, warp_back
+
+MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """The stage's settings (the defaults are what ships; benchmarks/temporal.py measures them)."""
+
+    strength: float = 0.8  # the most the previous output may weigh
+    sigma: float = 6.0  # LR warp error (8-bit levels of luma) at which trust has fallen to 1/e
+    tau: float = 12.0  # output difference (levels of luma) at which trust has fallen to 1/e; 0: not used
+    consistency: float = 1.0  # forward-backward flow mismatch (LR pixels: an occlusion) where trust is 1/e; 0: off
+    dis: Dis = Dis(finest_scale=0, refine=0)  # DIS at the LR frames' own pixels: the precise setting
+    warmup: int = 24  # frames a segment starts early (strength^24 < 0.5 %)
+
+
+@dataclass
+class Motion:
+    """What the reader thread measures between LR frames t−1 and t for the stage: the flow from t to t−1 (LR pixels,
+    H×W×2) and how well it explains frame t (|t − warp(t−1)|, luma levels, H×W)."""
+
+    flow: np.ndarray
+    error: np.ndarray
+
+
+def motion(prev_luma: np.ndarray, luma: np.ndarray, settings: Temporal) -> Motion:
+    """The flow from t to t−1 and its error, in units of ``sigma`` (a pixel whose match is ``sigma`` levels off, or
+    whose flow and the reverse flow disagree by ``consistency`` pixels — an occlusion — scores 1)."""
+    import cv2
+
+    flow = dis_flow(luma, prev_luma, settings.dis)
+    error = np.square(np.abs(warp_back(prev_luma, flow) - luma.astype(np.float32)) / settings.sigma)
+    if settings.consistency:
+        back = dis_flow(prev_luma, luma, settings.dis)
+        there = warp_back(back, flow)  # the reverse flow where each pixel's flow lands
+        error += np.square(np.hypot(*(flow + there).transpose(2, 0, 1)) / settings.consistency)
+    return Motion(flow, cv2.blur(error, (3, 3)))  # (a pixel's neighbourhood: one noisy pixel is not a failed match)
+
+
+class Stabiliser:
+    """The stage for one stream of frames (its state: the previous output)."""
+
+    def __init__(self, scale: int, settings: Temporal | None = None):
+        self.scale, self.s = scale, settings or Temporal()
+        self.prev: np.ndarray | None = None
+
+    def step(self, sr: np.ndarray, m: Motion | None, reset: bool) -> np.ndarray:
+        """``sr``: the model's frame t (sH×sW×3, uint8 or uint16); ``m``: the motion from LR frame t to t−1 (None
+        or ``reset`` at the first frame and after a cut). Returns the stabilised frame, same size and dtype."""
+        import cv2
+
+        cur = sr.astype(np.float32)
+        if reset or m is None or self.prev is None or self.prev.shape != cur.shape:
+            self.prev = cur
+            return sr
+        h, w = cur.shape[:2]
+        peak = 65535.0 if sr.dtype == np.uint16 else 255.0
+        flow = cv2.resize(m.flow, (w, h), interpolation=cv2.INTER_LINEAR) * self.scale
+        moved = warp_back(self.prev, flow)
+        weight = self.s.strength * np.exp(-m.error)
+        weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.s.tau:
+            diff = np.abs(_luma(cur) - _luma(moved)) * (255.0 / peak)
+            weight *= np.exp(-np.square(diff / self.s.tau))
+        out = moved * weight[..., None] + cur * (1.0 - weight[..., None])
+        self.prev = out
+        return np.clip(np.rint(out), 0, peak).astype(sr.dtype)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
