@@ -202,3 +202,10 @@ def test_the_real_community_file_through_the_mirror(shared, tmp_path, mirror, mo
     model, info = load_model("realesr-animevideov3", 4)
     assert info.name == "realesr-animevideov3" and info.path == path
     assert sum(p.numel() for p in model.parameters()) == 621_424
+
+
+def test_the_documents_list_every_catalogued_model():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "community.md").read_text()
+    assert all(f"`{e.name}`" in text for e in catalogue.entries())

@@ -31,12 +31,12 @@ MODES = ("auto", "on", "off")
 class Temporal:
     """The stage's settings (the defaults are what ships; benchmarks/temporal.py measures them)."""
 
-    strength: float = 0.8  # the most the previous output may weigh
-    sigma: float = 6.0  # LR warp error (8-bit levels of luma) at which trust has fallen to 1/e
-    tau: float = 12.0  # output difference (levels of luma) at which trust has fallen to 1/e; 0: not used
+    strength: float = 0.6  # the most the previous output may weigh
+    sigma: float = 8.0  # LR warp error (8-bit levels of luma) at which trust has fallen to 1/e
+    tau: float = 16.0  # output difference (levels of luma) at which trust has fallen to 1/e; 0: not used
     consistency: float = 1.0  # forward-backward flow mismatch (LR pixels: an occlusion) where trust is 1/e; 0: off
     dis: Dis = Dis(finest_scale=0, refine=0)  # DIS at the LR frames' own pixels: the precise setting
-    warmup: int = 24  # frames a segment starts early (strength^24 < 0.5 %)
+    warmup: int = 16  # frames a segment starts early (strength^16 < 0.03 %)
 
 
 @dataclass

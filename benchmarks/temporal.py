@@ -1,0 +1,124 @@
+"""The temporal stage, per frame against stabilised: quality on held-out clips and cost at 1080p.
+
+    python benchmarks/temporal.py quality ../shared/data/val_video -m sr-lite,path/to/realesr-animevideov3.pth
+    python benchmarks/temporal.py cost -m sr-lite,path/to/realesr-animevideov3.pth
+
+quality: the SOURCES.md protocol (first 20 frames of each clip, ×4, LR clean BI and through libx264 CRF 26), torch
+fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the warping
+error (the output's change minus the truth's; below 0: steadier than the truth) and the temporal error (mean
+|output's change − truth's change|: 0 when the output changes exactly as the truth does, above it for flicker and
+for lag alike). Rows: each model per frame, with the stage as it ships, and the naive blend (α 0.8, σ 8, the FAST
+preset's flow, no occlusion or difference check) for reference.
+cost: the stage's time per frame at 480×270 → 1920×1080 (its flow on the reader thread, its blend after the model)
+beside the model's own on OpenVINO."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vsr.evaluate import load_source, upscale_clip
+from vsr.flow import Dis, luma8, warp_back
+from vsr.metrics import _farneback, psnr, rgb_to_y, ssim, tof_pair, warp_error_pair
+from vsr.temporal import Stabiliser, Temporal, motion
+
+NAIVE = Temporal(strength=0.8, sigma=8.0, tau=0.0, consistency=0.0, dis=Dis())
+
+
+def temporal_error(sr: list[np.ndarray], hr: list[np.ndarray]) -> float:
+    out = []
+    for i in range(1, len(sr)):
+        flow = _farneback(hr[i], hr[i - 1])
+        change = rgb_to_y(sr[i]) - warp_back(rgb_to_y(sr[i - 1]), flow)
+        truth = rgb_to_y(hr[i]) - warp_back(rgb_to_y(hr[i - 1]), flow)
+        out.append(float(np.mean(np.abs(change - truth)[8:-8, 8:-8])))
+    return float(np.mean(out))
+
+
+def runner_for(name: str, backend: str = "torch"):
+    from vsr.runner import choose, open_runner
+
+    return open_runner(choose(name, 4, "video"), backend, "fp32", warn=lambda _m: None)[0]
+
+
+def quality(args) -> list[dict]:
+    rows = []
+    for crf in (0, 26):
+        src = load_source(args.folder, 4, max_frames=args.frames, crf=crf)
+        for name in args.models.split(","):
+            runner = runner_for(name)
+            for label, stage in (("per frame", None), ("stabilised", Temporal()), ("naive blend", NAIVE)):
+                per_clip = []
+                for item in src.items:
+                    sr = list(upscale_clip(runner, item.lr, temporal=stage))
+                    hr = item.hr
+                    per_clip.append([np.mean([psnr(a, b, shave=4) for a, b in zip(sr, hr)]),
+                                     np.mean([ssim(a, b, shave=4) for a, b in zip(sr, hr)]),
+                                     np.mean([tof_pair(sr[i - 1], sr[i], hr[i - 1], hr[i]) for i in range(1, len(sr))]),
+                                     np.mean([warp_error_pair(sr[i - 1], sr[i], hr[i - 1], hr[i])
+                                              for i in range(1, len(sr))]),
+                                     temporal_error(sr, hr)])
+                m = np.mean(per_clip, axis=0)
+                row = {"model": Path(name).stem, "lr": f"CRF {crf}" if crf else "clean BI", "run": label,
+                       "psnr": m[0], "ssim": m[1], "tof": m[2], "warp": m[3], "terr": m[4],
+                       "clips": {it.name: [round(float(v), 4) for v in c] for it, c in zip(src.items, per_clip)}}
+                rows.append(row)
+                print(f"{row['model']:22s} {row['lr']:9s} {label:12s} {m[0]:.2f} / {m[1]:.4f} / tOF {m[2]:.3f} / "
+                      f"warp {m[3]:+.3f} / tErr {m[4]:.3f}", flush=True)
+    return rows
+
+
+def cost(args) -> list[dict]:
+    from vsr.testclips import scene
+
+    lr = [scene(270, 480, t, speed=2.0) for t in range(12)]
+    stage = Temporal()
+    rows = []
+    for name in args.models.split(","):
+        runner = runner_for(name, "openvino")
+        runner([lr[0]])  # compiled, warm
+        t = time.perf_counter()
+        sr = [runner([f]) for f in lr]
+        model = (time.perf_counter() - t) / len(lr)
+        stab, prev = Stabiliser(4, stage), None
+        t_motion = t_blend = 0.0
+        for i, (f, y) in enumerate(zip(lr, sr)):
+            t = time.perf_counter()
+            lum = luma8(f)
+            m = motion(prev, lum, stage) if prev is not None else None
+            t_motion += time.perf_counter() - t
+            t = time.perf_counter()
+            stab.step(y, m, i == 0)
+            t_blend += time.perf_counter() - t
+            prev = lum
+        row = {"model": Path(name).stem, "model_ms": model * 1000, "motion_ms": t_motion / (len(lr) - 1) * 1000,
+               "blend_ms": t_blend / (len(lr) - 1) * 1000}
+        row["share"] = (row["motion_ms"] + row["blend_ms"]) / row["model_ms"]
+        rows.append(row)
+        print(f"{row['model']}: model {row['model_ms']:.0f} ms/frame; stage: flow {row['motion_ms']:.1f} ms + blend "
+              f"{row['blend_ms']:.1f} ms = {row['share'] * 100:.1f} % of the model", flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("folder", type=Path)
+    q.add_argument("--frames", type=int, default=20)
+    c = sub.add_parser("cost")
+    for p in (q, c):
+        p.add_argument("-m", "--models", default="sr-lite")
+        p.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    rows = quality(args) if args.what == "quality" else cost(args)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
