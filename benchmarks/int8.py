@@ -31,7 +31,7 @@ import numpy as np
 
 from vsr.bench import SIZES, clip_windows, encode_fps, end_to_end, machine, make_bench_clip, model_fps
 from vsr.evaluate import evaluate, load_source, mean, mean_tof, upscale_clip
-from vsr.int8 import ENV, MAX_LOSS, RECORD
+from vsr.int8 import ENV, MAX_LOSS, RECORD, _record, measured
 from vsr.weightfile import weights_id
 from vsr.zoo import file_scale, load_model, looks_like_path, scales_of
 
@@ -54,28 +54,51 @@ def calibrating_on(data: Path | None):
             os.environ[ENV] = old
 
 
-def runner(name: str, scale: int, precision: str, shape=None):
+def runner(name: str, scale: int, precision: str, shape=None, first: str | None = None):
+    """The model on OpenVINO; int8's first convolutions as ``first`` says, else as the record says."""
     from engines import Identity, create_runner
     from vsr.runner import calibration
 
     model, info = load_model(name, None if looks_like_path(name) else scale)
+    cal = calibration(model, info, "openvino", precision)
+    if first and cal is not None:
+        cal.first_convolutions = first
     return create_runner(model, backend="openvino", precision=precision, shape=shape, warn=lambda _m: None,
-                         identity=Identity.of(model, weights_id(info), info.name),
-                         calibration=calibration(model, info, "openvino", precision)), info
+                         identity=Identity.of(model, weights_id(info), info.name), calibration=cal), info
+
+
+# (label, precision, calibrated on the training data, int8's first convolutions)
+VARIANTS = (("fp32", "fp32", False, None), ("bf16", "bf16", False, None), ("int8", "int8", True, "float"),
+            ("int8_leaves", "int8", False, "float"), ("int8_first", "int8", True, "int8"),
+            ("int8_first_leaves", "int8", False, "int8"))
 
 
 def quality(name: str, scale: int, data: Path, crf: int, frames: int) -> dict:
     src = load_source(data / "val_video", scale, max_frames=frames, crf=crf)
     out = {}
-    for label, precision, cal in (("fp32", "fp32", None), ("bf16", "bf16", None), ("int8", "int8", data),
-                                  ("int8_leaves", "int8", None)):
-        with calibrating_on(cal):
-            r, _ = runner(name, scale, precision)
+    for label, precision, training, first in VARIANTS:
+        with calibrating_on(data if training else None):
+            r, _ = runner(name, scale, precision, first=first)
         scores = evaluate(r, src, with_tof=True)
         (p, s), t = mean(scores), mean_tof(scores)
         out[label] = {"psnr": round(p, 3), "ssim": round(s, 5), "tof": round(t, 4)}
         say(f"  {name} ×{scale} {label}: {out[label]}")
     return out
+
+
+def verdict(q: dict) -> dict:
+    """int8's variant (its first convolutions quantised where both calibrations keep within MAX_LOSS: never
+    slower) and its losses against fp32."""
+    def loss(label):
+        return round(q["fp32"]["psnr"] - q[label]["psnr"], 3)
+
+    first = "int8" if max(loss("int8_first"), loss("int8_first_leaves")) <= MAX_LOSS else "float"
+    tag = "_first" if first == "int8" else ""
+    return {"first_convolutions": first, "psnr_loss": loss(f"int8{tag}"),
+            "psnr_loss_leaves": loss(f"int8{tag}_leaves"),
+            "ssim_loss": round(q["fp32"]["ssim"] - q[f"int8{tag}"]["ssim"], 5),
+            "tof_change": round(q[f"int8{tag}"]["tof"] - q["fp32"]["tof"], 4), "bf16_psnr_loss": loss("bf16"),
+            "variants": {v: loss(v) for v in ("int8", "int8_leaves", "int8_first", "int8_first_leaves")}}
 
 
 def speed(name: str, scale: int, workdir: Path, rounds: int) -> dict:
@@ -84,7 +107,7 @@ def speed(name: str, scale: int, workdir: Path, rounds: int) -> dict:
     clip = make_bench_clip(workdir, size, 30)
     model, _ = load_model(name, None if looks_like_path(name) else scale)
     inputs = clip_windows(clip, model)
-    runners = {p: runner(name, scale, p, shape=(h, w))[0] for p in PRECISIONS}
+    runners = {p: runner(name, scale, p, shape=(h, w))[0] for p in PRECISIONS}  # int8 as the record says
     model_rates = {p: [] for p in PRECISIONS}
     load = [os.getloadavg()[0]]
     for _ in range(rounds):  # interleaved, so a change in the machine's load hits every precision alike
@@ -97,7 +120,8 @@ def speed(name: str, scale: int, workdir: Path, rounds: int) -> dict:
             e2e[p].append(end_to_end(clip, args, repeat=1)[0])
     load.append(os.getloadavg()[0])
     encode = encode_fps((h * scale, w * scale), 30, repeat=rounds)
-    out = {"size": f"{w}×{h}", "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load]}
+    out = {"size": f"{w}×{h}", "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load],
+           "int8_first_convolutions": runners["int8"].calibration.first_convolutions}
     for p in PRECISIONS:
         m, e = statistics.median(model_rates[p]), statistics.median(e2e[p])
         bound = 1 / (1 / m + 1 / encode)
@@ -186,29 +210,33 @@ def network(name: str, scale: int) -> str:
 
 
 def write_record(rows: list[dict], meta: dict) -> None:
-    """vsr/weights/int8.json: name → scale → the weights measured, the losses, the speeds, the verdict."""
+    """vsr/weights/int8.json: name → scale → the weights measured, int8's variant and losses, bf16's loss, the
+    model-only speeds (a quality run and a speed run each update their part)."""
     try:
         record = json.loads(RECORD.read_text())
     except (OSError, ValueError):
         record = {}
     models = record.get("models", {})
     for r in rows:
-        if "quality" not in r:
-            continue
-        q, fps = r["quality"], {p: r["speed"][p]["model_fps"] for p in PRECISIONS} if "speed" in r else {}
-        entry = {"weights": r["weights"], "crf": r["crf"],
-                 "psnr_loss": round(q["fp32"]["psnr"] - q["int8"]["psnr"], 3),
-                 "psnr_loss_leaves": round(q["fp32"]["psnr"] - q["int8_leaves"]["psnr"], 3),
-                 "ssim_loss": round(q["fp32"]["ssim"] - q["int8"]["ssim"], 5),
-                 "tof_change": round(q["int8"]["tof"] - q["fp32"]["tof"], 4),
-                 "bf16_psnr_loss": round(q["fp32"]["psnr"] - q["bf16"]["psnr"], 3)}
-        if fps:
-            entry["fps"] = fps
-        models.setdefault(r["model"], {})[str(r["scale"])] = entry
-    record = {"about": "int8 (OpenVINO, NNCF) against fp32 on val_video: PSNR-Y loss in dB with training-data and "
-                       "with vsr's own calibration, model-only fps at x2 480p / x4 270p; written by "
-                       "benchmarks/int8.py", **meta, "models": dict(sorted(models.items()))}
-    RECORD.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+        entry = models.setdefault(r["model"], {}).setdefault(str(r["scale"]), {})
+        if entry.get("weights") != r["weights"]:
+            entry.clear()
+        entry.update(weights=r["weights"], crf=r["crf"])
+        if "quality" in r:
+            entry.update(verdict(r["quality"]))
+        if "speed" in r:
+            entry["fps"] = {p: r["speed"][p]["model_fps"] for p in PRECISIONS}
+    record = {"about": "OpenVINO int8 (NNCF) and bf16 against fp32 on val_video: PSNR-Y loss in dB (int8 calibrated on "
+                      "the training data and on vsr's own scenes), model-only fps at x2 480p / x4 270p; written by "
+                      "benchmarks/int8.py; vsr.int8.auto_precision reads it",
+              "quality": record.get("quality", {}), "speed": record.get("speed", {}),
+              "models": dict(sorted(models.items()))}
+    if any("quality" in r for r in rows):
+        record["quality"] = meta
+    if any("speed" in r for r in rows):
+        record["speed"] = meta
+    RECORD.write_text(json.dumps(record, indent=1) + "\n")
+    _record.cache_clear()
     say(f"wrote {RECORD}")
 
 
@@ -250,11 +278,11 @@ def main() -> int:
                 say(f"{info.name} ×{scale}" + (f", CRF {crf}" if crf else ""))
                 if args.quality:
                     row["quality"] = quality(name, scale, args.data, crf, args.max_frames)
-                    q = row["quality"]
-                    row["psnr_loss"] = round(q["fp32"]["psnr"] - q["int8"]["psnr"], 3)
-                    row["within"] = row["psnr_loss"] <= MAX_LOSS
+                    row["int8"] = verdict(row["quality"])
+                    if args.record:  # the speed run builds int8 as the record says
+                        write_record([row], meta)
                 if args.speed:
-                    key = network(name, scale)
+                    key = network(name, scale) + (measured(info) or {}).get("first_convolutions", "float")
                     if key not in seen:
                         seen[key] = speed(name, scale, Path(d), args.rounds)
                     row["speed"] = seen[key]

@@ -86,9 +86,9 @@ class OpenVINORunner(Runner):
                 lacks["int8"] = why
             else:
                 runs.append("int8")
-        best = "bf16" if "bf16" in runs else "fp32"
-        self.precision = choose_precision(precision, runs, "int8" if "int8" in runs and calibration.auto else best,
-                                          lacks)
+        measured = calibration.auto if calibration is not None else ""
+        auto = measured if measured in runs else ("bf16" if "bf16" in runs else "fp32")
+        self.precision = choose_precision(precision, runs, auto, lacks)
         self.threads = threads
         self.streams = 1 if self.d.recurrent else max(1, int(os.environ.get("VSR_OV_STREAMS", "2")))
         self.depth = self.streams
@@ -110,7 +110,8 @@ class OpenVINORunner(Runner):
         """What names an int8 model besides the ONNX file it is made from: NNCF's settings, the calibration."""
         from engines import quantise
 
-        return {"settings": quantise.settings(), "calibration": self.calibration.named()}
+        return {"settings": quantise.settings(self.calibration.first_convolutions),
+                "calibration": self.calibration.named()}
 
     def int8_ir(self, io: str) -> tuple[str, str]:
         """(path, checksum) of the quantised IR for ``io`` (quantised on first use, then from the cache)."""

@@ -8,9 +8,11 @@ products saturate) only where the CPU lacks VNNI or AMX. Kept in floating point,
 
 * the output stage: every operation after the last convolutions (the bicubic skip, the sum before the pixel
   shuffle, the shuffle, the conversion to integers): 8-bit steps there are the output's own rounding, doubled;
-* the input stage: every operation before the first convolutions and those convolutions themselves (they read
-  the frames, the flows' sub-pixel remainders, the neighbours' differences and the state, ranges that one
-  per-tensor scale serves badly, and NNCF would quantise the subtractions that make them);
+* the input stage: every operation before the first convolutions (NNCF would quantise the subtractions that make
+  the flows' sub-pixel remainders and the neighbours' differences), and by default those convolutions too: they
+  read frames, remainders, differences and a state, ranges one per-tensor scale serves badly. Where measurement
+  allows, the caller has them quantised (``first_convolutions="int8"``): in a recurrent model the first
+  convolution reads the state too and is its largest layer;
 * the residual sums: the running total of the skip connections carries the picture from block to block.
 
 The non-quantised operations run in fp32 (an int8 engine with bf16 elsewhere was no faster and lost bf16's
@@ -42,12 +44,14 @@ class Calibration:
     ``samples()`` gives the graph's inputs as a runner passes them for 8-bit frames: per sample, the window's
     1×H×W×3 uint8 frames (oldest first), then 1×4×H×W float32 flows and a 1×C×H×W float32 state where the model
     takes them. ``key()`` names the data and how it was made (a hash of its source and settings): it is part of
-    the engine key, so other calibration data is another engine. ``auto``: ``--precision auto`` may pick int8
-    (its caller measured the loss it costs and allows it)."""
+    the engine key, so other calibration data is another engine. ``first_convolutions``: "float" or "int8" (the
+    module docstring). ``auto``: the precision ``--precision auto`` picks for this model where it runs (its caller
+    measured what each costs), "" for the backend's own choice."""
 
     key: Callable[[], dict]
     samples: Callable[[], list[list[np.ndarray]]]
-    auto: bool = False
+    auto: str = ""
+    first_convolutions: str = "float"
     source: str = ""  # where the frames come from, in words
     _key: dict | None = field(default=None, repr=False)
 
@@ -64,14 +68,16 @@ def unavailable() -> str | None:
     return None
 
 
-def settings() -> dict:
+def settings(first_convolutions: str = "float") -> dict:
     """How the model is quantised: part of every int8 engine's key (this file's hash too: what it keeps in float)."""
     import nncf
 
     code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    return {"nncf": nncf.__version__.split("+")[0], "code": code, "preset": "performance", "fast_bias_correction": True,
-            "overflow_fix": "disable" if cpu.has_vnni() else "first_layer",
-            "float": ["input stage", "output stage", "residual sums"], "elsewhere": "f32"}
+    kept = ["input stage" if first_convolutions == "float" else "input stage but its convolutions", "output stage",
+            "residual sums"]
+    return {"nncf": nncf.__version__.split("+")[0], "code": code, "preset": "performance",
+            "fast_bias_correction": True, "overflow_fix": "disable" if cpu.has_vnni() else "first_layer",
+            "float": kept, "elsewhere": "f32"}
 
 
 def _graph_ends(model) -> tuple[set[str], set[str]]:
@@ -94,8 +100,10 @@ def _is_conv(op) -> bool:
     return op.get_type_name() in ("Convolution", "GroupConvolution")
 
 
-def kept_in_float(model) -> list[str]:
+def kept_in_float(model, first_convolutions: str = "float") -> list[str]:
     """The names of the ops whose inputs stay unquantised (the module docstring says which and why)."""
+    if first_convolutions not in ("float", "int8"):
+        raise ValueError(f"first_convolutions: float or int8, not {first_convolutions!r}")
     up, down = _graph_ends(model)
     keep = []
     for op in model.get_ordered_ops():
@@ -103,7 +111,8 @@ def kept_in_float(model) -> list[str]:
         if kind in ("Parameter", "Result", "Constant"):
             continue
         feeds = [i.get_source_output().get_node() for i in op.inputs()]
-        ends = name not in up or name not in down  # the input or the output stage (first and last convolutions)
+        first = name not in up and _is_conv(op)
+        ends = (name not in up and (first_convolutions == "float" or not first)) or name not in down
         residual = kind == "Add" and all(f.get_type_name() != "Constant" for f in feeds)  # a sum, not a bias
         if ends or residual:
             keep.append(name)
@@ -122,11 +131,12 @@ def quantise(model, calibration: Calibration, to_graph_inputs: Callable[[list[np
     samples = [to_graph_inputs(s) for s in calibration.samples()]
     if not samples:
         raise PrecisionError("int8 needs frames to calibrate on, and none were made")
-    fix = OverflowFix.DISABLE if settings()["overflow_fix"] == "disable" else OverflowFix.FIRST_LAYER
+    fix = OverflowFix.DISABLE if cpu.has_vnni() else OverflowFix.FIRST_LAYER
     with _quiet():
         return nncf.quantize(model, nncf.Dataset(samples, tuple), preset=nncf.QuantizationPreset.PERFORMANCE,
                              subset_size=len(samples), fast_bias_correction=True,
-                             ignored_scope=nncf.IgnoredScope(names=kept_in_float(model), validate=False),
+                             ignored_scope=nncf.IgnoredScope(names=kept_in_float(model, calibration.first_convolutions),
+                                                             validate=False),
                              advanced_parameters=AdvancedQuantizationParameters(overflow_fix=fix))
 
 

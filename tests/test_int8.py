@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import pan, small
 
 from engines.errors import PrecisionError
@@ -51,6 +52,17 @@ def footage(tmp_path, monkeypatch):
     return folder
 
 
+def _runner(model, precision, calibration=None):
+    """An OpenVINO runner keyed by the model's own weights (the session's engine cache holds other tests' models
+    of the same architecture with other weights)."""
+    import hashlib
+
+    from engines import Identity
+
+    h = hashlib.sha256(b"".join(t.detach().numpy().tobytes() for t in model.state_dict().values()))
+    return OpenVINORunner(model, Identity.of(model, h.hexdigest()[:16]), precision=precision, calibration=calibration)
+
+
 def _outputs(runner, model, frames):
     return [runner(w.frames, w.flows, w.reset) for w in windows(((f, None) for f in frames), **options_for(model))]
 
@@ -63,8 +75,8 @@ def test_int8_is_close_to_fp32_and_really_quantised(name, footage):
     import openvino as ov
 
     model = small(name)
-    r8 = OpenVINORunner(model, precision="int8", calibration=_calibration(model))
-    r32 = OpenVINORunner(model, precision="fp32")
+    r8 = _runner(model, "int8", _calibration(model))
+    r32 = _runner(model, "fp32")
     assert r8.describe() == "openvino (int8)"
     frames = pan(4)
     for a, b in zip(_outputs(r8, model, frames), _outputs(r32, model, frames)):
@@ -111,7 +123,7 @@ def test_without_nncf_int8_is_refused_and_auto_does_not_pick_it(monkeypatch):
     assert OpenVINORunner(model, calibration=cal).precision in ("bf16", "fp32")
 
 
-def test_auto_picks_int8_only_where_the_recorded_loss_allows(monkeypatch):
+def test_auto_picks_the_fastest_precision_the_recorded_loss_allows(monkeypatch):
     import engines.cpu
     import engines.openvino_backend
     import engines.quantise
@@ -125,24 +137,30 @@ def test_auto_picks_int8_only_where_the_recorded_loss_allows(monkeypatch):
     monkeypatch.setattr(engines.quantise, "unavailable", lambda: None)  # (nothing is quantised here)
 
     def record(**entry):
-        full = {"weights": weights_id(info), "psnr_loss": 0.02, "psnr_loss_leaves": 0.04,
-                "fps": {"fp32": 1.0, "bf16": 2.0, "int8": 3.0}, **entry}
+        full = {"weights": weights_id(info), "psnr_loss": 0.02, "psnr_loss_leaves": 0.04, "bf16_psnr_loss": 0.05,
+                "first_convolutions": "int8", "fps": {"fp32": 1.0, "bf16": 2.0, "int8": 3.0}, **entry}
         monkeypatch.setattr(vsr.int8, "_record", lambda: {"sr-lite": {str(model.scale): full}})
 
-    record()
-    assert vsr.int8.auto_picks_int8(info)
-    cal = vsr.int8.calibration_for(model, info, samples=4)
-    assert cal.auto and OpenVINORunner(model, calibration=cal).precision == "int8"
-    for bad in ({"psnr_loss": 0.15}, {"psnr_loss_leaves": 0.11}, {"weights": "other weights"},
-                {"fps": {"fp32": 1.0, "bf16": 3.5, "int8": 3.0}}):
-        record(**bad)
-        assert not vsr.int8.auto_picks_int8(info), bad
+    def auto():
         cal = vsr.int8.calibration_for(model, info, samples=4)
-        assert OpenVINORunner(model, calibration=cal).precision == "bf16"
-    monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: False)  # then int8 is weighed against fp32
-    assert vsr.int8.auto_picks_int8(info)
+        return vsr.int8.auto_precision(info), OpenVINORunner(model, calibration=cal).precision, cal
+
+    record()
+    assert auto()[:2] == ("int8", "int8") and auto()[2].first_convolutions == "int8"
+    for changed, picked in (({"psnr_loss": 0.15}, "bf16"), ({"psnr_loss_leaves": 0.11}, "bf16"),
+                            ({"fps": {"fp32": 1.0, "bf16": 3.5, "int8": 3.0}}, "bf16"),
+                            ({"bf16_psnr_loss": 0.2, "psnr_loss": 0.3}, "fp32"),
+                            ({"bf16_psnr_loss": 0.2, "fps": {"fp32": 1.0, "bf16": 3.5, "int8": 3.0}}, "int8")):
+        record(**changed)
+        assert auto()[:2] == (picked, picked), changed
+    record(weights="other weights")  # retrained weights: the record is not theirs, auto is the backend's own
+    assert auto()[:2] == ("", "bf16") and auto()[2].first_convolutions == "float"
+    record()
+    monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: False)  # no bf16 here: int8 against fp32
+    monkeypatch.setattr(engines.openvino_backend, "supported_precisions", lambda core: {"fp32", "int8"})
+    assert auto()[:2] == ("int8", "int8")
     monkeypatch.setattr(vsr.int8, "_record", dict)
-    assert not vsr.int8.auto_picks_int8(info)
+    assert auto()[:2] == ("", "fp32")
 
 
 def test_the_shipped_record_names_real_weights_and_the_rule():
@@ -232,13 +250,13 @@ def test_calibration_sources_clips_pictures_and_errors(tmp_path, monkeypatch):
 
 @needs_nncf
 def test_a_quantised_recurrent_state_does_not_drift(footage):
-    """A small recurrent model over 40 frames: int8 against fp32 is no worse at the end than at frame 10
+    """A small recurrent model over 30 frames: int8 against fp32 is no worse at the end than at frame 10
     (benchmarks/int8.py --drift measures 300 frames of a real clip)."""
     model = small("rvsr", feedback=True)  # (random weights whose state stays bounded: a growing one would amplify
     # any difference, fp32's own from torch's too)
-    r8 = OpenVINORunner(model, precision="int8", calibration=_calibration(model, samples=16))
-    r32 = OpenVINORunner(model, precision="fp32")
-    frames = pan(40, 32, 48, speed=0.7)
+    r8 = _runner(model, "int8", _calibration(model, samples=8))
+    r32 = _runner(model, "fp32")
+    frames = pan(30, 32, 48, speed=0.7)
     curve = [_psnr8(a, b) for a, b in zip(_outputs(r8, model, frames), _outputs(r32, model, frames))]
     assert min(curve) >= 40
     assert np.mean(curve[-5:]) >= np.mean(curve[5:10]) - 1.0, np.round(curve, 1)
@@ -256,3 +274,49 @@ def test_build_engine_builds_int8_ahead_and_says_so(cli, tmp_path, monkeypatch):
     assert rc == 0 and out.startswith("built:") and "openvino int8" in out, err
     rc, out, _ = cli(*args)
     assert rc == 0 and out.startswith("cache hit:") and "openvino int8" in out
+
+
+def test_what_stays_in_float(tmp_path):
+    """The first convolutions are kept in float unless asked; the bicubic skip and the last convolution always; the
+    subtractions that make a window's inputs always."""
+    import openvino as ov
+
+    from engines.quantise import kept_in_float
+
+    runner = OpenVINORunner(small("mf-dis"), precision="fp32")
+    m = ov.Core().read_model(runner.onnx("u8")[0])
+    convs = [op for op in m.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    head, skip = convs[0].get_friendly_name(), next(c.get_friendly_name() for c in convs
+                                                    if list(c.input(1).get_partial_shape().to_shape())[2:] == [5, 5])
+    subtractions = {op.get_friendly_name() for op in m.get_ordered_ops()  # of pixels and flows, not of shapes
+                    if op.get_type_name() == "Subtract" and op.get_output_element_type(0) == ov.Type.f32}
+    default, first = set(kept_in_float(m)), set(kept_in_float(m, "int8"))
+    assert head in default and head not in first
+    assert {skip, convs[-1].get_friendly_name()} <= default & first and subtractions <= default & first
+    assert len(default) > len(first) and not any(c.get_friendly_name() in first for c in convs[1:-2])
+    with pytest.raises(ValueError):
+        kept_in_float(m, "fp16")
+
+
+@needs_nncf
+@pytest.mark.parametrize("kind", ["compact", *(pytest.param(k, marks=pytest.mark.slow)
+                                                for k in ("esrgan", "span", "realplksr"))])
+def test_every_catalogue_architecture_runs_in_int8(kind, tmp_path, footage):
+    """A small network of each architecture the catalogue lists (spandrel), quantised: close to its fp32."""
+    from vsr.community import CommunityError, _spandrel, load_community
+
+    try:
+        _spandrel()
+    except CommunityError:
+        pytest.skip("spandrel is not installed (pip install 'vsr[community]')")
+    from test_community import CATALOGUED, _file
+
+    assert kind in CATALOGUED.values()
+    path, _ = _file(tmp_path, kind)
+    model, info = load_community(path)
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():  # random weights saturate most of SPAN's output, where a trained network's stays in range
+        last.weight.mul_(0.05)
+    r8, r32 = _runner(model, "int8", _calibration(model, samples=4)), _runner(model, "fp32")
+    frame = pan(1, 20, 28)[0]
+    assert 40 <= _psnr8(r8([frame]), r32([frame])) < 200

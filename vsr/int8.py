@@ -1,5 +1,6 @@
-"""int8 for vsr's models: the frames its engines calibrate on, and the loss each model's int8 engine was measured
-to cost (``vsr/weights/int8.json``), which decides whether ``--precision auto`` picks it.
+"""int8 for vsr's models: the frames its engines calibrate on, and what each precision was measured to cost and
+gain per model (``vsr/weights/int8.json``), from which ``--precision auto`` picks on OpenVINO: the fastest precision
+whose PSNR-Y loss against fp32 is within ``MAX_LOSS`` (models the record lacks keep the backend's choice).
 
 Calibration frames (:class:`engines.quantise.Calibration`) come from ``$VSR_CALIBRATION``: video files and folders
 of frames or pictures, several separated by ``os.pathsep`` (vsr's training data, ``../shared/data/train_videos``
@@ -242,15 +243,17 @@ class _Maker:
         return samples
 
 
-def calibration_for(model, info, samples: int | None = None):
-    """The model's int8 calibration (:class:`engines.quantise.Calibration`), with ``auto`` set where the record
-    allows int8 (:func:`auto_picks_int8`); None for a model with nothing to quantise (bicubic)."""
+def calibration_for(model, info, samples: int | None = None, first_convolutions: str | None = None):
+    """The model's int8 calibration (:class:`engines.quantise.Calibration`): its frames, whether its first
+    convolutions are quantised (as the record says, else not), and what auto picks (:func:`auto_precision`); None
+    for a model with nothing to quantise (bicubic)."""
     from engines.quantise import Calibration
 
     if getattr(model, "arch", "") == "bicubic":
         return None
     maker = _Maker(model, samples or SAMPLES)
-    return Calibration(maker.key, maker.make, auto=auto_picks_int8(info), source=maker.name)
+    first = first_convolutions or (measured(info) or {}).get("first_convolutions", "float")
+    return Calibration(maker.key, maker.make, auto=auto_precision(info), first_convolutions=first, source=maker.name)
 
 
 # ---------------------------------------------------------------------------------------------- the record
@@ -280,17 +283,19 @@ def measured(info) -> dict | None:
     return None
 
 
-def auto_picks_int8(info) -> bool:
-    """Whether ``--precision auto`` picks int8 for this model here: its PSNR-Y loss against fp32 was measured
-    within MAX_LOSS dB with every calibration the record holds, and int8 ran faster than what auto otherwise runs
-    on this CPU (bf16 where it is native, else fp32)."""
+def auto_precision(info) -> str:
+    """What ``--precision auto`` runs this model in on OpenVINO here: of fp32, bf16 (where the CPU has it natively)
+    and int8, the fastest measured whose PSNR-Y loss against fp32 is within MAX_LOSS dB (int8's with every
+    calibration the record holds); "" where the record has no speeds for it (the backend's own choice)."""
     from engines.cpu import has_native_bf16
 
     m = measured(info)
-    if not m:
-        return False
-    losses = [v for k, v in m.items() if k.startswith("psnr_loss")]
-    fps = m.get("fps", {})
-    other = fps.get("bf16" if has_native_bf16() else "fp32")
-    return bool(losses) and max(losses) <= MAX_LOSS and bool(fps.get("int8")) and (other is None or
-                                                                                  fps["int8"] > other)
+    fps = (m or {}).get("fps", {})
+    if not fps.get("fp32"):
+        return ""
+    loss = {"fp32": 0.0, "int8": max((v for k, v in m.items() if k.startswith("psnr_loss")), default=None)}
+    if has_native_bf16():
+        loss["bf16"] = m.get("bf16_psnr_loss")
+    fit = [p for p, v in loss.items() if v is not None and v <= MAX_LOSS and fps.get(p)]
+    return max(fit, key=lambda p: fps[p])
+
