@@ -103,6 +103,22 @@ def test_crops_go_where_the_detail_is_and_never_overlap():
     assert crop_size(1920, 1080, 2) == (192, 128) and crop_size(96, 64, 2) == (96, 64)
 
 
+def test_the_frames_shown_are_those_at_the_time_asked_with_the_lead_in_before(tmp_path):
+    """Seeking to a keyframe and decoding on gives the frames a decode from the start gives, at the time asked; the
+    middle of the video by default, and an excerpt that would run past the end starts earlier."""
+    from vsr.compare import open_video, read_excerpt
+    from vsr.testclips import make_clip
+    from vsr.video.source import frames_of
+
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=50, gop=5, audio=False)  # 25 fps, 2 s
+    every = list(frames_of(clip))
+    for at, first in ((1.0, 25), (None, 23), (1.9, 45)):
+        ex = read_excerpt(open_video(clip, print), at, 4, 3)
+        assert (ex.lead, ex.shown, round(ex.start * 25)) == (3, 4, first)
+        assert len(ex.frames) == 3 + 4 + 1  # and the frame after them
+        assert all(np.array_equal(a, b) for a, b in zip(ex.frames, every[first - 3:first + 5], strict=True))
+
+
 def test_times_are_seconds_or_clock_readings():
     assert parse_time("90.5") == 90.5 and parse_time("1:30.5") == 90.5 and parse_time("1:02:03") == 3723
 
