@@ -119,6 +119,29 @@ def test_the_frames_shown_are_those_at_the_time_asked_with_the_lead_in_before(tm
         assert all(np.array_equal(a, b) for a, b in zip(ex.frames, every[first - 3:first + 5], strict=True))
 
 
+def test_a_rotated_video_is_shown_as_players_show_it(tmp_path):
+    """A phone's portrait video is stored landscape with a display rotation: the page (and --crop) are in the
+    picture's own orientation. FFmpeg's rotation turns the stored frame counterclockwise for display."""
+    import av
+
+    from vsr.compare import open_video, read_excerpt
+
+    stored = np.zeros((32, 64, 3), np.uint8)
+    stored[:16] = 255  # the stored frame's top half is white
+    with av.open(str(tmp_path / "phone.mp4"), "w") as out:
+        s = out.add_stream("libx264", rate=25, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv444p"
+        s.set_display_rotation(90)
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            f.pts = i
+            out.mux(s.encode(f))
+        out.mux(s.encode())
+    ex = read_excerpt(open_video(tmp_path / "phone.mp4", print), 0.0, 2, 1)
+    assert (ex.width, ex.height) == (32, 64) and ex.frames[0].shape == (64, 32, 3)
+    assert ex.frames[0][:, :14].min() > 240 and ex.frames[0][:, 18:].max() < 15  # turned left: the top is on the left
+
+
 def test_times_are_seconds_or_clock_readings():
     assert parse_time("90.5") == 90.5 and parse_time("1:30.5") == 90.5 and parse_time("1:02:03") == 3723
 

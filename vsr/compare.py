@@ -185,8 +185,23 @@ def read_excerpt(src, at: float | None, shown: int, lead: int) -> Excerpt:
     if not frames:
         raise VsrError(f"no frames decode at or after {_clock(at)}")
     n = min(shown, len(frames))
-    return Excerpt("video", [*before, *frames], len(before), n, info.width, info.height, info.description,
-                   start=times[0], rate=rate, total=info.total)
+    k = turns(info.rotation)
+    every = [np.ascontiguousarray(np.rot90(f, k)) if k else f for f in [*before, *frames]]
+    width, height = display_size(info)
+    description = info.description + (f", turned {info.rotation}° as players show it" if k else "")
+    return Excerpt("video", every, len(before), n, width, height, description, start=times[0], rate=rate,
+                   total=info.total)
+
+
+def turns(rotation: int) -> int:
+    """Quarter turns counterclockwise (numpy's rot90) that show a frame as players do: a video's rotation (its
+    display matrix, as PyAV reads it) is the angle the frame is turned counterclockwise for display. The models
+    see the frames turned, so that the page and --crop are in the picture's own orientation."""
+    return round(rotation / 90) % 4
+
+
+def display_size(info) -> tuple[int, int]:
+    return (info.height, info.width) if turns(info.rotation) % 2 else (info.width, info.height)
 
 
 def read_image(path: Path) -> Excerpt:
@@ -340,9 +355,9 @@ def compare(src: Path, dst: Path, models: list[str | None], *, scale: int | None
         ex = read_image(src) if source is None else None
         info = source.info if source is not None else None
         if crop is not None:
-            check_crop(crop, *((info.width, info.height) if info is not None else (ex.width, ex.height)))
+            check_crop(crop, *(display_size(info) if info is not None else (ex.width, ex.height)))
         bits = info.bits if info is not None else ex.picture.bits
-        shape = (info.height, info.width) if info is not None else None
+        shape = display_size(info)[::-1] if info is not None else None
         io = "u16" if bits > 8 and kind == "video" else "u8"  # (as vsr upscale and vsr image open it)
         contenders = []
         ref_choice = choose("bicubic", scale, job)
