@@ -200,7 +200,7 @@ box-shadow:0 0 2px #000;pointer-events:none}
 .lab{position:absolute;top:4px;padding:1px 5px;background:rgba(0,0,0,.6);color:#fff;font-size:12px;
 line-height:1.5;pointer-events:none}.lab.l{left:4px}.lab.r{right:4px}
 .box{position:absolute;border:1px solid #ff0;box-shadow:0 0 0 1px #000;pointer-events:none}
-.box b{position:absolute;left:2px;top:1px;color:#ff0;font-size:12px;line-height:1.2;text-shadow:0 0 2px #000}
+.box b{position:absolute;right:3px;bottom:2px;color:#ff0;font-size:12px;line-height:1.2;text-shadow:0 0 2px #000}
 .crops,.clips{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 figure{margin:0}figcaption{color:#aaa;font-size:12px;margin-top:.2em}
 """
