@@ -2,9 +2,9 @@
 model; the record ``--precision auto`` reads (``vsr/weights/int8.json``); the recurrent drift; the banding figure.
 
     python benchmarks/int8.py ../shared/data --json benchmarks/int8.json --record          # BENCHMARKS.md's table
-    python benchmarks/int8.py ../shared/data --models mf-rec-real --scales 4 --crf 26 --no-speed --json r.json
-    python benchmarks/int8.py ../shared/data --drift mf-rec --scales 2      # 300 frames of a real clip
-    python benchmarks/int8.py ../shared/data --figure sr-lite --scales 4    # benchmarks/figures/int8_flat_*.png
+    python benchmarks/int8.py ../shared/data --models quality-real --scales 4 --crf 26 --no-speed --json r.json
+    python benchmarks/int8.py ../shared/data --drift quality --scales 2     # 300 frames of a real clip
+    python benchmarks/int8.py ../shared/data --figure image --scales 4      # benchmarks/figures/int8_flat_*.png
 
 Quality: ``val_video``, the first 20 frames of each clip (SOURCES.md's protocol: clean BI LR, or through libx264
 CRF 26 for the real-footage models), PSNR-Y / SSIM-Y / tOF of each precision; the loss is fp32's score minus the
@@ -36,7 +36,7 @@ from vsr.weightfile import weights_id
 from vsr.zoo import file_scale, load_model, looks_like_path, scales_of
 
 SPEED_SIZE = {2: "480p", 3: "360p", 4: "270p"}
-DEFAULT_MODELS = "mf-fast,mf-dis,mf-rec,mf-lite,sr-lite"
+DEFAULT_MODELS = "fast,fast-real,quality,quality-real,real-gan,image"
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
@@ -68,15 +68,17 @@ def runner(name: str, scale: int, precision: str, shape=None, first: str | None 
 
 
 # (label, precision, calibrated on the training data, int8's first convolutions)
-VARIANTS = (("fp32", "fp32", False, None), ("bf16", "bf16", False, None), ("int8", "int8", True, "float"),
-            ("int8_leaves", "int8", False, "float"), ("int8_first", "int8", True, "int8"),
-            ("int8_first_leaves", "int8", False, "int8"))
+VARIANTS = (("fp32", "fp32", False, None), ("bf16", "bf16", False, None), ("int8_first", "int8", True, "int8"),
+            ("int8_first_leaves", "int8", False, "int8"), ("int8", "int8", True, "float"),
+            ("int8_leaves", "int8", False, "float"))
 
 
 def quality(name: str, scale: int, data: Path, crf: int, frames: int) -> dict:
     src = load_source(data / "val_video", scale, max_frames=frames, crf=crf)
     out = {}
     for label, precision, training, first in VARIANTS:
+        if label in ("int8", "int8_leaves") and _within(out, "int8_first", "int8_first_leaves"):
+            continue  # the first convolutions in int8 already keep within MAX_LOSS: float ones are only slower
         with calibrating_on(data if training else None):
             r, _ = runner(name, scale, precision, first=first)
         scores = evaluate(r, src, with_tof=True)
@@ -84,6 +86,10 @@ def quality(name: str, scale: int, data: Path, crf: int, frames: int) -> dict:
         out[label] = {"psnr": round(p, 3), "ssim": round(s, 5), "tof": round(t, 4)}
         say(f"  {name} ×{scale} {label}: {out[label]}")
     return out
+
+
+def _within(q: dict, *labels: str) -> bool:
+    return all(label in q and q["fp32"]["psnr"] - q[label]["psnr"] <= MAX_LOSS for label in labels)
 
 
 def verdict(q: dict) -> dict:
@@ -98,7 +104,7 @@ def verdict(q: dict) -> dict:
             "psnr_loss_leaves": loss(f"int8{tag}_leaves"),
             "ssim_loss": round(q["fp32"]["ssim"] - q[f"int8{tag}"]["ssim"], 5),
             "tof_change": round(q[f"int8{tag}"]["tof"] - q["fp32"]["tof"], 4), "bf16_psnr_loss": loss("bf16"),
-            "variants": {v: loss(v) for v in ("int8", "int8_leaves", "int8_first", "int8_first_leaves")}}
+            "variants": {v: loss(v) for v in ("int8", "int8_leaves", "int8_first", "int8_first_leaves") if v in q}}
 
 
 def speed(name: str, scale: int, workdir: Path, rounds: int) -> dict:
@@ -273,7 +279,8 @@ def main() -> int:
                 if scale not in have:
                     continue
                 _, info = load_model(name, None if looks_like_path(name) else scale)
-                crf = args.crf if args.crf is not None else (26 if "-real" in name else 0)
+                real = not looks_like_path(name) and "real" in info.name  # fast-real, quality-real, real-gan
+                crf = args.crf if args.crf is not None else (26 if real else 0)
                 row = {"model": info.name, "scale": scale, "weights": weights_id(info), "crf": crf}
                 say(f"{info.name} ×{scale}" + (f", CRF {crf}" if crf else ""))
                 if args.quality:

@@ -2,6 +2,7 @@
 
     python benchmarks/temporal.py quality ../shared/data/val_video -m sr-lite,path/to/realesr-animevideov3.pth
     python benchmarks/temporal.py cost -m sr-lite,path/to/realesr-animevideov3.pth
+    python benchmarks/temporal.py figure ../shared/data/val_video -m path/to/realesr-animevideov3.pth
 
 quality: the SOURCES.md protocol (first 20 frames of each clip, ×4, LR clean BI and through libx264 CRF 26), torch
 fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the warping
@@ -9,6 +10,9 @@ error (the output's change minus the truth's; below 0: steadier than the truth) 
 |output's change − truth's change|: 0 when the output changes exactly as the truth does, above it for flicker and
 for lag alike). Rows: each model per frame, with the stage as it ships, and the naive blend (α 0.8, σ 8, the FAST
 preset's flow, no occlusion or difference check) for reference.
+figure: crops of a moving car (car-shadow, ×4, LR through CRF 26, frame 10): bicubic, vsr's real-footage model and a
+community model per frame and stabilised, over how much each output changes from the previous frame along the
+truth's motion (flicker is what changes where the truth does not; written to benchmarks/figures/temporal.png).
 cost: the stage's time per frame at 480×270 → 1920×1080 (its flow on the reader thread, its blend after the model)
 beside the model's own on OpenVINO."""
 
@@ -104,6 +108,42 @@ def cost(args) -> list[dict]:
     return rows
 
 
+def figure(args) -> list[dict]:
+    from PIL import Image, ImageDraw
+
+    clip, t, (y, x, size) = "car-shadow", 10, (120, 300, 192)
+    src = load_source(args.folder / clip, 4, max_frames=t + 1, crf=26)
+    item = src.items[0]
+    hr = item.hr
+    flow = _farneback(hr[t], hr[t - 1])
+    community = args.models.split(",")[0]
+    columns = [("bicubic", "bicubic", None), ("vsr mf-rec-real", "mf-rec-real", None),
+               (f"{Path(community).stem}", community, None), (f"{Path(community).stem} + stage", community, Temporal())]
+    tiles = []
+
+    def change(a, b):
+        c = np.abs(rgb_to_y(b) - warp_back(rgb_to_y(a), flow))[y : y + size, x : x + size]
+        return np.repeat(np.clip(c * 4, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+    def label(img, text):
+        im = Image.fromarray(np.ascontiguousarray(img))
+        d = ImageDraw.Draw(im)
+        d.rectangle([0, 0, 8 + 6 * len(text), 14], fill=(0, 0, 0))
+        d.text((4, 1), text, fill=(255, 255, 255))
+        return np.asarray(im)
+
+    for text, name, stage in columns:
+        frames = list(upscale_clip(runner_for(name), item.lr, temporal=stage))
+        tiles.append((label(frames[t][y : y + size, x : x + size], text), change(frames[t - 1], frames[t])))
+    tiles.append((label(hr[t][y : y + size, x : x + size], "ground truth"), change(hr[t - 1], hr[t])))
+    gap = np.full((size, 4, 3), 255, np.uint8)
+    rows = [np.concatenate([p for tile in tiles for p in (tile[r], gap)][:-1], axis=1) for r in (0, 1)]
+    out = Path(__file__).with_name("figures") / "temporal.png"
+    Image.fromarray(np.concatenate([rows[0], np.full((4, rows[0].shape[1], 3), 255, np.uint8), rows[1]])).save(out)
+    print(f"wrote {out}")
+    return []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -111,11 +151,13 @@ def main() -> None:
     q.add_argument("folder", type=Path)
     q.add_argument("--frames", type=int, default=20)
     c = sub.add_parser("cost")
-    for p in (q, c):
+    f = sub.add_parser("figure")
+    f.add_argument("folder", type=Path)
+    for p in (q, c, f):
         p.add_argument("-m", "--models", default="sr-lite")
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
-    rows = quality(args) if args.what == "quality" else cost(args)
+    rows = {"quality": quality, "cost": cost, "figure": figure}[args.what](args)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 

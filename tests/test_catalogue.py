@@ -134,6 +134,11 @@ def test_pull_then_run_by_name(tmp_path, tiny, mirror, cli):
         assert (c.streams.video[0].width, c.streams.video[0].height) == (96, 64)
     rc, _, err = cli("models", "pull", "tiny-x4")
     assert rc == 0 and "already pulled" in err and len(mirror.asked) == 1
+    rc, out, err = cli("eval", src, "-m", "tiny-x4", "--max-frames", "3")  # scored at its own ×4, as pulled
+    assert rc == 0 and "tiny-x4" in out and "temporal stage" in out, err
+    rc, out, err = cli("bench", "-m", "tiny-x4", "--size", "270p", "--frames", "3", "--repeat", "1", "--no-e2e",
+                       "--backend", "torch", "--precision", "fp32")
+    assert rc == 0 and "tiny-x4" in out + err, err
 
 
 def test_a_progress_bar_follows_the_download(tiny):

@@ -125,6 +125,13 @@ def test_a_community_model_upscales_a_video_keeping_audio_and_timestamps(tmp_pat
     assert pts_out == pytest.approx(pts_in, abs=1e-3)
     rc, out, err = cli("models", "--file", path)
     assert rc == 0 and "Compact" in out and "×4" in out and "OpenVINO" in out, err
+    deep = make_clip(tmp_path / "ten.mkv", width=64, height=48, frames=4, codec="libx265", pix_fmt="yuv420p10le",
+                     audio=False)  # 10-bit stays 10-bit, through the model and the temporal stage
+    rc, _, err = cli("upscale", deep, tmp_path / "ten_x4.mkv", "-m", path, "--backend", "openvino", "--temporal", "on")
+    assert rc == 0 and "temporal stage on" in err, err
+    with av.open(str(tmp_path / "ten_x4.mkv")) as c:
+        f = next(c.decode(video=0))
+        assert f.format.name.endswith("10le") and (f.width, f.height) == (256, 192)
 
 
 def test_files_that_are_not_upscalers_are_refused_in_one_line(tmp_path, cli):

@@ -83,8 +83,9 @@ def test_a_still_is_a_window_that_does_not_move():
     w = still(pan(1)[0], model)
     assert len(w.frames) == 3 and w.reset and np.abs(w.flows).max() < 0.05
     opts = options_for(small("rvsr"))
-    assert opts == {"size": 3, "flows": True, "dis": Dis(2, 5), "cuts": True}
-    assert options_for(small("sr-lite")) == {"size": 1, "flows": False, "dis": Dis(2, 5), "cuts": False}
+    assert opts == {"size": 3, "flows": True, "dis": Dis(2, 5), "cuts": True, "temporal": None}
+    assert options_for(small("sr-lite")) == {"size": 1, "flows": False, "dis": Dis(2, 5), "cuts": False,
+                                             "temporal": None}
 
 
 def test_spoil_flows():

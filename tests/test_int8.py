@@ -166,17 +166,21 @@ def test_auto_picks_the_fastest_precision_the_recorded_loss_allows(monkeypatch):
 def test_the_shipped_record_names_real_weights_and_the_rule():
     """Every entry of vsr/weights/int8.json is for a weight file that exists (shipped, or the community file it
     was measured on), and auto's verdict follows its numbers."""
-    from vsr.int8 import MAX_LOSS, RECORD
-    from vsr.weightfile import file_id
-    from vsr.zoo import weight_files
+    from vsr.int8 import MAX_LOSS, RECORD, measured
+    from vsr.weightfile import file_id, read_info
+    from vsr.zoo import ALIASES, weight_files
 
     record = json.loads(RECORD.read_text())["models"]
     shipped = {(n, s): file_id(p) for (n, s), p in weight_files().items()}
     assert record
     for name, scales in record.items():
         for scale, entry in scales.items():
+            assert name not in ALIASES, name  # keyed by today's names
             if (name, int(scale)) in shipped:
+                path = weight_files()[(name, int(scale))]
                 assert entry["weights"] == shipped[(name, int(scale))], (name, scale)
+                info = read_info(path)  # the file's own (network) name: found by its hash
+                assert measured(info) == entry and (setattr(info, "name", name) or measured(info)) == entry
             assert {"psnr_loss", "psnr_loss_leaves"} <= set(entry)
             assert isinstance(entry["psnr_loss"], float) and entry["psnr_loss"] < 1.0
     assert MAX_LOSS == 0.1

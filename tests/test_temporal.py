@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import av
 import numpy as np
+import pytest
 from conftest import pan, run_job, small
 
 from engines.torch_backend import TorchRunner
@@ -30,14 +31,18 @@ def _upscaled(frames: list[np.ndarray], scale: int) -> list[np.ndarray]:
     return [cv2.resize(f, (f.shape[1] * scale, f.shape[0] * scale), interpolation=cv2.INTER_CUBIC) for f in frames]
 
 
-def test_flicker_a_model_adds_frame_by_frame_is_steadied():
+@pytest.mark.parametrize("deep", [False, True])
+def test_flicker_a_model_adds_frame_by_frame_is_steadied(deep):
     """A panning scene upscaled with noise drawn anew each frame (a per-frame model's shimmer): the stage brings the
-    output nearer the clean upscale and halves what changes from one frame to the next along the motion."""
+    output nearer the clean upscale, 8-bit and 16-bit alike."""
     lr = pan(12, 48, 64, speed=1.0)
     clean = _upscaled(lr, 2)
     rng = np.random.default_rng(0)
     noisy = [np.clip(c + rng.normal(0, 4, c.shape), 0, 255).astype(np.uint8) for c in clean]
+    if deep:
+        lr, clean, noisy = ([f.astype(np.uint16) * 257 for f in x] for x in (lr, clean, noisy))
     steady = _steadied(lr, noisy, 2)
+    assert steady[5].dtype == noisy[5].dtype
 
     def err(frames):
         return float(np.mean([np.abs(f.astype(float) - c)[8:-8, 8:-8].mean() for f, c in zip(frames[4:], clean[4:])]))

@@ -272,8 +272,10 @@ def measured(info) -> dict | None:
     the weights it was measured on, so retrained weights are not taken for the old ones."""
     from vsr.weightfile import weights_id
 
+    from vsr.zoo import resolve
+
     wid = weights_id(info)
-    entry = _record().get(info.name, {}).get(str(info.scale))
+    entry = _record().get(resolve(info.name)[0], {}).get(str(info.scale))  # keyed by the zoo's names
     if entry is not None and entry.get("weights") == wid:
         return entry
     for scales in _record().values():  # a file under another name (a community file by its path)

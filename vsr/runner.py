@@ -28,14 +28,24 @@ class Choice:
     ref: str  # a shipped name, "bicubic", or a weight file's path
     native: int  # the scale the model runs at
     scale: int  # the output's (≤ native; below it the output is resized)
-    why: str = ""  # why it runs at another scale than asked, for the model line
+    why: str = ""  # why it runs at another scale than asked, or under another name, for the model line
 
 
 def choose(ref: str | None, scale: int | None, job: str) -> Choice:
-    """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image")."""
-    from vsr.zoo import BICUBIC, default_model, entry, file_scale, looks_like_path, scales_of
+    """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image"); an earlier release's model
+    name resolves to today's, with a notice on the model line."""
+    from vsr.zoo import looks_like_path, resolve
 
+    notice = ""
+    if ref is not None and not looks_like_path(ref):
+        ref, notice = resolve(ref)
+    choice = _choose(ref, scale, job)
+    return dataclasses.replace(choice, why="; ".join(filter(None, [notice, choice.why])))
+
+
+def _choose(ref: str | None, scale: int | None, job: str) -> Choice:
     from vsr import catalogue
+    from vsr.zoo import BICUBIC, default_model, entry, file_scale, looks_like_path, scales_of
 
     if ref is not None and looks_like_path(ref):
         native = file_scale(ref)

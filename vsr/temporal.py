@@ -68,29 +68,30 @@ class Stabiliser:
     def __init__(self, scale: int, settings: Temporal | None = None):
         self.scale, self.s = scale, settings or Temporal()
         self.prev: np.ndarray | None = None
+        self.grid: tuple[np.ndarray, np.ndarray] | None = None  # pixel coordinates at the output's size
 
     def step(self, sr: np.ndarray, m: Motion | None, reset: bool) -> np.ndarray:
         """``sr``: the model's frame t (sH×sW×3, uint8 or uint16); ``m``: the motion from LR frame t to t−1 (None
         or ``reset`` at the first frame and after a cut). Returns the stabilised frame, same size and dtype."""
         import cv2
 
-        cur = sr.astype(np.float32)
+        # 8-bit frames are blended as they are (OpenCV rounds); deeper ones in float, as OpenCV blends no 16-bit
+        cur = sr if sr.dtype == np.uint8 else sr.astype(np.float32)
         if reset or m is None or self.prev is None or self.prev.shape != cur.shape:
             self.prev = cur
             return sr
         h, w = cur.shape[:2]
-        peak = 65535.0 if sr.dtype == np.uint16 else 255.0
-        flow = cv2.resize(m.flow, (w, h), interpolation=cv2.INTER_LINEAR) * self.scale
-        moved = warp_back(self.prev, flow)
-        weight = self.s.strength * np.exp(-m.error)
-        weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
-        if self.s.tau:
-            diff = np.abs(_luma(cur) - _luma(moved)) * (255.0 / peak)
-            weight *= np.exp(-np.square(diff / self.s.tau))
-        out = moved * weight[..., None] + cur * (1.0 - weight[..., None])
+        if self.grid is None or self.grid[0].shape != (h, w):
+            self.grid = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        flow = cv2.resize(m.flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        moved = cv2.remap(self.prev, cv2.scaleAdd(flow[..., 0], self.scale, self.grid[0]),
+                          cv2.scaleAdd(flow[..., 1], self.scale, self.grid[1]), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        weight = cv2.resize(self.s.strength * np.exp(-m.error), (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.s.tau:  # (luma as RGB→grey: 0.299, 0.587, 0.114)
+            diff = cv2.absdiff(cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY), cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY))
+            levels = 255.0 / (255.0 if sr.dtype == np.uint8 else 65535.0)
+            weight *= np.exp(-np.square(diff.astype(np.float32) * (levels / self.s.tau)))
+        out = cv2.blendLinear(moved, cur, weight, 1.0 - weight)
         self.prev = out
-        return np.clip(np.rint(out), 0, peak).astype(sr.dtype)
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+        return out if sr.dtype == np.uint8 else np.clip(np.rint(out), 0, 65535).astype(sr.dtype)

@@ -8,7 +8,7 @@ import warnings
 
 import typer
 
-from vsr.cli import bench, engines, eval, image, models, upscale  # noqa: F401 - each registers its command
+from vsr.cli import bench, compare, engines, eval, image, models, upscale  # noqa: F401 - each registers its command
 from vsr.cli.app import app, is_user_error, say
 
 

@@ -206,6 +206,17 @@ class VideoSource:
             codec=self.stream.codec_context.name,
         )
 
+    def seek(self, seconds: float) -> None:
+        """Start :meth:`items` at the keyframe at or before ``seconds`` from the stream's start (a few frames out of
+        a long video, without decoding what comes before). Colour, size and deinterlacing stay as the first frame
+        decided them."""
+        tb = self.stream.time_base or fractions.Fraction(1, 1000)
+        target = (self.stream.start_time or 0) + fractions.Fraction(seconds).limit_denominator(1_000_000) / tb
+        self.container.seek(int(target), stream=self.stream, backward=True, any_frame=False)
+        self.decoder.flush_buffers()
+        self._first = None
+        self._iter = self._frames()
+
     def _frames(self) -> Iterator[av.VideoFrame]:
         """Decoded frames of the chosen stream; other streams' packets are queued for copying."""
         self.pending: list[av.Packet] = []
