@@ -155,6 +155,9 @@ def test_auto_picks_the_fastest_precision_the_recorded_loss_allows(monkeypatch):
         assert auto()[:2] == (picked, picked), changed
     record(weights="other weights")  # retrained weights: the record is not theirs, auto is the backend's own
     assert auto()[:2] == ("", "bf16") and auto()[2].first_convolutions == "float"
+    monkeypatch.setattr(vsr.int8, "_record", lambda: {"sr-lite": {str(model.scale): {  # speeds measured, no losses
+        "weights": weights_id(info), "fps": {"fp32": 1.0, "bf16": 2.0, "int8": 3.0}}}})
+    assert auto()[:2] == ("", "bf16") and auto()[2].first_convolutions == "float"
     record()
     monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: False)  # no bf16 here: int8 against fp32
     monkeypatch.setattr(engines.openvino_backend, "supported_precisions", lambda core: {"fp32", "int8"})

@@ -288,12 +288,12 @@ def measured(info) -> dict | None:
 def auto_precision(info) -> str:
     """What ``--precision auto`` runs this model in on OpenVINO here: of fp32, bf16 (where the CPU has it natively)
     and int8, the fastest measured whose PSNR-Y loss against fp32 is within MAX_LOSS dB (int8's with every
-    calibration the record holds); "" where the record has no speeds for it (the backend's own choice)."""
+    calibration the record holds); "" where the record lacks its speeds or losses (the backend's own choice)."""
     from engines.cpu import has_native_bf16
 
     m = measured(info)
     fps = (m or {}).get("fps", {})
-    if not fps.get("fp32"):
+    if not fps.get("fp32") or "psnr_loss" not in m:  # speeds without losses: nothing to weigh them against
         return ""
     loss = {"fp32": 0.0, "int8": max((v for k, v in m.items() if k.startswith("psnr_loss")), default=None)}
     if has_native_bf16():
