@@ -107,12 +107,12 @@ def verdict(q: dict) -> dict:
             "variants": {v: loss(v) for v in ("int8", "int8_leaves", "int8_first", "int8_first_leaves") if v in q}}
 
 
-def speed(name: str, scale: int, workdir: Path, rounds: int) -> dict:
+def speed(name: str, scale: int, workdir: Path, rounds: int, frames: int = 30) -> dict:
     size = SPEED_SIZE[scale]
     w, h = SIZES[size]
-    clip = make_bench_clip(workdir, size, 30)
+    clip = make_bench_clip(workdir, size, frames)
     model, _ = load_model(name, None if looks_like_path(name) else scale)
-    inputs = clip_windows(clip, model)
+    inputs = clip_windows(clip, model, min(20, frames))
     runners = {p: runner(name, scale, p, shape=(h, w))[0] for p in PRECISIONS}  # int8 as the record says
     model_rates = {p: [] for p in PRECISIONS}
     load = [os.getloadavg()[0]]
@@ -125,7 +125,7 @@ def speed(name: str, scale: int, workdir: Path, rounds: int) -> dict:
             args = ["-m", name, "-s", str(scale), "--backend", "openvino", "--precision", p, "--preset", "veryfast"]
             e2e[p].append(end_to_end(clip, args, repeat=1)[0])
     load.append(os.getloadavg()[0])
-    encode = encode_fps((h * scale, w * scale), 30, repeat=rounds)
+    encode = encode_fps((h * scale, w * scale), frames, repeat=rounds)
     out = {"size": f"{w}×{h}", "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load],
            "int8_first_convolutions": runners["int8"].calibration.first_convolutions}
     for p in PRECISIONS:
@@ -257,6 +257,7 @@ def main() -> int:
     ap.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=30, help="speed: the clip's frames (model-only: 20 at most)")
     ap.add_argument("--drift", default="", help="a recurrent model: int8 against fp32 over --drift-frames")
     ap.add_argument("--drift-frames", type=int, default=300)
     ap.add_argument("--figure", default="", help="a model: the flat-area crop figure")
@@ -291,7 +292,7 @@ def main() -> int:
                 if args.speed:
                     key = network(name, scale) + (measured(info) or {}).get("first_convolutions", "float")
                     if key not in seen:
-                        seen[key] = speed(name, scale, Path(d), args.rounds)
+                        seen[key] = speed(name, scale, Path(d), args.rounds, args.frames)
                     row["speed"] = seen[key]
                 result["rows"].append(row)
                 if args.json:
