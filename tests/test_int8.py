@@ -184,7 +184,10 @@ def test_the_shipped_record_names_real_weights_and_the_rule():
                 assert entry["weights"] == shipped[(name, int(scale))], (name, scale)
                 info = read_info(path)  # the file's own (network) name: found by its hash
                 assert measured(info) == entry and (setattr(info, "name", name) or measured(info)) == entry
-            assert {"psnr_loss", "psnr_loss_leaves"} <= set(entry)
+            if "psnr_loss" not in entry:  # speeds only (auto keeps the backend's choice)
+                assert set(entry["fps"]) == {"fp32", "bf16", "int8"}, (name, scale)
+                continue
+            assert {"psnr_loss", "psnr_loss_leaves", "first_convolutions"} <= set(entry)
             assert isinstance(entry["psnr_loss"], float) and entry["psnr_loss"] < 1.0
     assert MAX_LOSS == 0.1
 
