@@ -32,11 +32,20 @@ class Choice:
 
 
 def choose(ref: str | None, scale: int | None, job: str) -> Choice:
-    """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image")."""
+    """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image"). ``-m auto`` is resolved
+    before this, from the input file (vsr.jobs, vsr.auto); anywhere else it is refused."""
+    from vsr.auto import AUTO, CLEAN, REAL
     from vsr.zoo import BICUBIC, default_model, entry, file_scale, looks_like_path, scales_of
 
     from vsr import catalogue
 
+    if ref == AUTO:
+        if job == "image":
+            raise VsrError(f"-m {AUTO} chooses between video models by a video's compression and noise; vsr image "
+                           f"runs {default_model('image', scale or DEFAULT_SCALE, exact=False)} without -m, or name "
+                           "a model (`vsr models`)")
+        raise VsrError(f"-m {AUTO} chooses the model from the input video in vsr upscale; here name one: {CLEAN} "
+                       f"for clean input, {REAL} for compressed or noisy (`vsr models`)")
     if ref is not None and looks_like_path(ref):
         native = file_scale(ref)
         return _fit(ref, native, [native], scale if scale is not None else native)
