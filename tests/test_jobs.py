@@ -333,7 +333,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     """Killed with SIGKILL once a segment is in the journal: no file at the output, and the same command then
     finishes with the frames, timestamps and audio packets of a run that was never interrupted."""
     src = _clip(tmp_path, frames=150, gop=10)
-    args = ["-m", "mf-dis", "-s", "2", "--backend", "torch", "--codec", "ffv1", "--segment-seconds", "1", "-q"]
+    args = ["-m", "fast", "-s", "2", "--backend", "torch", "--codec", "ffv1", "--segment-seconds", "1", "-q"]
     assert _vsr(src, tmp_path / "ref.mkv", *args).returncode == 0
     out = tmp_path / "out.mkv"
     journal = tmp_path / ".out.mkv.vsr-work" / "journal.json"
@@ -746,7 +746,7 @@ def test_a_killed_ray_driver_leaves_no_ray_processes_behind(tmp_path):
     pytest.importorskip("ray")
     src = _clip(tmp_path, frames=300, gop=10)
     proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", str(src), str(tmp_path / "out.mkv"), "--ray",
-                             "-m", "mf-dis", "--backend", "torch", "--segment-seconds", "1", "-q"],
+                             "-m", "quality", "--backend", "torch", "--segment-seconds", "1", "-q"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     journal = tmp_path / ".out.mkv.vsr-work" / "journal.json"
     deadline, tree = time.time() + 120, {}

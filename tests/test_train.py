@@ -84,7 +84,7 @@ BASE = CONFIGS / "base.toml"
 # started from (a stage's run, named as the config that makes it is now named).
 WHERE = {"run.name", "run.out", "data.cache_dir", "model.init"}
 # Shipped weights whose run was continued with `python -m train --resume RUN --set ...` (their configs say so).
-RESUMED = {"mf-fast_x3": ["optim.steps=2500"], "mf-lite_x3": ["optim.steps=600"]}
+RESUMED = {"mf-fast_x3": ["optim.steps=2500"]}
 
 
 def _configs() -> list[Path]:

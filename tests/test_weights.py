@@ -101,13 +101,18 @@ def test_a_scale_without_weights_is_refused_with_what_exists():
 
 
 def test_the_zoo_and_the_weight_files_agree():
-    """Every shipped file has a table entry, every entry has files, and the file's own name is the entry's."""
+    """Every shipped file has a table entry, every entry has files, and the file carries its network's name; at most
+    six names, and every earlier name resolves to one of them."""
+    from vsr.zoo import ALIASES, load_model
+
     names = {e.name for e in ZOO}
-    assert len(names) == len(ZOO)
+    assert len(names) == len(ZOO) <= 6
     assert {n for n, _ in weight_files()} <= names
     for e in ZOO:
         assert any(n == e.name for n, _ in weight_files()), f"{e.name} is listed but ships no weights"
         assert e.job in ("video", "image")
     for (n, s), p in weight_files().items():
         info = read_info(p)
-        assert info.name == n and info.scale == s
+        assert info.name == next(e.files for e in ZOO if e.name == n) and info.scale == s
+        assert load_model(n, s)[1].name == n  # shown under the name users type
+    assert all(new in names for new, _ in ALIASES.values()) and not names & set(ALIASES)

@@ -17,9 +17,9 @@ def weights_name(cfg, out: Path, name: str | None = None) -> str:
     user trained are never taken for the shipped ones."""
     if name:
         return name
-    from vsr.zoo import ZOO
+    from vsr.zoo import ALIASES, ZOO
 
-    shipped = {e.name for e in ZOO}
+    shipped = {e.name for e in ZOO} | {e.files for e in ZOO} | set(ALIASES)  # (and the names they had)
     for candidate in (cfg.model.name, cfg.run.name, out.stem):
         if candidate and candidate not in shipped:
             return candidate

@@ -17,8 +17,8 @@ import numpy as np
 from vsr.errors import VsrError
 
 AUTO = "auto"
-CLEAN = "mf-fast"  # for clean sources
-REAL = "mf-fast-real"  # for compressed or noisy ones (real footage)
+CLEAN = "fast"  # for clean sources
+REAL = "fast-real"  # for compressed or noisy ones (real footage)
 
 
 

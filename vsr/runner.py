@@ -28,16 +28,15 @@ class Choice:
     ref: str  # a shipped name, "bicubic", or a weight file's path
     native: int  # the scale the model runs at
     scale: int  # the output's (≤ native; below it the output is resized)
-    why: str = ""  # why it runs at another scale than asked, for the model line
+    why: str = ""  # why it runs at another scale than asked, or under another name, for the model line
 
 
 def choose(ref: str | None, scale: int | None, job: str) -> Choice:
-    """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image"). ``-m auto`` is resolved
-    before this, from the input file (vsr.jobs, vsr.auto); anywhere else it is refused."""
+    """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image"); an earlier release's model
+    name resolves to today's, with a notice on the model line. ``-m auto`` is resolved before this, from the input
+    file (vsr.jobs, vsr.auto); anywhere else it is refused."""
     from vsr.auto import AUTO, CLEAN, REAL
-    from vsr.zoo import BICUBIC, default_model, entry, file_scale, looks_like_path, scales_of
-
-    from vsr import catalogue
+    from vsr.zoo import default_model, looks_like_path, resolve
 
     if ref == AUTO:
         if job == "image":
@@ -46,6 +45,18 @@ def choose(ref: str | None, scale: int | None, job: str) -> Choice:
                            "a model (`vsr models`)")
         raise VsrError(f"-m {AUTO} chooses the model from the input video in vsr upscale; here name one: {CLEAN} "
                        f"for clean input, {REAL} for compressed or noisy (`vsr models`)")
+
+    notice = ""
+    if ref is not None and not looks_like_path(ref):
+        ref, notice = resolve(ref)
+    choice = _choose(ref, scale, job)
+    return dataclasses.replace(choice, why="; ".join(filter(None, [notice, choice.why])))
+
+
+def _choose(ref: str | None, scale: int | None, job: str) -> Choice:
+    from vsr import catalogue
+    from vsr.zoo import BICUBIC, default_model, entry, file_scale, looks_like_path, scales_of
+
     if ref is not None and looks_like_path(ref):
         native = file_scale(ref)
         return _fit(ref, native, [native], scale if scale is not None else native)

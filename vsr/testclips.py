@@ -36,6 +36,29 @@ def scene(height: int, width: int, t: int, seed: int = 0, speed: float = 1.5) ->
     return np.clip(np.stack([r, g, b], axis=2), 0, 255).astype(np.uint8)
 
 
+def street_sign(frames: int = 12, width: int = 640, height: int = 360) -> list[np.ndarray]:
+    """A street sign and a shop's board panning past, 8 pixels a frame: text, hard edges and flat colour (HR frames,
+    uint8 RGB; the font is matplotlib's DejaVu Sans)."""
+    import matplotlib.font_manager as fm
+    from PIL import Image, ImageDraw, ImageFont
+
+    def font(size: int, bold: bool):
+        weight = "bold" if bold else "normal"
+        return ImageFont.truetype(fm.findfont(fm.FontProperties(family="DejaVu Sans", weight=weight)), size)
+
+    h = height
+    canvas = Image.new("RGB", (width + 8 * frames + 64, h), (70, 90, 110))
+    d = ImageDraw.Draw(canvas)
+    d.rectangle([20, h // 5, canvas.width - 20, h // 2], fill=(20, 90, 40))
+    d.text((40, h // 5 + 10), "MAIN STREET 24", font=font(h // 8, True), fill=(240, 240, 240))
+    d.text((40, h // 5 + 10 + h // 7), "Parking only for residents 8-18h", font=font(h // 18, False),
+           fill=(240, 240, 220))
+    d.rectangle([40, 2 * h // 3, canvas.width - 40, 2 * h // 3 + h // 5], fill=(230, 230, 230))
+    d.text((60, 2 * h // 3 + 10), "OPEN 7 DAYS  CAFE  BAR", font=font(h // 8, True), fill=(20, 20, 20))
+    big = np.asarray(canvas)
+    return [np.ascontiguousarray(big[:, 8 * t : 8 * t + width]) for t in range(frames)]
+
+
 def encode_scene(container, stream, frames) -> None:
     """Encode scene frames ``frames`` (their ``t``), at the stream's size, into ``container``; then flush."""
     for t in frames:

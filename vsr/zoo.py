@@ -1,9 +1,12 @@
-"""The models vsr ships: one table that drives ``vsr models``, the defaults and docs/models/README.md's table.
+"""The models vsr ships: one table, named by purpose, that drives ``vsr models``, the defaults and
+docs/models/README.md's table.
 
-Each entry names a model, the job it is for and what it is; its weights are ``vsr/weights/<name>_x<scale>.safetensors``
-(what each file holds: architecture, hyperparameters, the config that trained it and its validation numbers, is in
-the file, :mod:`vsr.weightfile`). A job's default at a scale is its first entry with weights for that scale.
-``bicubic`` needs no weights and runs at any scale; architectures without shipped weights are for training.
+Each entry names a model by what it is for, the job it does and the network behind it; its weights are
+``vsr/weights/<network>_x<scale>.safetensors`` (what each file holds: architecture, hyperparameters, the config that
+trained it and its validation numbers, is in the file, :mod:`vsr.weightfile`; ``train/configs/<network>_x<s>.toml``
+trains it). A job's default at a scale is its first entry with weights for that scale. ``bicubic`` needs no weights
+and runs at any scale; architectures without shipped weights are for training. Names of earlier releases still
+work for this one, with a notice (``ALIASES``).
 """
 
 from __future__ import annotations
@@ -23,48 +26,64 @@ class Entry:
     name: str
     job: str  # "video" (vsr upscale) or "image" (vsr image)
     description: str
+    network: str = ""  # the weight files' stem (and its configs'); the name itself where empty
+
+    @property
+    def files(self) -> str:
+        return self.network or self.name
 
 
+# Each on the speed/quality frontier for its job on val_video (BENCHMARKS.md, "Speed and quality"): none is both
+# slower and worse than another at the same job.
 ZOO: list[Entry] = [
-    Entry("mf-fast", "video", "multi-frame (t-1, t, t+1) with a small learned aligner: the default for vsr upscale"),
-    Entry("mf-dis", "video", "multi-frame aligned by DIS optical flow, confidence-aware fusion: the quality option"),
-    Entry("mf-rec", "video", "mf-dis with a hidden state carried from frame to frame (its features and its last "
-                             "output, moved by a precise DIS flow): recurrent, causal, one frame of latency; above "
-                             "mf-dis on every clip"),
-    Entry("mf-lite", "video", "sr-lite's network on the DIS-aligned window, fine-tuned on video: the best fidelity, "
-                              "at sr-lite's speed (slow on a CPU)"),
-    Entry("mf-fast-gan", "video", "mf-fast fine-tuned with a GAN (spatio-temporal discriminator)"),
-    Entry("mf-dis-gan", "video", "mf-dis fine-tuned with a GAN (spatio-temporal discriminator)"),
-    Entry("mf-fast-real", "video", "mf-fast trained for real footage (compressed, noisy, soft: phone clips, DVD "
-                                   "rips, streams): removes codec blocks and noise; for clean sources use mf-fast"),
-    Entry("mf-fast-real-gan", "video", "mf-fast-real fine-tuned with a GAN: crisper textures on real footage"),
-    Entry("mf-dis-real", "video", "mf-dis trained for real footage: between mf-fast-real and mf-lite-real in quality "
-                                  "and speed; for clean sources use mf-dis"),
-    Entry("mf-dis-real-gan", "video", "mf-dis-real fine-tuned with a GAN: crisper textures on real footage"),
-    Entry("mf-rec-real", "video", "mf-rec trained for real footage: the most faithful on compressed input (level "
-                                  "with mf-lite-real) at a third of its time; for clean sources use mf-rec"),
-    Entry("mf-rec-real-gan", "video", "mf-rec-real fine-tuned with a GAN kept off grid patterns: crisper textures on "
-                                      "real footage"),
-    Entry("mf-lite-real", "video", "mf-lite trained for real footage: the best fidelity on compressed input at "
-                                   "×4, at sr-lite's speed (slow on a CPU); for clean sources use mf-lite"),
-    Entry("mf-lite-real-gan", "video", "mf-lite-real fine-tuned with a GAN: crisper textures on real footage"),
-    Entry("sr-lite", "image", "single image, 8×64 residual blocks: the default for vsr image"),
+    Entry("fast", "video", "clean video, the default: multi-frame (t-1, t, t+1) with a small learned aligner",
+          "mf-fast"),
+    Entry("fast-real", "video", "compressed or noisy footage (phone clips, DVD rips, streams) at fast's speed: "
+                                "removes codec blocks and noise", "mf-fast-real"),
+    Entry("quality", "video", "clean video, more fidelity: recurrent, its state and the window aligned by a precise "
+                              "DIS flow (about 4× fast's time)", "mf-rec"),
+    Entry("quality-real", "video", "compressed footage, the most faithful: quality's network trained for real "
+                                   "footage", "mf-rec-real"),
+    Entry("real-gan", "video", "compressed footage, crisper texture: a GAN kept off grid patterns and off streaks "
+                               "over text", "mf-dis-real-gan"),
+    Entry("image", "image", "single images, the default for vsr image: 8×64 residual blocks", "sr-lite"),
 ]
 BICUBIC = Entry("bicubic", "reference", "MATLAB bicubic interpolation (no weights, any scale)")
+
+# Earlier releases' names: renamed, or retired in favour of the model named here (kept for one release)
+ALIASES: dict[str, tuple[str, str]] = {
+    "mf-fast": ("fast", "renamed"), "mf-fast-real": ("fast-real", "renamed"), "mf-rec": ("quality", "renamed"),
+    "mf-rec-real": ("quality-real", "renamed"), "mf-dis-real-gan": ("real-gan", "renamed"),
+    "sr-lite": ("image", "renamed"),
+    "mf-dis": ("quality", "retired"), "mf-lite": ("quality", "retired"), "mf-fast-gan": ("fast", "retired"),
+    "mf-dis-gan": ("quality", "retired"), "mf-dis-real": ("quality-real", "retired"),
+    "mf-lite-real": ("quality-real", "retired"), "mf-fast-real-gan": ("real-gan", "retired"),
+    "mf-rec-real-gan": ("real-gan", "retired"), "mf-lite-real-gan": ("real-gan", "retired"),
+}
 
 
 def entry(name: str) -> Entry | None:
     return next((e for e in ZOO if e.name == name), None)
 
 
+def resolve(name: str) -> tuple[str, str]:
+    """(today's name, a notice) for a name of this release or an earlier one (no notice for today's)."""
+    if name in ALIASES:
+        new, how = ALIASES[name]
+        return new, (f"-m {name} is now -m {new}" if how == "renamed" else
+                     f"{name} is retired (its job is {new}'s, on the frontier where it was not): {new} runs")
+    return name, ""
+
+
 def weight_files() -> dict[tuple[str, int], Path]:
     """(name, scale) → path of every weight file shipped in the package."""
     if not WEIGHTS_DIR.is_dir():
         return {}
+    names = {e.files: e.name for e in ZOO}
     out = {}
     for p in sorted(WEIGHTS_DIR.glob("*_x[0-9].safetensors")):
-        name, _, scale = p.stem.rpartition("_x")
-        out[(name, int(scale))] = p
+        files, _, scale = p.stem.rpartition("_x")
+        out[(names.get(files, files), int(scale))] = p
     return out
 
 
@@ -115,6 +134,7 @@ def load_model(ref: str, scale: int | None):
         return model, info
     if scale is None:
         raise WeightsError("a scale is needed (--scale)")
+    ref = resolve(ref)[0]
     if ref == BICUBIC.name:
         try:
             model = build("bicubic", scale=scale).eval()
@@ -135,7 +155,9 @@ def load_model(ref: str, scale: int | None):
         have = " ".join(f"×{s}" for s in scales_of(ref))
         raise WeightsError(f"{ref} has no ×{scale} weights (it ships {have}); models with ×{scale}: "
                            f"{_offer_at(scale) or 'none'} (-m bicubic runs at any scale)")
-    return load_weights(path)
+    model, info = load_weights(path)
+    info.name = ref  # (the file carries its network's name)
+    return model, info
 
 
 def _load_pulled(community, scale: int | None):
