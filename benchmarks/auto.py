@@ -77,7 +77,7 @@ def stills(root: Path, frames: int) -> list[tuple[str, list[np.ndarray]]]:
         ww, wh = min(ww, w - 2 * frames - 4), min(wh, h - 16)
         y0, x0 = (h - wh) // 2, 2
         out.append((p.stem, [img[y0 + dy:y0 + dy + wh, x0 + 2 * t:x0 + 2 * t + ww]
-                             for t in range(frames) for dy in [int(round(6 * np.sin(t / 5)))]]))
+                             for t in range(frames) for dy in [round(6 * np.sin(t / 5))]]))
     return out
 
 

@@ -53,7 +53,7 @@ def test_the_rule_reads_what_the_source_has(scale):
     few bits per pixel make it compressed; blocks or noise do whatever the codec; where the scale's rule says the
     real-footage model serves clean input as well, clean input gets it too (said)."""
     rule = dataclasses.replace(RULES[scale], clean=True)
-    clean = dict(codec="hevc", bpp=4.0, blockiness=1.0, noise=0.0)
+    clean = {"codec": "hevc", "bpp": 4.0, "blockiness": 1.0, "noise": 0.0}
     assert not classify(Signals(**clean), rule)[0]
     assert classify(Signals(**{**clean, "bpp": rule.bpp / 2}), rule)[0]
     assert classify(Signals(**{**clean, "blockiness": rule.blocky + 0.1}), rule)[0]
