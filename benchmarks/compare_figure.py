@@ -70,7 +70,7 @@ def figure(tiles: list[tuple[str, np.ndarray]], out: Path, columns: int = 3) -> 
         sheet.paste(Image.fromarray(tile), (x, y + label))
         draw.text((x + 2, y + 3), name, fill="black")
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, optimize=True)
+    sheet.save(out, quality=92)  # (JPEG at 92 for README; PNG where the name says so)
 
 
 def main() -> None:
@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("-m", "--models", default="fast,fast-real,quality-real,real-gan")
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--frames", type=int, default=12, help="frames of the clip encoded (compare shows 4 of them)")
-    ap.add_argument("--out", type=Path, default=HERE / "figures" / "compare.png")
+    ap.add_argument("--out", type=Path, default=HERE / "figures" / "compare.jpg")
     ap.add_argument("--page", type=Path, help="keep vsr compare's page here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
