@@ -211,21 +211,8 @@ def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself
     with B-frames, its decode timestamps rebuilt across the boundaries) has exactly the input's timestamps."""
     from engines.torch_backend import TorchRunner
-    from vsr.testclips import scene
 
-    src = tmp_path / "in.mp4"
-    with av.open(str(src), "w") as out:  # NTSC timing (1001/30000 s a frame), B-frames, a keyframe every 10
-        s = out.add_stream("libx264", rate=fractions.Fraction(30000, 1001))
-        s.width, s.height, s.pix_fmt, s.options = 96, 64, "yuv420p", {"preset": "veryfast", "crf": "20"}
-        s.time_base = s.codec_context.time_base = fractions.Fraction(1, 30000)
-        s.codec_context.gop_size = 10
-        for t in range(60):
-            f = av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24").reformat(format="yuv420p")
-            f.pts = t * 1001
-            for pk in s.encode(f):
-                out.mux(pk)
-        for pk in s.encode():
-            out.mux(pk)
+    src = _b_frame_mp4(tmp_path / "in.mp4", size=(96, 64), crf=20)  # a keyframe every 10 frames
     with av.open(str(src)) as c:
         v = c.streams.video[0]
         packets = [p for p in c.demux(v) if p.size]
@@ -565,16 +552,17 @@ def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(t
 # -- one route: reading, locking, folders, settings ------------------------------------------
 
 
-def _b_frame_mp4(path: Path, frames: int = 60, gop: int = 10) -> Path:
+def _b_frame_mp4(path: Path, frames: int = 60, gop: int = 10, size: tuple[int, int] = (64, 48), crf: int = 24) -> Path:
     from vsr.testclips import scene
 
-    with av.open(str(path), "w") as out:  # NTSC timing, B-frames
+    w, h = size
+    with av.open(str(path), "w") as out:  # NTSC timing (1001/30000 s a frame), B-frames
         s = out.add_stream("libx264", rate=fractions.Fraction(30000, 1001))
-        s.width, s.height, s.pix_fmt, s.options = 64, 48, "yuv420p", {"preset": "veryfast", "crf": "24"}
+        s.width, s.height, s.pix_fmt, s.options = w, h, "yuv420p", {"preset": "veryfast", "crf": str(crf)}
         s.time_base = s.codec_context.time_base = fractions.Fraction(1, 30000)
         s.codec_context.gop_size = gop
         for t in range(frames):
-            f = av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24").reformat(format="yuv420p")
+            f = av.VideoFrame.from_ndarray(scene(h, w, t), format="rgb24").reformat(format="yuv420p")
             f.pts = t * 1001
             for pk in s.encode(f):
                 out.mux(pk)
