@@ -364,11 +364,12 @@ def test_the_cache_keeps_to_its_cap_least_recently_used_first(tmp_path, monkeypa
 
 def test_engines_lists_model_names_sizes_and_the_cap(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
-    rc, out, err = cli("build-engine", "-m", "sr-lite", "-s", "2", "--height", "16", "--width", "16",
+    rc, out, err = cli("build-engine", "-m", "image", "-s", "2", "--height", "16", "--width", "16",
                        "--precision", "fp32")
     assert rc == 0, err
     rc, out, _ = cli("engines")
-    assert rc == 0 and "sr-lite" in out and "window" not in out  # the model, not its architecture
+    rows = [line.strip("│ ").split()[0] for line in out.splitlines() if "×2" in line]
+    assert rc == 0 and rows == ["image", "image"] and "window" not in out  # the model, not its architecture
     onnx_row = next(line for line in out.splitlines() if "onnx" in line)
     assert "onnx u8" in onnx_row and " 18 " not in onnx_row  # what it is, not the opset
     assert "2 entries" in out and "of 2.00 GB (VSR_CACHE_MAX)" in out
