@@ -320,7 +320,7 @@ def speed(args) -> None:
     import av
 
     from vsr.auto import decide
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     base = [scene(540, 960, t, seed=3, speed=4.0) for t in range(0, 96, 2)]
     cases = [("1080p H.264 CRF 23, .mp4", (1920, 1080), "libx264", {"crf": "23"}, "mp4", 240),

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from vsr.jobs import Job, Local, Reporter, Settings
-from vsr.testclips import ClipSpec, make_clip
+from vsr._testclips import ClipSpec, make_clip
 
 
 def vsr(*args, kill_after: float | None = None) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 
 from vsr.segments import Halo, plan
-from vsr.testclips import encode_scene
+from vsr._testclips import encode_scene
 from vsr.video.probe import PacketReader
 from vsr.video.source import VideoSource
 

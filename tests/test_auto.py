@@ -13,7 +13,7 @@ import pytest
 from conftest import Collect
 
 from vsr.auto import CLEAN, REAL, RULES, Signals, classify, decide, decide_from
-from vsr.testclips import make_clip, scene
+from vsr._testclips import make_clip, scene
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -431,7 +431,7 @@ def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch
 def test_the_cli_refuses_a_precision_the_cpu_lacks(cli, tmp_path, natural_rgb, monkeypatch):
     from PIL import Image
 
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
 
     _cpu_has(monkeypatch, bf16=False)
     src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)

@@ -21,7 +21,7 @@ import pytest
 from conftest import run_job, small
 
 from vsr.errors import VsrError
-from vsr.testclips import make_clip
+from vsr._testclips import make_clip
 
 
 def _frames(path: Path):
@@ -128,7 +128,7 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     """In an open GOP the frames shown just before a keyframe are decoded after it (from both GOPs): a segment
     ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
     from engines.torch_backend import TorchRunner
-    from vsr.testclips import encode_scene
+    from vsr._testclips import encode_scene
 
     src = tmp_path / name
     with av.open(str(src), "w") as c:
@@ -254,7 +254,7 @@ def test_a_recurrent_models_boundaries_match_after_its_warm_up(tmp_path):
     from engines.torch_backend import TorchRunner
     from vsr.metrics import psnr
     from vsr.resize import imresize
-    from vsr.testclips import scene
+    from vsr._testclips import scene
     from vsr.zoo import entry, load_model, weight_files
 
     shipped = next((name, s) for name, s in sorted(weight_files()) if entry(name) is not None
@@ -410,7 +410,7 @@ def test_hdr10_metadata_is_kept_where_the_encoder_can_carry_it(tmp_path):
         s.codec_context.colorspace, s.codec_context.color_primaries, s.codec_context.color_trc = 9, 9, 16
         s.options = {"crf": "20", "preset": "ultrafast", "x265-params": "log-level=none:hdr10=1:master-display="
                      "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"}
-        from vsr.testclips import scene
+        from vsr._testclips import scene
 
         for i in range(3):
             f = av.VideoFrame.from_ndarray(scene(48, 64, i).astype(np.uint16) * 257, format="rgb48le")
@@ -553,7 +553,7 @@ def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(t
 
 
 def _b_frame_mp4(path: Path, frames: int = 60, gop: int = 10, size: tuple[int, int] = (64, 48), crf: int = 24) -> Path:
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     w, h = size
     with av.open(str(path), "w") as out:  # NTSC timing (1001/30000 s a frame), B-frames
@@ -577,7 +577,7 @@ def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind
     (bytes and timestamps), for open GOPs and B-frames, and the last segment costs no more reading than the
     first (indexed containers: MP4, Matroska)."""
     from vsr.segments import Halo, plan
-    from vsr.testclips import encode_scene
+    from vsr._testclips import encode_scene
     from vsr.video.probe import PacketReader
 
     if kind == "b-frames-mp4":

@@ -12,7 +12,7 @@ from conftest import pan, run_job, small
 from engines.torch_backend import TorchRunner
 from vsr.flow import luma8
 from vsr.temporal import Stabiliser, Temporal, motion
-from vsr.testclips import scene
+from vsr._testclips import scene
 
 
 def _steadied(lr: list[np.ndarray], sr: list[np.ndarray], scale: int, settings: Temporal | None = None):
@@ -79,7 +79,7 @@ def test_a_cut_starts_over():
 def test_off_changes_nothing_and_on_runs_inside_segments(tmp_path):
     """--temporal off writes exactly the per-frame output; on, a segmented run's frames match one pass's (the stage
     warms up in each segment's halo), through a lossless codec."""
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
     from vsr.video.encoder import EncodeOptions
 
     from vsr.video.source import frames_of

@@ -15,7 +15,7 @@ from train.loop import train
 from train.sampler import TrainData
 from train.store import DataError, load_sources
 from vsr.resize import imresize
-from vsr.testclips import make_clip, scene
+from vsr._testclips import make_clip, scene
 from vsr.weightfile import load_weights
 
 
