@@ -319,8 +319,8 @@ def speed(args) -> None:
     read whole, so its packets are sampled)."""
     import av
 
-    from vsr.auto import decide
     from vsr._testclips import scene
+    from vsr.auto import decide
 
     base = [scene(540, 960, t, seed=3, speed=4.0) for t in range(0, 96, 2)]
     cases = [("1080p H.264 CRF 23, .mp4", (1920, 1080), "libx264", {"crf": "23"}, "mp4", 240),

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import Collect
 
-from vsr.auto import CLEAN, REAL, RULES, Signals, classify, decide, decide_from
 from vsr._testclips import make_clip, scene
+from vsr.auto import CLEAN, REAL, RULES, Signals, classify, decide, decide_from
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -157,7 +157,7 @@ def test_unsupported_precision_is_a_clear_error():
 
 
 def test_auto_falls_back_with_a_warning(monkeypatch):
-    import engines.base as base
+    from engines import base
 
     monkeypatch.setattr(base, "candidates", lambda b: ["tensorrt", "openvino", "torch"])
     warnings = []
@@ -414,8 +414,8 @@ def test_an_explicit_precision_the_cpu_lacks_is_refused_on_every_backend(monkeyp
 
 
 def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch):
-    import engines.base as base
     import engines.openvino_backend as ovb
+    from engines import base
 
     _cpu_has(monkeypatch, bf16=True, fp16=True)
     monkeypatch.setattr(ovb, "supported_precisions", lambda core: {"fp32", "bf16"})  # this OpenVINO has no fp16

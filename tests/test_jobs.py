@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import run_job, small
 
-from vsr.errors import VsrError
 from vsr._testclips import make_clip
+from vsr.errors import VsrError
 
 
 def _frames(path: Path):
@@ -252,9 +252,9 @@ def test_a_recurrent_models_boundaries_match_after_its_warm_up(tmp_path):
     """A segment starts its state from zero that many frames early: its frames score within 0.05 dB of the
     one-pass run's (the bound the warm-up is defined by), against the ground truth the LR clip was made from."""
     from engines.torch_backend import TorchRunner
+    from vsr._testclips import scene
     from vsr.metrics import psnr
     from vsr.resize import imresize
-    from vsr._testclips import scene
     from vsr.zoo import entry, load_model, weight_files
 
     shipped = next((name, s) for name, s in sorted(weight_files()) if entry(name) is not None
@@ -576,8 +576,8 @@ def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind
     """A segment's packets come from a seek to its keyframe; they are the packets a read from the start finds
     (bytes and timestamps), for open GOPs and B-frames, and the last segment costs no more reading than the
     first (indexed containers: MP4, Matroska)."""
-    from vsr.segments import Halo, plan
     from vsr._testclips import encode_scene
+    from vsr.segments import Halo, plan
     from vsr.video.probe import PacketReader
 
     if kind == "b-frames-mp4":
