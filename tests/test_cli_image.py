@@ -1,9 +1,8 @@
 import os
 
 import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 from vsr.picture import read_picture
 
