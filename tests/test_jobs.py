@@ -120,6 +120,16 @@ def test_interlaced_segments_are_seamless(tmp_path):
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
+def _scene_clip(path: Path, codec: str, options: dict, size: tuple[int, int], frames: int) -> Path:
+    from vsr._testclips import encode_scene
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream(codec, rate=25, options=options)
+        v.width, v.height, v.pix_fmt = *size, "yuv420p"
+        encode_scene(c, v, range(frames))
+    return path
+
+
 @pytest.mark.parametrize("name, codec, options", [
     ("dvd.ts", "mpeg2video", {"bf": "2", "g": "6", "b": "2M"}),  # FFmpeg's MPEG-2 GOPs are open unless told
     ("open.mkv", "libx264", {"x264-params": "open-gop=1:keyint=6:min-keyint=6:bframes=2:b-adapt=0"}),
@@ -128,13 +138,8 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     """In an open GOP the frames shown just before a keyframe are decoded after it (from both GOPs): a segment
     ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
     from engines.torch_backend import TorchRunner
-    from vsr._testclips import encode_scene
 
-    src = tmp_path / name
-    with av.open(str(src), "w") as c:
-        v = c.add_stream(codec, rate=25, options=options)
-        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
-        encode_scene(c, v, range(30))
+    src = _scene_clip(tmp_path / name, codec, options, (96, 64), 30)
     m = _map(src)
     shown = sorted(m.pts)
     assert any(shown.index(p.pts) < shown.index(m.packets[k].pts)  # a leading frame, decoded after its keyframe
@@ -576,7 +581,6 @@ def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind
     """A segment's packets come from a seek to its keyframe; they are the packets a read from the start finds
     (bytes and timestamps), for open GOPs and B-frames, and the last segment costs no more reading than the
     first (indexed containers: MP4, Matroska)."""
-    from vsr._testclips import encode_scene
     from vsr.segments import Halo, plan
     from vsr.video.probe import PacketReader
 
@@ -587,11 +591,7 @@ def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind
             "mpeg2-ts": ("mpeg2video", {"bf": "2", "g": "6", "b": "2M"}, "dvd.ts"),
             "x264-open-gop-mkv": ("libx264", {"x264-params": "open-gop=1:keyint=6:min-keyint=6:bframes=2:b-adapt=0"},
                                   "open.mkv")}[kind]
-        src = tmp_path / name
-        with av.open(str(src), "w") as c:
-            v = c.add_stream(codec, rate=25, options=options)
-            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-            encode_scene(c, v, range(90))
+        src = _scene_clip(tmp_path / name, codec, options, (64, 48), 90)
     m = _map(src)
     segments = plan(m, 0.5, Halo.of(3, 2, 1))
     assert len(segments) > 4
