@@ -25,7 +25,7 @@ CLIP = ROOT.parent / "shared" / "data" / "train_videos" / "big_buck_bunny_1280x7
 def frames(n: int) -> list[np.ndarray]:
     import cv2
 
-    from vsr.testclips import scene
+    from vsr._testclips import scene
     from vsr.video.source import frames_of
 
     if CLIP.exists():

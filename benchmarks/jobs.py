@@ -30,8 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from vsr._testclips import ClipSpec, make_clip
 from vsr.jobs import Job, Local, Reporter, Settings
-from vsr.testclips import ClipSpec, make_clip
 
 
 def vsr(*args, kill_after: float | None = None) -> float:

@@ -24,7 +24,7 @@ def clip(path: Path, seconds: int, w: int, h: int) -> Path:
     """A long clip, made fast: a short loop of scene frames, re-encoded for the whole length."""
     import av
 
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     frames = [scene(h, w, i) for i in range(50)]
     with av.open(str(path), "w") as out:
@@ -53,7 +53,7 @@ def measure_image(folder: Path) -> dict:
     """A 960×540 photo-like picture → 3840×2160 with `vsr image -s 4` and its default model and tiling."""
     from PIL import Image
 
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     src = folder / "pic.png"
     Image.fromarray(scene(540, 960, 0)).save(src)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import av
 
+from vsr._testclips import encode_scene
 from vsr.segments import Halo, plan
-from vsr.testclips import encode_scene
 from vsr.video.probe import PacketReader
 from vsr.video.source import VideoSource
 
@@ -81,7 +81,7 @@ def main() -> None:
                              "demuxed": reader.demuxed - demuxed, "seconds": statistics.median(times),
                              "MB read": statistics.median(reads) / 1e6})
             reader.close()
-    print(f"\n| how | segment | its packets | packets demuxed | time | MB read |\n|---|---|---:|---:|---:|---:|")
+    print("\n| how | segment | its packets | packets demuxed | time | MB read |\n|---|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['how']} | {r['segment']} | {r['packets']} | {r['demuxed']} | {r['seconds'] * 1000:.0f} ms | "
               f"{r['MB read']:.1f} |")

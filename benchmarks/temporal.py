@@ -77,7 +77,7 @@ def quality(args) -> list[dict]:
 
 
 def cost(args) -> list[dict]:
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     lr = [scene(270, 480, t, speed=2.0) for t in range(12)]
     stage = Temporal()

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from vsr._testclips import street_sign
 from vsr.evaluate import upscale_clip
 from vsr.resize import imresize
 from vsr.runner import choose, open_runner
-from vsr.testclips import street_sign
 from vsr.video.recompress import recompress
 
 

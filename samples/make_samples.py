@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from vsr._testclips import _write_tone
 from vsr.resize import imresize
-from vsr.testclips import _write_tone
 
 HERE = Path(__file__).resolve().parent
 

@@ -27,7 +27,7 @@ def shared() -> Path:
 @pytest.fixture
 def natural_rgb() -> np.ndarray:
     """A smooth-and-textured synthetic photo, 96×128 RGB uint8."""
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     return scene(96, 128, 3, seed=1)
 
@@ -69,7 +69,7 @@ def small(name: str, scale: int = 2, seed: int = 0, **over):
 
 def pan(n: int, h: int = 40, w: int = 56, speed: float = 1.5, dtype=np.uint8) -> list[np.ndarray]:
     """n frames of a panning synthetic scene (uint8, or scaled to uint16)."""
-    from vsr.testclips import scene
+    from vsr._testclips import scene
 
     frames = [scene(h, w, t, speed=speed) for t in range(n)]
     return frames if dtype == np.uint8 else [f.astype(np.uint16) * 257 for f in frames]

@@ -111,7 +111,7 @@ def test_the_catalogue_says_what_each_model_is_and_where_it_comes_from():
 
 
 def test_pull_then_run_by_name(tmp_path, tiny, mirror, cli):
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
 
     src = make_clip(tmp_path / "in.mkv", width=48, height=32, frames=4, audio=False)
     rc, _, err = cli("upscale", src, tmp_path / "early.mkv", "-m", "tiny-x4", "--backend", "torch")

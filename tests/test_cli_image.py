@@ -1,9 +1,8 @@
 import os
 
 import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 from vsr.picture import read_picture
 
@@ -239,8 +238,8 @@ def test_a_folder_leaves_out_vsrs_own_outputs_and_hidden_files(tmp_path, natural
     rc, _, err = cli("image", src, "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
     assert rc == 0, err
     assert sorted(p.name for p in (tmp_path / "img_x2").iterdir()) == ["a.png", "b.jpg", "c_x2.png"]
-    assert err.strip().splitlines() == ["skipping 3 file(s) that look like vsr's own outputs (a_x4.png, a_x4_x2.png, "
-                                        "b_x3.png): rename them to upscale them"]
+    assert err.strip().splitlines() == [("skipping 3 file(s) that look like vsr's own outputs (a_x4.png, a_x4_x2.png, "
+                                         "b_x3.png): rename them to upscale them")]
     rc, _, err = cli("image", src, "-s", "2", "-m", "bicubic", "--backend", "torch")
     assert rc == 0, err
     assert err.strip().splitlines()[-1] == f"nothing to do: every output exists in {tmp_path / 'img_x2'} " \

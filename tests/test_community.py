@@ -112,7 +112,7 @@ def test_a_model_that_does_not_export_runs_on_torch_with_one_warning(tmp_path):
 def test_a_community_model_upscales_a_video_keeping_audio_and_timestamps(tmp_path, cli):
     import av
 
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
 
     path, _ = _file(tmp_path, "compact")
     src = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=5, audio=True, vfr=True)

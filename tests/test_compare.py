@@ -39,8 +39,8 @@ def pages(tmp_path_factory):
     """A small clip and an image, each compared: (page of the clip, page of the image, the model names)."""
     from PIL import Image
 
+    from vsr._testclips import ClipSpec, make_clip, scene
     from vsr.cli import main
-    from vsr.testclips import ClipSpec, make_clip, scene
 
     d = tmp_path_factory.mktemp("compare")
     clip = make_clip(d / "clip.mp4", ClipSpec(width=96, height=64, frames=16, audio=False))
@@ -54,7 +54,7 @@ def pages(tmp_path_factory):
 
 
 def _images(text: str) -> dict[str, str]:
-    return json.loads(re.search(r'<script type="application/json" id="images">(.*?)</script>', text, re.S).group(1))
+    return json.loads(re.search(r'<script type="application/json" id="images">(.*?)</script>', text, re.DOTALL).group(1))
 
 
 def _size(uri: str) -> tuple[int, int]:
@@ -106,8 +106,8 @@ def test_crops_go_where_the_detail_is_and_never_overlap():
 def test_the_frames_shown_are_those_at_the_time_asked_with_the_lead_in_before(tmp_path):
     """Seeking to a keyframe and decoding on gives the frames a decode from the start gives, at the time asked; the
     middle of the video by default, and an excerpt that would run past the end starts earlier."""
+    from vsr._testclips import make_clip
     from vsr.compare import open_video, read_excerpt
-    from vsr.testclips import make_clip
     from vsr.video.source import frames_of
 
     clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=50, gop=5, audio=False)  # 25 fps, 2 s
@@ -147,7 +147,7 @@ def test_times_are_seconds_or_clock_readings():
 
 
 def test_what_cannot_be_compared_is_one_line(tmp_path, cli):
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
 
     clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=6, audio=False)
     (tmp_path / "notes.txt").write_text("not a video")

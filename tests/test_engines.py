@@ -157,7 +157,7 @@ def test_unsupported_precision_is_a_clear_error():
 
 
 def test_auto_falls_back_with_a_warning(monkeypatch):
-    import engines.base as base
+    from engines import base
 
     monkeypatch.setattr(base, "candidates", lambda b: ["tensorrt", "openvino", "torch"])
     warnings = []
@@ -364,11 +364,12 @@ def test_the_cache_keeps_to_its_cap_least_recently_used_first(tmp_path, monkeypa
 
 def test_engines_lists_model_names_sizes_and_the_cap(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
-    rc, out, err = cli("build-engine", "-m", "sr-lite", "-s", "2", "--height", "16", "--width", "16",
+    rc, out, err = cli("build-engine", "-m", "image", "-s", "2", "--height", "16", "--width", "16",
                        "--precision", "fp32")
     assert rc == 0, err
     rc, out, _ = cli("engines")
-    assert rc == 0 and "sr-lite" in out and "window" not in out  # the model, not its architecture
+    rows = [line.strip("│ ").split()[0] for line in out.splitlines() if "×2" in line]
+    assert rc == 0 and rows == ["image", "image"] and "window" not in out  # the model, not its architecture
     onnx_row = next(line for line in out.splitlines() if "onnx" in line)
     assert "onnx u8" in onnx_row and " 18 " not in onnx_row  # what it is, not the opset
     assert "2 entries" in out and "of 2.00 GB (VSR_CACHE_MAX)" in out
@@ -413,8 +414,8 @@ def test_an_explicit_precision_the_cpu_lacks_is_refused_on_every_backend(monkeyp
 
 
 def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch):
-    import engines.base as base
     import engines.openvino_backend as ovb
+    from engines import base
 
     _cpu_has(monkeypatch, bf16=True, fp16=True)
     monkeypatch.setattr(ovb, "supported_precisions", lambda core: {"fp32", "bf16"})  # this OpenVINO has no fp16
@@ -430,7 +431,7 @@ def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch
 def test_the_cli_refuses_a_precision_the_cpu_lacks(cli, tmp_path, natural_rgb, monkeypatch):
     from PIL import Image
 
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
 
     _cpu_has(monkeypatch, bf16=False)
     src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)

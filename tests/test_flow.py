@@ -5,8 +5,8 @@ import pytest
 import torch
 from conftest import pan, small
 
+from vsr._testclips import scene
 from vsr.flow import Dis, gray8, is_cut, luma8, window_flows
-from vsr.testclips import scene
 from vsr.windows import options_for, still, windows
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import run_job, small
 
+from vsr._testclips import make_clip
 from vsr.errors import VsrError
-from vsr.testclips import make_clip
 
 
 def _frames(path: Path):
@@ -120,6 +120,16 @@ def test_interlaced_segments_are_seamless(tmp_path):
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
+def _scene_clip(path: Path, codec: str, options: dict, size: tuple[int, int], frames: int) -> Path:
+    from vsr._testclips import encode_scene
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream(codec, rate=25, options=options)
+        v.width, v.height, v.pix_fmt = *size, "yuv420p"
+        encode_scene(c, v, range(frames))
+    return path
+
+
 @pytest.mark.parametrize("name, codec, options", [
     ("dvd.ts", "mpeg2video", {"bf": "2", "g": "6", "b": "2M"}),  # FFmpeg's MPEG-2 GOPs are open unless told
     ("open.mkv", "libx264", {"x264-params": "open-gop=1:keyint=6:min-keyint=6:bframes=2:b-adapt=0"}),
@@ -128,13 +138,8 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     """In an open GOP the frames shown just before a keyframe are decoded after it (from both GOPs): a segment
     ending there must decode past the keyframe, and the next one, starting at it, drops those frames unseen."""
     from engines.torch_backend import TorchRunner
-    from vsr.testclips import encode_scene
 
-    src = tmp_path / name
-    with av.open(str(src), "w") as c:
-        v = c.add_stream(codec, rate=25, options=options)
-        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
-        encode_scene(c, v, range(30))
+    src = _scene_clip(tmp_path / name, codec, options, (96, 64), 30)
     m = _map(src)
     shown = sorted(m.pts)
     assert any(shown.index(p.pts) < shown.index(m.packets[k].pts)  # a leading frame, decoded after its keyframe
@@ -211,21 +216,8 @@ def test_mp4_with_b_frames_keeps_every_timestamp_and_frame(tmp_path):
     hold): segments remuxed and encoded on their own still give the one-pass frames, and the joined MP4 (itself
     with B-frames, its decode timestamps rebuilt across the boundaries) has exactly the input's timestamps."""
     from engines.torch_backend import TorchRunner
-    from vsr.testclips import scene
 
-    src = tmp_path / "in.mp4"
-    with av.open(str(src), "w") as out:  # NTSC timing (1001/30000 s a frame), B-frames, a keyframe every 10
-        s = out.add_stream("libx264", rate=fractions.Fraction(30000, 1001))
-        s.width, s.height, s.pix_fmt, s.options = 96, 64, "yuv420p", {"preset": "veryfast", "crf": "20"}
-        s.time_base = s.codec_context.time_base = fractions.Fraction(1, 30000)
-        s.codec_context.gop_size = 10
-        for t in range(60):
-            f = av.VideoFrame.from_ndarray(scene(64, 96, t), format="rgb24").reformat(format="yuv420p")
-            f.pts = t * 1001
-            for pk in s.encode(f):
-                out.mux(pk)
-        for pk in s.encode():
-            out.mux(pk)
+    src = _b_frame_mp4(tmp_path / "in.mp4", size=(96, 64), crf=20)  # a keyframe every 10 frames
     with av.open(str(src)) as c:
         v = c.streams.video[0]
         packets = [p for p in c.demux(v) if p.size]
@@ -265,9 +257,9 @@ def test_a_recurrent_models_boundaries_match_after_its_warm_up(tmp_path):
     """A segment starts its state from zero that many frames early: its frames score within 0.05 dB of the
     one-pass run's (the bound the warm-up is defined by), against the ground truth the LR clip was made from."""
     from engines.torch_backend import TorchRunner
+    from vsr._testclips import scene
     from vsr.metrics import psnr
     from vsr.resize import imresize
-    from vsr.testclips import scene
     from vsr.zoo import entry, load_model, weight_files
 
     shipped = next((name, s) for name, s in sorted(weight_files()) if entry(name) is not None
@@ -423,7 +415,7 @@ def test_hdr10_metadata_is_kept_where_the_encoder_can_carry_it(tmp_path):
         s.codec_context.colorspace, s.codec_context.color_primaries, s.codec_context.color_trc = 9, 9, 16
         s.options = {"crf": "20", "preset": "ultrafast", "x265-params": "log-level=none:hdr10=1:master-display="
                      "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"}
-        from vsr.testclips import scene
+        from vsr._testclips import scene
 
         for i in range(3):
             f = av.VideoFrame.from_ndarray(scene(48, 64, i).astype(np.uint16) * 257, format="rgb48le")
@@ -565,16 +557,17 @@ def test_a_local_ray_cluster_gives_the_local_output_and_survives_a_lost_worker(t
 # -- one route: reading, locking, folders, settings ------------------------------------------
 
 
-def _b_frame_mp4(path: Path, frames: int = 60, gop: int = 10) -> Path:
-    from vsr.testclips import scene
+def _b_frame_mp4(path: Path, frames: int = 60, gop: int = 10, size: tuple[int, int] = (64, 48), crf: int = 24) -> Path:
+    from vsr._testclips import scene
 
-    with av.open(str(path), "w") as out:  # NTSC timing, B-frames
+    w, h = size
+    with av.open(str(path), "w") as out:  # NTSC timing (1001/30000 s a frame), B-frames
         s = out.add_stream("libx264", rate=fractions.Fraction(30000, 1001))
-        s.width, s.height, s.pix_fmt, s.options = 64, 48, "yuv420p", {"preset": "veryfast", "crf": "24"}
+        s.width, s.height, s.pix_fmt, s.options = w, h, "yuv420p", {"preset": "veryfast", "crf": str(crf)}
         s.time_base = s.codec_context.time_base = fractions.Fraction(1, 30000)
         s.codec_context.gop_size = gop
         for t in range(frames):
-            f = av.VideoFrame.from_ndarray(scene(48, 64, t), format="rgb24").reformat(format="yuv420p")
+            f = av.VideoFrame.from_ndarray(scene(h, w, t), format="rgb24").reformat(format="yuv420p")
             f.pts = t * 1001
             for pk in s.encode(f):
                 out.mux(pk)
@@ -589,7 +582,6 @@ def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind
     (bytes and timestamps), for open GOPs and B-frames, and the last segment costs no more reading than the
     first (indexed containers: MP4, Matroska)."""
     from vsr.segments import Halo, plan
-    from vsr.testclips import encode_scene
     from vsr.video.probe import PacketReader
 
     if kind == "b-frames-mp4":
@@ -599,11 +591,7 @@ def test_seeking_reads_the_same_packets_as_reading_from_the_start(tmp_path, kind
             "mpeg2-ts": ("mpeg2video", {"bf": "2", "g": "6", "b": "2M"}, "dvd.ts"),
             "x264-open-gop-mkv": ("libx264", {"x264-params": "open-gop=1:keyint=6:min-keyint=6:bframes=2:b-adapt=0"},
                                   "open.mkv")}[kind]
-        src = tmp_path / name
-        with av.open(str(src), "w") as c:
-            v = c.add_stream(codec, rate=25, options=options)
-            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-            encode_scene(c, v, range(90))
+        src = _scene_clip(tmp_path / name, codec, options, (64, 48), 90)
     m = _map(src)
     segments = plan(m, 0.5, Halo.of(3, 2, 1))
     assert len(segments) > 4

@@ -14,7 +14,7 @@ from vsr.zoo import entry, load_model, weight_files
 
 def _street_sign(scale: int = 4):
     """The street sign filmed as a phone would: downscaled, then H.264 at CRF 30. (HR frames, LR frames.)"""
-    from vsr.testclips import street_sign
+    from vsr._testclips import street_sign
 
     hr = street_sign()
     return hr, recompress([imresize(f, 1 / scale) for f in hr], crf=30)

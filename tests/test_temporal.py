@@ -10,9 +10,9 @@ import pytest
 from conftest import pan, run_job, small
 
 from engines.torch_backend import TorchRunner
+from vsr._testclips import scene
 from vsr.flow import luma8
 from vsr.temporal import Stabiliser, Temporal, motion
-from vsr.testclips import scene
 
 
 def _steadied(lr: list[np.ndarray], sr: list[np.ndarray], scale: int, settings: Temporal | None = None):
@@ -69,7 +69,7 @@ def test_what_moved_away_leaves_no_ghost():
 def test_a_cut_starts_over():
     a, b = pan(4, 40, 56, speed=1.0), [scene(40, 56, t, seed=7) for t in range(3)]
     sr = _upscaled(a + b, 2)
-    stab, settings, prev = Stabiliser(2, Temporal()), Temporal(), None
+    stab, settings = Stabiliser(2, Temporal()), Temporal()
     for t, (f, y) in enumerate(zip(a + b, sr)):
         out = stab.step(y, None if t in (0, 4) else motion(luma8((a + b)[t - 1]), luma8(f), settings), t in (0, 4))
         if t == 4:
@@ -79,9 +79,8 @@ def test_a_cut_starts_over():
 def test_off_changes_nothing_and_on_runs_inside_segments(tmp_path):
     """--temporal off writes exactly the per-frame output; on, a segmented run's frames match one pass's (the stage
     warms up in each segment's halo), through a lossless codec."""
-    from vsr.testclips import make_clip
+    from vsr._testclips import make_clip
     from vsr.video.encoder import EncodeOptions
-
     from vsr.video.source import frames_of
 
     src = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=40, gop=5, audio=False)

@@ -14,8 +14,8 @@ from train.export import export
 from train.loop import train
 from train.sampler import TrainData
 from train.store import DataError, load_sources
+from vsr._testclips import make_clip, scene
 from vsr.resize import imresize
-from vsr.testclips import make_clip, scene
 from vsr.weightfile import load_weights
 
 
@@ -410,7 +410,7 @@ def test_exported_weights_are_named_after_the_run_never_a_shipped_model(tmp_path
 
 def test_a_recurrent_model_learns_through_its_state(tmp_path, monkeypatch):
     """Back-propagation through the clip: the loss of the last output reaches the weights through every step."""
-    import train.loop as loop
+    from train import loop
     from train.config import TrainConfig
     from vsr.models import build
 
@@ -461,7 +461,7 @@ def test_a_flow_input_model_trains_on_the_dis_level_it_is_built_with(tmp_path, m
 
 def test_bf16_training_on_a_cpu_without_it_warns(tmp_path, monkeypatch):
     import engines.cpu
-    import train.loop as loop
+    from train import loop
 
     monkeypatch.setattr(engines.cpu, "has_native_bf16", lambda: False)
     data = _images(tmp_path / "imgs")
@@ -593,7 +593,7 @@ def test_errors_are_clear(tmp_path):
     with pytest.raises(TrainError, match="corrupt checkpoint"):
         train(None, str(run), quiet=True)
     (run / "checkpoint.pt").write_bytes(good)
-    import train.loop as loop
+    from train import loop
 
     def full_disk(*a, **k):
         raise OSError(28, "No space left on device")

@@ -15,7 +15,7 @@ from conftest import run_job, small
 from engines.torch_backend import TorchRunner
 from vsr.errors import VsrError
 from vsr.models.bicubic import Bicubic
-from vsr.testclips import encode_scene, make_clip, scene
+from vsr._testclips import encode_scene, make_clip, scene
 from vsr.video.encoder import EncodeOptions
 
 

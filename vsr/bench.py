@@ -1,6 +1,6 @@
 """Throughput measurements: decode, model-only, encode, end to end, and the no-model floor.
 
-Everything runs on a clip generated here (``vsr.testclips``), so numbers are
+Everything runs on a clip generated here (``vsr._testclips``), so numbers are
 comparable between machines. Times are medians over ``repeat`` runs.
 End-to-end runs happen in a child process (``python -m vsr upscale``) so its
 peak RSS is measured on its own.
@@ -54,7 +54,7 @@ def machine() -> str:
 
 
 def make_bench_clip(folder: Path, size: str, frames: int) -> Path:
-    from vsr.testclips import ClipSpec, make_clip
+    from vsr._testclips import ClipSpec, make_clip
 
     w, h = SIZES[size]
     path = folder / f"bench_{size}.mp4"
@@ -125,7 +125,7 @@ def encode_fps(hw_out: tuple[int, int], frames: int, codec: str = "libx264", pre
     """RGB → YUV conversion + encode of ``frames`` output-size frames (the writer's work)."""
     import av
 
-    from vsr.testclips import scene
+    from vsr._testclips import scene
     from vsr.video.colour import Colour, from_rgb
 
     h, w = hw_out

@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from vsr.errors import VsrError
 

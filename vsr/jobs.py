@@ -167,8 +167,18 @@ class Job:
     def __init__(self, settings: Settings, ui: Reporter, stop: threading.Event):
         self.s, self.ui, self.stop = settings, ui, stop
         self.runner = self.info = self.choice = self.scheduler = self.temporal = None
+        self.runners: dict[Choice, tuple] = {}  # (runner, info, temporal) of each model loaded
+        self.fixed = False  # a runner given by use(): every file runs it
+        self.switched = False  # the model changed since the scheduler was given one (-m auto, file by file)
         self.seen: set[str] = set()
         self.loading = 0.0  # seconds spent loading the model and building its engine (not the job's rate)
+
+    @property
+    def auto(self) -> bool:
+        """Whether the model is chosen per file from the file itself (-m auto, the default): vsr.auto."""
+        from vsr.auto import AUTO
+
+        return not self.fixed and self.s.model in (None, AUTO)
 
     def use(self, runner, info=None) -> Job:
         """Run with a runner built elsewhere (tests, benchmarks) instead of loading the settings' model."""
@@ -180,6 +190,7 @@ class Job:
                                        frames=runner.frames)
         self.choice = Choice(self.info.name, runner.scale, runner.scale)
         self.temporal = temporal_for(self.s.temporal, runner)
+        self.fixed = True
         return self
 
     def warn_once(self, msg: str) -> None:
@@ -206,28 +217,53 @@ class Job:
             raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out")
         return frames or self.s.segment_seconds <= 0
 
-    def runner_for(self, info) -> tuple[object, object]:
-        """The model on its backend, loaded with the first file (its engine compiled for that file's size)."""
-        if self.runner is None:
-            from vsr.runner import choose, describe, open_runner
+    def choice_for(self, src: Path) -> Choice | None:
+        """The model for one input: with -m auto (the default), chosen from the file (vsr.auto: said in one line,
+        before the model's); None where the settings name it (or a runner was given)."""
+        if not self.auto:
+            return None
+        from vsr.auto import CLEAN, decide
+        from vsr.runner import DEFAULT_SCALE, choose
 
+        try:
+            d = decide(src, self.s.scale or DEFAULT_SCALE, self.s.stream, self.s.fps)
+        except VsrError as e:  # the probe read the file, so this is rare: the clean model, said
+            self.ui.warn(f"auto: the input could not be measured ({e}); {CLEAN}")
+            return choose(CLEAN, self.s.scale, "video")
+        self.ui.say(d.line)
+        return choose(d.model, self.s.scale, "video")
+
+    def runner_for(self, info, choice: Choice | None = None) -> tuple[object, object]:
+        """The model on its backend (``choice``, else the settings'), loaded the first time a file needs it (its
+        engine compiled for that file's size) and kept for the job's other files."""
+        if self.fixed:
+            return self.runner, self.info
+        from vsr.runner import choose, describe, open_runner
+
+        choice = choice or self.choice or choose(self.s.model, self.s.scale, "video")
+        if choice not in self.runners:
             t0 = time.perf_counter()
-            self.choice = choose(self.s.model, self.s.scale, "video")
-            self.runner, self.info = open_runner(self.choice, self.s.backend, self.s.precision, warn=self.ui.warn,
-                                                 shape=(info.height, info.width), io="u16" if info.bits > 8 else "u8")
-            if self.s.tile and self.runner.d.recurrent:
+            runner, minfo = open_runner(choice, self.s.backend, self.s.precision, warn=self.ui.warn,
+                                        shape=(info.height, info.width), io="u16" if info.bits > 8 else "u8")
+            if self.s.tile and runner.d.recurrent:
                 raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")
-            self.temporal = temporal_for(self.s.temporal, self.runner)
-            self.ui.say(describe(self.runner, self.info, self.choice)
-                        + ("; temporal stage on" if self.temporal is not None else ""))
+            temporal = temporal_for(self.s.temporal, runner)
+            self.ui.say(describe(runner, minfo, choice) + ("; temporal stage on" if temporal is not None else ""))
+            self.runners[choice] = (runner, minfo, temporal)
             self.loading = time.perf_counter() - t0
+        self.switched |= self.runner is not None and choice != self.choice
+        self.choice = choice
+        self.runner, self.info, self.temporal = self.runners[choice]
         return self.runner, self.info
 
     def scheduler_for(self):
         if self.scheduler is None:
             self.scheduler = Local(self.runner)
-        elif getattr(self.scheduler, "model", True) is None:  # Ray, connected before the model was chosen
-            self.scheduler.use(self.model_ref())
+        elif isinstance(self.scheduler, Local):
+            self.scheduler.runner = self.runner
+        elif getattr(self.scheduler, "model", True) is None or self.switched:  # Ray: connected before the model
+            self.scheduler.use(self.model_ref())  # was chosen, or given another for this file
+        self.switched = False
         return self.scheduler
 
     def model_ref(self) -> ModelRef:
@@ -276,7 +312,7 @@ class Job:
             check_encoder(dst, codec)
             opts = dataclasses.replace(opts, codec=codec)
         check_quality(opts.codec if dst.suffix else None, opts.crf)
-        runner, minfo = self.runner_for(info)
+        runner, minfo = self.runner_for(info, self.choice_for(src))
         whole = {"colour": info.colour, "opts": opts, "width": info.width, "height": info.height, "tile": self.s.tile,
                  "hdr": info.hdr, "deinterlace": deinterlace, "rate": info.rate, "alpha": alpha, "stream": stream,
                  "fps": self.s.fps, "temporal": self.temporal}  # what every task shares: the whole video's
@@ -436,7 +472,6 @@ class _Finished:
         import json
 
         from vsr import __version__
-        from vsr.runner import choose, weights_of
 
         self.path = folder / DONE_FILE
         try:
@@ -446,7 +481,7 @@ class _Finished:
         what = dataclasses.asdict(settings)
         for k in ("restart", "overwrite", "ray", "ray_address"):  # how it runs, not what it makes
             what.pop(k)
-        self.what = {**what, "vsr": __version__, "weights": weights_of(choose(settings.model, settings.scale, "video"))}
+        self.what = {**what, "vsr": __version__, "weights": _weights(settings)}
 
     def key(self, src: Path) -> dict:
         return {"input": fingerprint(src), "settings": self.what}
@@ -461,3 +496,19 @@ class _Finished:
 
         self.data[name] = json.loads(json.dumps(key, default=str))
         write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())
+
+
+def _weights(settings: Settings) -> str:
+    """The weights a folder job's settings run: with -m auto, those of both models it chooses between."""
+    from vsr.auto import AUTO, CLEAN, REAL
+    from vsr.runner import choose, weights_of
+
+    if settings.model not in (None, AUTO):
+        return weights_of(choose(settings.model, settings.scale, "video"))
+    out = []
+    for name in (CLEAN, REAL):
+        try:
+            out.append(weights_of(choose(name, settings.scale, "video")))
+        except VsrError:  # no weights at this scale: auto chooses the other
+            out.append("")
+    return "+".join(out)

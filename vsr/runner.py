@@ -33,8 +33,18 @@ class Choice:
 
 def choose(ref: str | None, scale: int | None, job: str) -> Choice:
     """Resolve ``-m`` and ``-s`` (None where not given) for a job ("video" or "image"); an earlier release's model
-    name resolves to today's, with a notice on the model line."""
-    from vsr.zoo import looks_like_path, resolve
+    name resolves to today's, with a notice on the model line. ``-m auto`` is resolved before this, from the input
+    file (vsr.jobs, vsr.auto); anywhere else it is refused."""
+    from vsr.auto import AUTO, CLEAN, REAL
+    from vsr.zoo import default_model, looks_like_path, resolve
+
+    if ref == AUTO:
+        if job == "image":
+            raise VsrError(f"-m {AUTO} chooses between video models by a video's compression and noise; vsr image "
+                           f"runs {default_model('image', scale or DEFAULT_SCALE, exact=False)} without -m, or name "
+                           "a model (`vsr models`)")
+        raise VsrError(f"-m {AUTO} chooses the model from the input video in vsr upscale; here name one: {CLEAN} "
+                       f"for clean input, {REAL} for compressed or noisy (`vsr models`)")
 
     notice = ""
     if ref is not None and not looks_like_path(ref):

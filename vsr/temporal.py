@@ -35,7 +35,8 @@ class Temporal:
     sigma: float = 8.0  # LR warp error (8-bit levels of luma) at which trust has fallen to 1/e
     tau: float = 16.0  # output difference (levels of luma) at which trust has fallen to 1/e; 0: not used
     consistency: float = 1.0  # forward-backward flow mismatch (LR pixels: an occlusion) where trust is 1/e; 0: off
-    dis: Dis = Dis(finest_scale=0, refine=0)  # DIS at the LR frames' own pixels: the precise setting
+    # DIS at the LR frames' own pixels: the precise setting (Dis is frozen, so one shared default is right)
+    dis: Dis = Dis(finest_scale=0, refine=0)  # noqa: RUF009
     warmup: int = 16  # frames a segment starts early (strength^16 < 0.03 %)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vsr.auto import CLEAN
 from vsr.cli.app import ModelOpt, PrecisionOpt, ScaleOpt, app, load_runner
 from vsr.errors import VsrError
 
@@ -20,8 +21,8 @@ def build_engine(
     width: Annotated[Optional[int], typer.Option(min=1, help="input (low-resolution) width")] = None,
     input: Annotated[Optional[Path], typer.Option("--input", help="a video or image to take the input size from")] = None,
     precision: PrecisionOpt = "auto",
-    video: Annotated[bool, typer.Option(help="the default model of `vsr upscale` (--no-video: of `vsr image`) when "
-                                             "no -m is given")] = True,
+    video: Annotated[bool, typer.Option(help=f"without -m: {CLEAN}, vsr upscale's model for clean input (--no-video: "
+                                             "vsr image's default)")] = True,
     sixteen: Annotated[bool, typer.Option("--16-bit", help="for 10- to 16-bit input (default: 8-bit)")] = False,
 ) -> None:
     """Compile a model ahead of time for an input size; a second call is a cache hit.

@@ -9,7 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, positive, say
+from vsr.auto import AUTO, CLEAN, REAL
+from vsr.cli.app import BackendOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, positive, say
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=f"model name or .safetensors path (see `vsr "
+                     f"models`); default {AUTO}: {REAL} for compressed or noisy input, {CLEAN} for clean, chosen "
+                     "for each file from the file (said in one line)")]
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Synthetic clips made with PyAV: for tests, ``vsr bench`` and the bundled sample.
+"""Internal, not an API: synthetic clips made with PyAV for the tests, ``vsr bench``'s generated input and the
+bundled sample.
 
 A clip is a procedurally textured scene that pans (so encoders and
 multi-frame models see real motion), with optional audio (a tone), subtitles,
