@@ -5,7 +5,7 @@ whose PSNR-Y loss against fp32 is within ``MAX_LOSS`` (models the record lacks k
 Calibration frames (:class:`engines.quantise.Calibration`) come from ``$VSR_CALIBRATION``: video files and folders
 of frames or pictures, several separated by ``os.pathsep`` (vsr's training data, ``../shared/data/train_videos``
 and ``train_images``, as the benchmarks use, or one's own footage). Without it they are moving dead-leaves scenes
-vsr draws itself (:func:`vsr.testclips.leaves`, with the edge, texture and occlusion statistics of natural
+vsr draws itself (:func:`vsr._testclips.leaves`, with the edge, texture and occlusion statistics of natural
 pictures): no data to have, one engine on every machine and for every input (built once, or ahead of time by
 ``vsr build-engine``), and the engine whose loss the record holds beside the training data's. The video being
 upscaled would fit best, but would make each video an engine of its own, built anew, with a loss nobody measured.
@@ -159,7 +159,7 @@ class _Maker:
         self.multiple = int(getattr(model, "size_multiple", 1))
         paths = _paths()
         if paths is None:
-            self.sources, self.name = None, "dead-leaves scenes (vsr.testclips.leaves)"
+            self.sources, self.name = None, "dead-leaves scenes (vsr._testclips.leaves)"
         else:
             self.sources = _sources(paths)
             if not self.sources:
@@ -170,7 +170,7 @@ class _Maker:
         self.runs = _plan(self.sources, samples)
 
     def key(self) -> dict:
-        data = _code_hash(("testclips.py",)) if self.sources is None else _hash_files(self.runs)  # the scenes' maker
+        data = _code_hash(("_testclips.py",)) if self.sources is None else _hash_files(self.runs)  # the scenes' maker
         return {"source": "leaves" if self.sources is None else "files", "data": data, "code": _code_hash(),
                 "samples": self.samples_wanted, "run": RUN, "crop": CROP, "first": FIRST, "scale": self.scale}
 
@@ -191,7 +191,7 @@ class _Maker:
     def _hr_runs(self) -> list[list[np.ndarray]]:
         """Each run's HR crops, decoding each video once."""
         from vsr.picture import read_rgb8
-        from vsr.testclips import leaves
+        from vsr._testclips import leaves
         from vsr.video.source import frames_of
 
         out: list[list[np.ndarray]] = [[] for _ in self.runs]
