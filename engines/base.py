@@ -15,7 +15,8 @@ falls back to the next one with a warning.
 Precision, one rule on every backend: ``auto`` picks what the backend runs best here; an explicit precision runs
 as asked or is a :class:`PrecisionError` that names what can run, never a silent fp32 (an emulated bf16 or fp16
 is slower than fp32, and OpenVINO falls back to fp32 without saying so). With ``--backend auto`` an explicit
-precision picks the first backend that runs it natively, and is the error when none does.
+precision picks the first backend that runs it natively, and is the error when none does. int8 runs on OpenVINO
+only, quantised with NNCF on calibration frames the caller gives (:mod:`engines.quantise`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from engines.errors import BackendError, PrecisionError
 from engines.graph import PEAK, normalise, quantise
 
 BACKENDS = ("auto", "torch", "openvino", "tensorrt")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+INT8_ELSEWHERE = "int8 runs on the OpenVINO backend only (--backend openvino)"
 
 
 @dataclass
@@ -181,9 +183,10 @@ def candidates(backend: str) -> list[str]:
 
 def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: str = "auto",
                   identity: Identity | None = None, warn: Callable[[str], None] = print,
-                  shape: tuple[int, int] | None = None, io: str = "u8") -> Runner:
+                  shape: tuple[int, int] | None = None, io: str = "u8", calibration=None) -> Runner:
     """A runner for ``model``. ``identity`` names it in engine cache keys; ``shape`` (LR height, width) and ``io``
-    let compiling backends build for the expected input ahead of time."""
+    let compiling backends build for the expected input ahead of time; ``calibration``
+    (:class:`engines.quantise.Calibration`) lets OpenVINO build int8."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
@@ -193,7 +196,7 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     tried = candidates(backend)
     for i, name in enumerate(tried):
         try:
-            runner = _make(name, model, precision, identity)
+            runner = _make(name, model, precision, identity, calibration)
             runner.check(io)
             if shape is not None:
                 runner.prepare(*shape, io=io)
@@ -217,7 +220,7 @@ def create_runner(model: torch.nn.Module, *, backend: str = "auto", precision: s
     raise BackendError("no backend could run the model: " + "; ".join(errors))
 
 
-def _make(name: str, model, precision: str, identity: Identity) -> Runner:
+def _make(name: str, model, precision: str, identity: Identity, calibration=None) -> Runner:
     if name in ("torch", "torch-cuda"):
         from engines.torch_backend import TorchRunner
 
@@ -226,7 +229,7 @@ def _make(name: str, model, precision: str, identity: Identity) -> Runner:
     if name == "openvino":
         from engines.openvino_backend import OpenVINORunner
 
-        return OpenVINORunner(model, identity, precision=precision)
+        return OpenVINORunner(model, identity, precision=precision, calibration=calibration)
     if name == "tensorrt":
         from engines.tensorrt_backend import TensorRTRunner
 

@@ -35,6 +35,12 @@ def has_native_fp16() -> bool:
     return "avx512_fp16" in flags or "amx_fp16" in flags
 
 
+def has_vnni() -> bool:
+    """int8 dot products that don't saturate (AVX-512 VNNI, AVX-VNNI or AMX): NNCF needs no overflow fix."""
+    flags = _flags()
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+
+
 @functools.cache
 def _flags() -> frozenset[str]:
     for line in _cpuinfo().splitlines():

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from engines import cache
-from engines.base import Identity, Runner, choose_precision
+from engines.base import INT8_ELSEWHERE, Identity, Runner, choose_precision
 from engines.errors import BackendError, PrecisionError
 from engines.graph import Graph
 from engines.onnx_export import cached_onnx, model_key
@@ -96,7 +96,8 @@ class TensorRTRunner(Runner):
         super().__init__(model, identity)
         self.trt = _import_trt()
         self.precision = choose_precision(precision, ["fp32", "fp16"], "fp16",
-                                          {"bf16": "the TensorRT backend builds fp16 or fp32 engines, not bf16"})
+                                          {"bf16": "the TensorRT backend builds fp16 or fp32 engines, not bf16",
+                                           "int8": INT8_ELSEWHERE})
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.stream = torch.cuda.Stream()
         self.graph = Graph(model, self.d, "f32")  # its input names

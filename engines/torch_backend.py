@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from engines import cpu
-from engines.base import Identity, Runner, choose_precision
+from engines.base import INT8_ELSEWHERE, Identity, Runner, choose_precision
 from engines.graph import Graph
 
 
@@ -23,9 +23,10 @@ class TorchRunner(Runner):
         self.device = torch.device(device)
         if self.device.type == "cuda":
             self.precision = choose_precision(precision, cuda_precisions(), "fp16", {
-                "bf16": "this GPU has no native bf16 (compute capability 8.0 or newer)"})
+                "bf16": "this GPU has no native bf16 (compute capability 8.0 or newer)", "int8": INT8_ELSEWHERE})
         else:  # auto stays fp32 on the CPU: the reference
-            self.precision = choose_precision(precision, cpu.native_precisions(), "fp32", cpu.LACKS)
+            self.precision = choose_precision(precision, cpu.native_precisions(), "fp32",
+                                              {**cpu.LACKS, "int8": INT8_ELSEWHERE})
         self.name = "torch-cuda" if self.device.type == "cuda" else "torch-cpu"
         self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
         self.model = model.eval().to(self.device)

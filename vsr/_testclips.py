@@ -37,6 +37,45 @@ def scene(height: int, width: int, t: int, seed: int = 0, speed: float = 1.5) ->
     return np.clip(np.stack([r, g, b], axis=2), 0, 255).astype(np.uint8)
 
 
+def leaves(height: int, width: int, frames: int, seed: int = 0) -> list[np.ndarray]:
+    """``frames`` frames of a moving dead-leaves scene (uint8 RGB): occluding discs with sizes drawn as natural
+    images' are (p(r) ~ r^-3), flat or textured, under a smooth shading, each moving its own way around a pan, and
+    a slight optical blur. Its edges, textures, flat areas and occlusions have the statistics of natural pictures,
+    where ``scene`` is smooth: what int8 engines calibrate on without a user's own data (vsr.int8)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    m = 16  # a margin: discs move in from outside
+    big_h, big_w = height + 2 * m, width + 2 * m
+    n = big_h * big_w // 15  # enough to cover the picture
+    rmin, rmax = 1.0, max(big_h, big_w) / 4
+    r = rmin * (1 - rng.random(n) * (1 - (rmin / rmax) ** 2)) ** -0.5
+    cx, cy = rng.uniform(0, big_w, n), rng.uniform(0, big_h, n)
+    lum = rng.uniform(0, 255, n + 1)  # index 0: the background
+    colour = np.clip(lum[:, None] + rng.normal(0, 35, (n + 1, 3)), 0, 255).astype(np.float32)
+    texture = np.where(rng.random(n + 1) < 0.4, rng.uniform(5, 40, n + 1), 0).astype(np.float32)
+    texture[0] = 0
+    pan = rng.normal(0, 2, 2)
+    velocity = np.vstack([pan, pan + rng.normal(0, 0.75, (n, 2))]).astype(np.float32)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (big_h, big_w)).astype(np.float32), (0, 0), rng.uniform(0.3, 1.0))
+    noise /= noise.std()
+    yy, xx = np.mgrid[0:big_h, 0:big_w].astype(np.float32)
+    g = rng.normal(0, 1, 4)
+    shade = (1 + 0.35 * np.sin(xx / big_w * np.pi * g[0] + g[1]) * np.cos(yy / big_h * np.pi * g[2] + g[3]))
+    out = []
+    for t in range(frames):
+        index = np.zeros((big_h, big_w), np.int32)
+        for i in range(n):  # later discs occlude earlier ones; centres and radii in 1/16 pixels
+            x, y = cx[i] + velocity[i + 1, 0] * t, cy[i] + velocity[i + 1, 1] * t
+            cv2.circle(index, (int(x * 16), int(y * 16)), int(r[i] * 16), i + 1, -1, cv2.LINE_8, 4)
+        v = velocity[index]
+        moved = cv2.remap(noise, xx - v[..., 0] * t, yy - v[..., 1] * t, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        img = (colour[index] + (texture[index] * moved)[..., None]) * shade[..., None].astype(np.float32)
+        img = cv2.GaussianBlur(img, (0, 0), 0.7)
+        out.append(np.clip(img[m : m + height, m : m + width] + 0.5, 0, 255).astype(np.uint8))
+    return out
+
+
 def street_sign(frames: int = 12, width: int = 640, height: int = 360) -> list[np.ndarray]:
     """A street sign and a shop's board panning past, 8 pixels a frame: text, hard edges and flat colour (HR frames,
     uint8 RGB; the font is matplotlib's DejaVu Sans)."""

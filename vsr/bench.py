@@ -224,6 +224,7 @@ def floor_fps(clip: Path, scale: int, codec: str = "libx264", preset: str = "ver
 def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions: list[str], size: str, frames: int,
               repeat: int, workdir: Path, e2e: bool = True, say=print) -> Report:
     from engines import BackendError, Identity, create_runner
+    from vsr.runner import calibration
     from vsr.weightfile import weights_id
     from vsr.zoo import default_model, load_model, looks_like_path
 
@@ -254,7 +255,8 @@ def run_bench(model_ref: str | None, scale: int, backends: list[str], precisions
             try:
                 net = load_model(ref, None if looks_like_path(ref) else scale)[0]
                 runner = create_runner(net, backend=backend, precision=precision,
-                                       identity=Identity.of(net, weights_id(info), info.name), shape=(h, w))
+                                       identity=Identity.of(net, weights_id(info), info.name), shape=(h, w),
+                                       calibration=calibration(net, info, backend, precision))
             except BackendError as e:
                 report.rows.append(Row("model", backend, precision, note=f"unavailable: {e}"))
                 say(f"  model {backend} {precision}: unavailable ({e})")

@@ -151,8 +151,21 @@ def open_runner(choice: Choice, backend: str, precision: str, *, warn: Callable[
     model, info = load(choice)
     runner = create_runner(model, backend=backend, precision=precision,
                            identity=Identity.of(model, weights_id(info), info.name),
-                           warn=warn, shape=shape, io=io)
+                           warn=warn, shape=shape, io=io, calibration=calibration(model, info, backend, precision))
     return (Resized(runner, choice.scale) if choice.scale != choice.native else runner), info
+
+
+def calibration(model, info, backend: str, precision: str):
+    """The frames an int8 engine of the model would calibrate on (vsr.int8), where int8 may run: OpenVINO, asked
+    for or picked by auto."""
+    if backend not in ("auto", "openvino") or precision not in ("auto", "int8"):
+        return None
+    from vsr.int8 import calibration_for
+
+    c = calibration_for(model, info)
+    if c is None and precision == "int8":
+        raise VsrError(f"{info.name} has no weights to quantise: --precision int8 is for learned models")
+    return c
 
 
 def describe(runner, info, choice: Choice) -> str:

@@ -23,7 +23,7 @@ ScaleOpt = Annotated[Optional[int], typer.Option("--scale", "-s", min=1, max=8, 
                     "a single-scale model's own; below a model's scale its output is resized down)")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="model name or .safetensors path (see `vsr models`)")]
 BackendOpt = Annotated[str, typer.Option(help="auto | torch | openvino | tensorrt")]
-PrecisionOpt = Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16")]
+PrecisionOpt = Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16 | int8 (OpenVINO, quantised with NNCF)")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
 
 

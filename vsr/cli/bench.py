@@ -16,7 +16,7 @@ def bench(
     model: ModelOpt = None,
     scale: ScaleOpt = None,
     backend: Annotated[str, typer.Option(help="all | torch | openvino | tensorrt (comma-separated)")] = "all",
-    precision: Annotated[str, typer.Option(help="all | fp32 | bf16 | fp16 (comma-separated)")] = "all",
+    precision: Annotated[str, typer.Option(help="all | fp32 | bf16 | fp16 | int8 (comma-separated)")] = "all",
     size: Annotated[str, typer.Option(help="input size: 270p 360p 480p 540p 720p 1080p")] = "480p",
     frames: Annotated[int, typer.Option(min=3, help="frames in the generated clip")] = 100,
     repeat: Annotated[int, typer.Option(min=1, help="runs per measurement (the median is reported)")] = 3,
@@ -36,7 +36,8 @@ def bench(
     if size not in SIZES:
         raise VsrError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     backends = ["torch", "openvino"] + (["tensorrt"] if _cuda() else []) if backend == "all" else backend.split(",")
-    precisions = ["fp32", "bf16"] + (["fp16"] if _cuda() else []) if precision == "all" else precision.split(",")
+    precisions = (["fp32", "bf16"] + (["fp16"] if _cuda() else []) + (["int8"] if "openvino" in backends else [])
+                  if precision == "all" else precision.split(","))
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as d:
         report = run_bench(model, scale, backends, precisions, size, frames, repeat, Path(d), e2e=end_to_end, say=say)
     print_report(report)

@@ -19,7 +19,7 @@ def eval_(
     model: ModelOpt = None,
     backend: Annotated[str, typer.Option(help="torch (the default here: the reference, so scores are the same on "
                                               "every machine) | auto | openvino | tensorrt (what that engine makes)")] = "torch",
-    precision: Annotated[str, typer.Option(help="fp32 (the default here, as the reference) | auto | bf16 | fp16")] = "fp32",
+    precision: Annotated[str, typer.Option(help="fp32 (the default here, as the reference) | auto | bf16 | fp16 | int8")] = "fp32",
     max_frames: Annotated[int, typer.Option(min=1, help="frames to score per video clip (the first ones)")] = 30,
     crf: Annotated[int, typer.Option(min=0, max=51, help="encode each clip's LR with libx264 at this CRF first, as real footage "
                                           "arrives (the real-footage protocol: 26); 0 = clean BI")] = 0,
