@@ -123,6 +123,9 @@ class OpenVINORunner(Runner):
                    "int8": self.int8_key()}
 
             def build(folder):
+                if self.calibration.say is not None:  # a minute or two, once per model and input format
+                    self.calibration.say(f"quantising {self.identity.label} to int8 once (NNCF, calibrating on "
+                                         f"{self.calibration.source}); later runs load it from the cache")
                 m = self.core.read_model(self.onnx(io)[0])
                 try:
                     q = quantise.quantise(m, self.calibration, lambda s: self._graph_inputs(s, io))

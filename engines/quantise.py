@@ -53,6 +53,7 @@ class Calibration:
     auto: str = ""
     first_convolutions: str = "float"
     source: str = ""  # where the frames come from, in words
+    say: Callable[[str], None] | None = field(default=None, compare=False)  # told once before quantising
     _key: dict | None = field(default=None, repr=False)
 
     def named(self) -> dict:

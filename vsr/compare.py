@@ -364,7 +364,7 @@ def compare(src: Path, dst: Path, models: list[str | None], *, scale: int | None
         runner, minfo = open_runner(ref_choice, "torch", "fp32", warn=ui.warn, io=io)  # (exact everywhere)
         contenders.append(Contender(Result("ref", "bicubic", describe(runner, minfo, ref_choice), True), runner))
         for i, choice in enumerate(choices):
-            runner, minfo = open_runner(choice, backend, precision, warn=ui.warn, shape=shape, io=io)
+            runner, minfo = open_runner(choice, backend, precision, warn=ui.warn, shape=shape, io=io, say=ui.say)
             stage = temporal_for(temporal, runner) if kind == "video" else None
             line = describe(runner, minfo, choice) + ("; temporal stage on" if stage is not None else "")
             ui.say(line)

@@ -243,7 +243,7 @@ class Job:
         choice = choice or self.choice or choose(self.s.model, self.s.scale, "video")
         if choice not in self.runners:
             t0 = time.perf_counter()
-            runner, minfo = open_runner(choice, self.s.backend, self.s.precision, warn=self.ui.warn,
+            runner, minfo = open_runner(choice, self.s.backend, self.s.precision, warn=self.ui.warn, say=self.ui.say,
                                         shape=(info.height, info.width), io="u16" if info.bits > 8 else "u8")
             if self.s.tile and runner.d.recurrent:
                 raise VsrError("--tile cannot be used with a recurrent model (its state spans the whole frame)")

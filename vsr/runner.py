@@ -94,10 +94,9 @@ def weights_of(choice: Choice) -> str:
     """The hash of the weight file a choice loads ("" for bicubic): what changes the output besides the settings."""
     from pathlib import Path
 
+    from vsr import catalogue
     from vsr.weightfile import file_id
     from vsr.zoo import looks_like_path, weight_files
-
-    from vsr import catalogue
 
     community = None if looks_like_path(choice.ref) else catalogue.find(choice.ref)
     if community is not None:
@@ -142,20 +141,20 @@ def load(choice: Choice):
 
 
 def open_runner(choice: Choice, backend: str, precision: str, *, warn: Callable[[str], None],
-                shape: tuple[int, int] | None = None, io: str = "u8"):
+                shape: tuple[int, int] | None = None, io: str = "u8", say: Callable[[str], None] | None = None):
     """(runner, info): the model on its backend (compiled ahead for ``shape`` where the backend compiles), resized
-    to the choice's scale where that is below the model's."""
+    to the choice's scale where that is below the model's; ``say`` hears of a long first build (int8)."""
     from engines import Identity, create_runner
     from vsr.weightfile import weights_id
 
     model, info = load(choice)
     runner = create_runner(model, backend=backend, precision=precision,
                            identity=Identity.of(model, weights_id(info), info.name),
-                           warn=warn, shape=shape, io=io, calibration=calibration(model, info, backend, precision))
+                           warn=warn, shape=shape, io=io, calibration=calibration(model, info, backend, precision, say))
     return (Resized(runner, choice.scale) if choice.scale != choice.native else runner), info
 
 
-def calibration(model, info, backend: str, precision: str):
+def calibration(model, info, backend: str, precision: str, say: Callable[[str], None] | None = None):
     """The frames an int8 engine of the model would calibrate on (vsr.int8), where int8 may run: OpenVINO, asked
     for or picked by auto."""
     if backend not in ("auto", "openvino") or precision not in ("auto", "int8"):
@@ -163,6 +162,8 @@ def calibration(model, info, backend: str, precision: str):
     from vsr.int8 import calibration_for
 
     c = calibration_for(model, info)
+    if c is not None:
+        c = dataclasses.replace(c, say=say)
     if c is None and precision == "int8":
         raise VsrError(f"{info.name} has no weights to quantise: --precision int8 is for learned models")
     return c

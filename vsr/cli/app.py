@@ -45,13 +45,15 @@ def positive(value: float | None) -> float | None:
 
 
 def load_runner(model_ref: str | None, scale: int | None, job: str, backend: str, precision: str, quiet: bool,
-                shape: tuple[int, int] | None = None, io: str = "u8"):
+                shape: tuple[int, int] | None = None, io: str = "u8", announce: bool | None = None):
     """(runner, info): ``-m`` and ``-s`` resolved (vsr.runner.choose), the model on its backend, compiled ahead for
-    ``shape`` where the backend compiles; says which model runs where unless ``quiet``."""
+    ``shape`` where the backend compiles; says which model runs where unless ``quiet``, and announces a long first
+    build (int8) unless ``announce`` is False (default: not ``quiet``)."""
     from vsr.runner import choose, describe, open_runner
 
     choice = choose(model_ref, scale, job)
-    runner, info = open_runner(choice, backend, precision, warn=say, shape=shape, io=io)
+    announce = not quiet if announce is None else announce
+    runner, info = open_runner(choice, backend, precision, warn=say, shape=shape, io=io, say=say if announce else None)
     if not quiet:
         say(describe(runner, info, choice))
     return runner, info

@@ -39,7 +39,7 @@ def build_engine(
         raise VsrError("give --height and --width (the input size), or --input FILE")
     t0 = time.perf_counter()
     runner, info = load_runner(model, scale, "video" if video else "image", backend, precision, quiet=True,
-                               shape=(height, width), io="u16" if sixteen else "u8")
+                               shape=(height, width), io="u16" if sixteen else "u8", announce=True)
     entry, hit = runner.last_build
     took = time.perf_counter() - t0
     state = "cache hit" if hit else "built"
