@@ -159,7 +159,7 @@ class _Maker:
         self.multiple = int(getattr(model, "size_multiple", 1))
         paths = _paths()
         if paths is None:
-            self.sources, self.name = None, "dead-leaves scenes (vsr._testclips.leaves)"
+            self.sources, self.name = None, "dead-leaves scenes vsr draws (set VSR_CALIBRATION to use your own footage)"
         else:
             self.sources = _sources(paths)
             if not self.sources:
