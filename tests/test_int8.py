@@ -324,7 +324,7 @@ def test_every_catalogue_architecture_runs_in_int8(kind, tmp_path, footage):
 
     assert kind in CATALOGUED.values()
     path, _ = _file(tmp_path, kind)
-    model, info = load_community(path)
+    model, _ = load_community(path)
     last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     with torch.no_grad():  # random weights saturate most of SPAN's output, where a trained network's stays in range
         last.weight.mul_(0.05)

@@ -190,8 +190,8 @@ class _Maker:
 
     def _hr_runs(self) -> list[list[np.ndarray]]:
         """Each run's HR crops, decoding each video once."""
-        from vsr.picture import read_rgb8
         from vsr._testclips import leaves
+        from vsr.picture import read_rgb8
         from vsr.video.source import frames_of
 
         out: list[list[np.ndarray]] = [[] for _ in self.runs]
@@ -271,7 +271,6 @@ def measured(info) -> dict | None:
     """What int8 was measured to cost for this weight file at its scale (None: never measured). The record names
     the weights it was measured on, so retrained weights are not taken for the old ones."""
     from vsr.weightfile import weights_id
-
     from vsr.zoo import resolve
 
     wid = weights_id(info)
