@@ -141,23 +141,27 @@ def load(choice: Choice):
 
 
 def open_runner(choice: Choice, backend: str, precision: str, *, warn: Callable[[str], None],
-                shape: tuple[int, int] | None = None, io: str = "u8", say: Callable[[str], None] | None = None):
+                shape: tuple[int, int] | None = None, io: str = "u8", say: Callable[[str], None] | None = None,
+                auto_int8: bool = True):
     """(runner, info): the model on its backend (compiled ahead for ``shape`` where the backend compiles), resized
-    to the choice's scale where that is below the model's; ``say`` hears of a long first build (int8)."""
+    to the choice's scale where that is below the model's; ``say`` hears of a long first build (int8), which
+    ``--precision auto`` may choose only where ``auto_int8`` (a video: the build pays for itself)."""
     from engines import Identity, create_runner
     from vsr.weightfile import weights_id
 
     model, info = load(choice)
     runner = create_runner(model, backend=backend, precision=precision,
                            identity=Identity.of(model, weights_id(info), info.name),
-                           warn=warn, shape=shape, io=io, calibration=calibration(model, info, backend, precision, say))
+                           warn=warn, shape=shape, io=io, calibration=calibration(model, info, backend, precision, say, auto_int8))
     return (Resized(runner, choice.scale) if choice.scale != choice.native else runner), info
 
 
-def calibration(model, info, backend: str, precision: str, say: Callable[[str], None] | None = None):
+def calibration(model, info, backend: str, precision: str, say: Callable[[str], None] | None = None,
+                auto_int8: bool = True):
     """The frames an int8 engine of the model would calibrate on (vsr.int8), where int8 may run: OpenVINO, asked
-    for or picked by auto."""
-    if backend not in ("auto", "openvino") or precision not in ("auto", "int8"):
+    for, or picked by auto where ``auto_int8``."""
+    if backend not in ("auto", "openvino") or precision not in ("auto", "int8") or (precision == "auto"
+                                                                                 and not auto_int8):
         return None
     from vsr.int8 import calibration_for
 

@@ -53,7 +53,9 @@ def load_runner(model_ref: str | None, scale: int | None, job: str, backend: str
 
     choice = choose(model_ref, scale, job)
     announce = not quiet if announce is None else announce
-    runner, info = open_runner(choice, backend, precision, warn=say, shape=shape, io=io, say=say if announce else None)
+    # quantising takes longer than most pictures take to upscale: int8 for images only when asked for
+    runner, info = open_runner(choice, backend, precision, warn=say, shape=shape, io=io, say=say if announce else None,
+                               auto_int8=job != "image")
     if not quiet:
         say(describe(runner, info, choice))
     return runner, info
