@@ -123,27 +123,23 @@ def test_without_nncf_int8_is_refused_and_auto_does_not_pick_it(monkeypatch):
     assert OpenVINORunner(model, calibration=cal).precision in ("bf16", "fp32")
 
 
-def test_auto_picks_int8_for_video_jobs_only(monkeypatch, tmp_path):
-    """Quantising takes longer than most pictures take to upscale: vsr image's auto leaves int8 alone, a video job's
-    picks it where the record allows (vsr.runner.open_runner's auto_int8)."""
-    import engines.openvino_backend
-    import engines.quantise
-    import vsr.int8
+def test_auto_picks_int8_for_video_jobs_only(monkeypatch):
+    """Quantising takes longer than most pictures take to upscale: vsr image's auto gets no calibration (so no
+    int8), a video job's does (and int8 asked for is int8 in both)."""
+    import vsr.runner
     from vsr.cli.app import load_runner
-    from vsr.runner import choose, load
-    from vsr.weightfile import weights_id
+    from vsr.runner import calibration, choose, load
 
-    monkeypatch.setattr(engines.openvino_backend, "supported_precisions", lambda core: {"fp32", "bf16", "int8"})
-    monkeypatch.setattr(engines.quantise, "unavailable", lambda: None)  # (nothing is quantised here: no shape)
-    _, info = load(choose("image", 2, "image"))
-    entry = {"weights": weights_id(info), "psnr_loss": 0.0, "psnr_loss_leaves": 0.0, "bf16_psnr_loss": 0.0,
-             "fps": {"fp32": 1.0, "bf16": 2.0, "int8": 3.0}}
-    monkeypatch.setattr(vsr.int8, "_record", lambda: {"image": {"2": entry}})
-    image = load_runner("image", 2, "image", "openvino", "auto", quiet=True)[0]
-    video = load_runner("image", 2, "video", "openvino", "auto", quiet=True)[0]
-    asked = load_runner("image", 2, "image", "openvino", "int8", quiet=True)[0]
-    assert (image.precision, video.precision, asked.precision) == (image.precision, "int8", "int8")
-    assert image.precision in ("bf16", "fp32")
+    model, info = load(choose("image", 2, "image"))
+    assert calibration(model, info, "openvino", "auto", auto_int8=False) is None
+    assert calibration(model, info, "openvino", "auto") is not None
+    assert calibration(model, info, "openvino", "int8", auto_int8=False) is not None
+    seen = []
+    monkeypatch.setattr(vsr.runner, "open_runner", lambda *a, **k: seen.append(k["auto_int8"]) or (None, info))
+    monkeypatch.setattr(vsr.runner, "describe", lambda *a: "")
+    for job in ("image", "video"):
+        load_runner("image", 2, job, "openvino", "auto", quiet=True)
+    assert seen == [False, True]
 
 
 def test_auto_picks_the_fastest_precision_the_recorded_loss_allows(monkeypatch):
