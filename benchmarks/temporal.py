@@ -43,6 +43,16 @@ def temporal_error(sr: list[np.ndarray], hr: list[np.ndarray]) -> float:
     return float(np.mean(out))
 
 
+def stabilise(lr: list[np.ndarray], sr: list[np.ndarray], stage: Temporal) -> list[np.ndarray]:
+    """The stage over a model's frames, its motion measured on the LR frames as the reader thread measures it."""
+    stab, prev, out = Stabiliser(4, stage), None, []
+    for f, y in zip(lr, sr):
+        lum = luma8(f)
+        out.append(stab.step(y, motion(prev, lum, stage) if prev is not None else None, prev is None))
+        prev = lum
+    return out
+
+
 def runner_for(name: str, backend: str = "torch"):
     from vsr.runner import choose, open_runner
 
@@ -55,10 +65,11 @@ def quality(args) -> list[dict]:
         src = load_source(args.folder, 4, max_frames=args.frames, crf=crf)
         for name in args.models.split(","):
             runner = runner_for(name)
+            model_out = [list(upscale_clip(runner, item.lr)) for item in src.items]  # the stage comes after it
             for label, stage in (("per frame", None), ("stabilised", Temporal()), ("naive blend", NAIVE)):
                 per_clip = []
-                for item in src.items:
-                    sr = list(upscale_clip(runner, item.lr, temporal=stage))
+                for item, frames in zip(src.items, model_out):
+                    sr = frames if stage is None else stabilise(item.lr, frames, stage)
                     hr = item.hr
                     per_clip.append([np.mean([psnr(a, b, shave=4) for a, b in zip(sr, hr)]),
                                      np.mean([ssim(a, b, shave=4) for a, b in zip(sr, hr)]),

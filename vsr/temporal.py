@@ -37,6 +37,9 @@ class Temporal:
     consistency: float = 1.0  # forward-backward flow mismatch (LR pixels: an occlusion) where trust is 1/e; 0: off
     # DIS at the LR frames' own pixels: the precise setting (Dis is frozen, so one shared default is right)
     dis: Dis = Dis(finest_scale=0, refine=0)  # noqa: RUF009
+    # the reverse flow only finds occlusions, where the two flows disagree: searched down to half size (a third of
+    # the time)
+    check: Dis = Dis(finest_scale=1, refine=0)  # noqa: RUF009
     warmup: int = 16  # frames a segment starts early (strength^16 < 0.03 %)
 
 
@@ -57,7 +60,7 @@ def motion(prev_luma: np.ndarray, luma: np.ndarray, settings: Temporal) -> Motio
     flow = dis_flow(luma, prev_luma, settings.dis)
     error = np.square(np.abs(warp_back(prev_luma, flow) - luma.astype(np.float32)) / settings.sigma)
     if settings.consistency:
-        back = dis_flow(prev_luma, luma, settings.dis)
+        back = dis_flow(prev_luma, luma, settings.check)
         there = warp_back(back, flow)  # the reverse flow where each pixel's flow lands
         error += np.square(np.hypot(*(flow + there).transpose(2, 0, 1)) / settings.consistency)
     return Motion(flow, cv2.blur(error, (3, 3)))  # (a pixel's neighbourhood: one noisy pixel is not a failed match)
@@ -69,7 +72,13 @@ class Stabiliser:
     def __init__(self, scale: int, settings: Temporal | None = None):
         self.scale, self.s = scale, settings or Temporal()
         self.prev: np.ndarray | None = None
-        self.grid: tuple[np.ndarray, np.ndarray] | None = None  # pixel coordinates at the output's size
+        self._lut: np.ndarray | None = None
+
+    def _trust(self) -> np.ndarray:
+        """exp(−(d/τ)²) for each 8-bit difference d, as a table (a lookup per pixel, not an exp)."""
+        if self._lut is None:
+            self._lut = np.exp(-np.square(np.arange(256, dtype=np.float32) / self.s.tau))
+        return self._lut
 
     def step(self, sr: np.ndarray, m: Motion | None, reset: bool) -> np.ndarray:
         """``sr``: the model's frame t (sH×sW×3, uint8 or uint16); ``m``: the motion from LR frame t to t−1 (None
@@ -82,17 +91,15 @@ class Stabiliser:
             self.prev = cur
             return sr
         h, w = cur.shape[:2]
-        if self.grid is None or self.grid[0].shape != (h, w):
-            self.grid = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        flow = cv2.resize(m.flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        moved = cv2.remap(self.prev, cv2.scaleAdd(flow[..., 0], self.scale, self.grid[0]),
-                          cv2.scaleAdd(flow[..., 1], self.scale, self.grid[1]), cv2.INTER_LINEAR,
+        flow = cv2.resize(m.flow * np.float32(self.scale), (w, h), interpolation=cv2.INTER_LINEAR)
+        moved = cv2.remap(self.prev, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
         weight = cv2.resize(self.s.strength * np.exp(-m.error), (w, h), interpolation=cv2.INTER_LINEAR)
         if self.s.tau:  # (luma as RGB→grey: 0.299, 0.587, 0.114)
             diff = cv2.absdiff(cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY), cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY))
-            levels = 255.0 / (255.0 if sr.dtype == np.uint8 else 65535.0)
-            weight *= np.exp(-np.square(diff.astype(np.float32) * (levels / self.s.tau)))
+            if diff.dtype != np.uint8:  # deeper frames: their difference in 8-bit levels, as the trust is
+                diff = cv2.convertScaleAbs(diff, alpha=255.0 / 65535.0)
+            weight = cv2.multiply(weight, cv2.LUT(diff, self._trust()))
         out = cv2.blendLinear(moved, cur, weight, 1.0 - weight)
         self.prev = out
         return out if sr.dtype == np.uint8 else np.clip(np.rint(out), 0, 65535).astype(sr.dtype)
