@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vsr import catalogue
 from vsr.bench import SIZES, clip_windows, encode_fps, end_to_end, machine, make_bench_clip, model_fps
 from vsr.evaluate import evaluate, load_source, mean, mean_tof, upscale_clip
 from vsr.int8 import ENV, MAX_LOSS, RECORD, _record, measured
@@ -103,6 +104,7 @@ def verdict(q: dict) -> dict:
     return {"first_convolutions": first, "psnr_loss": loss(f"int8{tag}"),
             "psnr_loss_leaves": loss(f"int8{tag}_leaves"),
             "ssim_loss": round(q["fp32"]["ssim"] - q[f"int8{tag}"]["ssim"], 5),
+            "ssim_loss_leaves": round(q["fp32"]["ssim"] - q[f"int8{tag}_leaves"]["ssim"], 5),
             "tof_change": round(q[f"int8{tag}"]["tof"] - q["fp32"]["tof"], 4), "bf16_psnr_loss": loss("bf16"),
             "variants": {v: loss(v) for v in ("int8", "int8_leaves", "int8_first", "int8_first_leaves") if v in q}}
 
@@ -276,11 +278,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vsr-int8-") as d:
         for scale in scales:
             for name in names:
-                have = [file_scale(name)] if looks_like_path(name) else scales_of(name)
+                community = None if looks_like_path(name) else catalogue.find(name)
+                have = ([file_scale(name)] if looks_like_path(name) else [community.scale] if community
+                        else scales_of(name))
                 if scale not in have:
                     continue
                 _, info = load_model(name, None if looks_like_path(name) else scale)
-                real = not looks_like_path(name) and "real" in info.name  # fast-real, quality-real, real-gan
+                # the real-footage models (fast-real, quality-real, real-gan, a catalogue model for camera footage)
+                real = community.purpose in ("real", "denoise") if community else (
+                    not looks_like_path(name) and "real" in info.name)
                 crf = args.crf if args.crf is not None else (26 if real else 0)
                 row = {"model": info.name, "scale": scale, "weights": weights_id(info), "crf": crf}
                 say(f"{info.name} ×{scale}" + (f", CRF {crf}" if crf else ""))

@@ -167,6 +167,7 @@ def test_auto_picks_the_fastest_precision_the_recorded_loss_allows(monkeypatch):
     record()
     assert auto()[:2] == ("int8", "int8") and auto()[2].first_convolutions == "int8"
     for changed, picked in (({"psnr_loss": 0.15}, "bf16"), ({"psnr_loss_leaves": 0.11}, "bf16"),
+                            ({"ssim_loss_leaves": 0.011}, "bf16"),  # texture smoothed away, PSNR even up
                             ({"fps": {"fp32": 1.0, "bf16": 3.5, "int8": 3.0}}, "bf16"),
                             ({"bf16_psnr_loss": 0.2, "psnr_loss": 0.3}, "fp32"),
                             ({"bf16_psnr_loss": 0.2, "fps": {"fp32": 1.0, "bf16": 3.5, "int8": 3.0}}, "int8")):

@@ -1,6 +1,7 @@
 """int8 for vsr's models: the frames its engines calibrate on, and what each precision was measured to cost and
 gain per model (``vsr/weights/int8.json``), from which ``--precision auto`` picks on OpenVINO: the fastest precision
-whose PSNR-Y loss against fp32 is within ``MAX_LOSS`` (models the record lacks keep the backend's choice).
+whose PSNR-Y loss against fp32 is within ``MAX_LOSS`` (int8's SSIM-Y loss within ``MAX_SSIM_LOSS`` too; models the
+record lacks keep the backend's choice).
 
 Calibration frames (:class:`engines.quantise.Calibration`) come from ``$VSR_CALIBRATION``: video files and folders
 of frames or pictures, several separated by ``os.pathsep`` (vsr's training data, ``../shared/data/train_videos``
@@ -34,6 +35,9 @@ RUN = 8  # consecutive frames from one place of a clip
 CROP = 96  # LR pixels, square (smaller where a picture is)
 FIRST = 64  # a run starts within a clip's first frames (a video is decoded that far)
 MAX_LOSS = 0.1  # dB of PSNR-Y against fp32: what auto accepts
+# and of SSIM-Y: int8 can smooth away a GAN's drawn texture, which PSNR does not count as a loss (shipped networks
+# lose at most 0.0015 in int8)
+MAX_SSIM_LOSS = 0.005
 RECORD = Path(__file__).with_name("weights") / "int8.json"
 _CODE = ("int8.py", "windows.py", "flow.py", "resize.py")  # what makes the samples from the data
 
@@ -287,7 +291,7 @@ def measured(info) -> dict | None:
 def auto_precision(info) -> str:
     """What ``--precision auto`` runs this model in on OpenVINO here: of fp32, bf16 (where the CPU has it natively)
     and int8, the fastest measured whose PSNR-Y loss against fp32 is within MAX_LOSS dB (int8's with every
-    calibration the record holds); "" where the record lacks its speeds or losses (the backend's own choice)."""
+    calibration the record holds, and its SSIM-Y loss within MAX_SSIM_LOSS); "" where the record lacks its speeds or losses (the backend's own choice)."""
     from engines.cpu import has_native_bf16
 
     m = measured(info)
@@ -295,6 +299,8 @@ def auto_precision(info) -> str:
     if not fps.get("fp32") or "psnr_loss" not in m:  # speeds without losses: nothing to weigh them against
         return ""
     loss = {"fp32": 0.0, "int8": max((v for k, v in m.items() if k.startswith("psnr_loss")), default=None)}
+    if max((v for k, v in m.items() if k.startswith("ssim_loss")), default=0.0) > MAX_SSIM_LOSS:
+        loss["int8"] = None
     if has_native_bf16():
         loss["bf16"] = m.get("bf16_psnr_loss")
     fit = [p for p, v in loss.items() if v is not None and v <= MAX_LOSS and fps.get(p)]
