@@ -1,8 +1,9 @@
 """The temporal stage, per frame against stabilised: quality on held-out clips and cost at 1080p.
 
-    python benchmarks/temporal.py quality ../shared/data/val_video -m sr-lite,path/to/realesr-animevideov3.pth
-    python benchmarks/temporal.py cost -m sr-lite,path/to/realesr-animevideov3.pth
-    python benchmarks/temporal.py figure ../shared/data/val_video -m path/to/realesr-animevideov3.pth
+    python benchmarks/temporal.py quality ../shared/data/val_video -m realesr-general-x4v3,image
+    python benchmarks/temporal.py cost -m realesr-general-x4v3,image
+    python benchmarks/temporal.py figure ../shared/data/val_video -m realesr-general-x4v3
+    python benchmarks/temporal.py bound ../shared/data/train_videos/davis -m image
 
 quality: the SOURCES.md protocol (first 20 frames of each clip, ×4, LR clean BI and through libx264 CRF 26), torch
 fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the warping
@@ -14,7 +15,9 @@ figure: crops of a moving car (car-shadow, ×4, LR through CRF 26, frame 10): bi
 community model per frame and stabilised, over how much each output changes from the previous frame along the
 truth's motion (flicker is what changes where the truth does not; written to benchmarks/figures/temporal.png).
 cost: the stage's time per frame at 480×270 → 1920×1080 (its flow on the reader thread, its blend after the model)
-beside the model's own on OpenVINO."""
+beside the model's own on OpenVINO, at the precision ``--precision auto`` picks.
+bound: what a blend after the model could do at best, given what no stage has (the truth's motion and occlusions),
+on training clips (DAVIS): PSNR-Y, tOF and tErr of that blend against per frame."""
 
 from __future__ import annotations
 
@@ -53,10 +56,10 @@ def stabilise(lr: list[np.ndarray], sr: list[np.ndarray], stage: Temporal) -> li
     return out
 
 
-def runner_for(name: str, backend: str = "torch"):
+def runner_for(name: str, backend: str = "torch", precision: str = "fp32"):
     from vsr.runner import choose, open_runner
 
-    return open_runner(choose(name, 4, "video"), backend, "fp32", warn=lambda _m: None)[0]
+    return open_runner(choose(name, 4, "video"), backend, precision, warn=lambda _m: None)[0]
 
 
 def quality(args) -> list[dict]:
@@ -87,6 +90,53 @@ def quality(args) -> list[dict]:
     return rows
 
 
+def truth_blend(hr: list[np.ndarray], sr: list[np.ndarray], alpha: float, still: float = 4.0) -> list[np.ndarray]:
+    """The blend with what no stage has: the truth's own motion, and its occlusions (where the truth's frame t−1
+    moved by that motion is more than ``still`` levels off frame t, in a 5×5 neighbourhood)."""
+    import cv2
+
+    out = [sr[0]]
+    for i in range(1, len(sr)):
+        flow = _farneback(hr[i], hr[i - 1])
+        moved = np.stack([warp_back(out[-1][..., c], flow) for c in range(3)], -1)
+        off = cv2.blur(np.abs(rgb_to_y(hr[i]) - warp_back(rgb_to_y(hr[i - 1]), flow)), (5, 5))
+        w = (alpha * (off < still))[..., None]
+        out.append(np.clip(np.rint(w * moved + (1 - w) * sr[i]), 0, 255).astype(np.uint8))
+    return out
+
+
+def bound(args) -> list[dict]:
+    """How far any blend after the model could lower tOF: the truth's motion and occlusions, on training clips."""
+    from vsr.evaluate import _clip
+    from vsr.video.source import frames_of
+
+    rows = []
+    for name in args.models.split(","):
+        runner = runner_for(name)
+        for crf in (0, 26):
+            for clip in args.clips.split(","):
+                item = _clip(clip, frames_of(args.folder / clip, args.frames), 4, 0, crf)
+                sr = list(upscale_clip(runner, item.lr))
+                hr = item.hr
+                base = _scores(sr, hr)
+                for alpha in (0.6, 0.8):
+                    b = _scores(truth_blend(hr, sr, alpha), hr)
+                    rows.append({"model": Path(name).stem, "crf": crf, "clip": clip, "alpha": alpha,
+                                 "psnr": b[0] - base[0], "tof": b[1] / base[1], "terr": b[2] / base[2]})
+        for alpha in (0.6, 0.8):
+            r = np.array([(x["psnr"], x["tof"], x["terr"]) for x in rows if x["alpha"] == alpha
+                          and x["model"] == Path(name).stem])
+            print(f"{Path(name).stem} with the truth's motion, α {alpha}: PSNR-Y {r[:, 0].mean():+.3f} dB, tOF "
+                  f"×{r[:, 1].mean():.3f} (lowest ×{r[:, 1].min():.2f}), tErr ×{r[:, 2].mean():.3f}", flush=True)
+    return rows
+
+
+def _scores(sr: list[np.ndarray], hr: list[np.ndarray]) -> tuple[float, float, float]:
+    return (float(np.mean([psnr(a, b, shave=4) for a, b in zip(sr, hr)])),
+            float(np.mean([tof_pair(sr[i - 1], sr[i], hr[i - 1], hr[i]) for i in range(1, len(sr))])),
+            temporal_error(sr, hr))
+
+
 def cost(args) -> list[dict]:
     from vsr._testclips import scene
 
@@ -94,7 +144,7 @@ def cost(args) -> list[dict]:
     stage = Temporal()
     rows = []
     for name in args.models.split(","):
-        runner = runner_for(name, "openvino")
+        runner = runner_for(name, "openvino", "auto")  # the precision vsr upscale runs it at
         runner([lr[0]])  # compiled, warm
         t = time.perf_counter()
         sr = [runner([f]) for f in lr]
@@ -110,11 +160,11 @@ def cost(args) -> list[dict]:
             stab.step(y, m, i == 0)
             t_blend += time.perf_counter() - t
             prev = lum
-        row = {"model": Path(name).stem, "model_ms": model * 1000, "motion_ms": t_motion / (len(lr) - 1) * 1000,
+        row = {"model": Path(name).stem, "precision": runner.precision, "model_ms": model * 1000, "motion_ms": t_motion / (len(lr) - 1) * 1000,
                "blend_ms": t_blend / (len(lr) - 1) * 1000}
         row["share"] = (row["motion_ms"] + row["blend_ms"]) / row["model_ms"]
         rows.append(row)
-        print(f"{row['model']}: model {row['model_ms']:.0f} ms/frame; stage: flow {row['motion_ms']:.1f} ms + blend "
+        print(f"{row['model']}: model ({runner.precision}) {row['model_ms']:.0f} ms/frame; stage: flow {row['motion_ms']:.1f} ms + blend "
               f"{row['blend_ms']:.1f} ms = {row['share'] * 100:.1f} % of the model", flush=True)
     return rows
 
@@ -128,7 +178,7 @@ def figure(args) -> list[dict]:
     hr = item.hr
     flow = _farneback(hr[t], hr[t - 1])
     community = args.models.split(",")[0]
-    columns = [("bicubic", "bicubic", None), ("vsr mf-rec-real", "mf-rec-real", None),
+    columns = [("bicubic", "bicubic", None), ("vsr quality-real", "quality-real", None),
                (f"{Path(community).stem}", community, None), (f"{Path(community).stem} + stage", community, Temporal())]
     tiles = []
 
@@ -164,11 +214,15 @@ def main() -> None:
     c = sub.add_parser("cost")
     f = sub.add_parser("figure")
     f.add_argument("folder", type=Path)
-    for p in (q, c, f):
-        p.add_argument("-m", "--models", default="sr-lite")
+    b = sub.add_parser("bound")
+    b.add_argument("folder", type=Path)
+    b.add_argument("--clips", default="camel,breakdance,car-roundabout,dog,parkour,kite-surf")
+    b.add_argument("--frames", type=int, default=20)
+    for p in (q, c, f, b):
+        p.add_argument("-m", "--models", default="image")
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
-    rows = {"quality": quality, "cost": cost, "figure": figure}[args.what](args)
+    rows = {"quality": quality, "cost": cost, "figure": figure, "bound": bound}[args.what](args)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
