@@ -32,7 +32,7 @@ VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg", ".mpeg", ".vob", ".m2v", ".mts",
 DEFAULT_CRF = {"libx264": 17, "libx265": 19, "libsvtav1": 24, "libvpx-vp9": 24}
 DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "fast", "libsvtav1": "8", "libvpx-vp9": "4"}
 # the encoder option --preset sets: libvpx's speed is cpu-used (0 slowest … 8); its default (1) encodes 1080p at
-# half the speed of cpu-used 4 with row-mt (BENCHMARKS.md, "Encoders at 1080p")
+# half the speed of cpu-used 4 with row-mt (docs/video.md, "Encoder speed at 1080p")
 PRESET_OPTION = {"libx264": "preset", "libx265": "preset", "libsvtav1": "preset", "libvpx-vp9": "cpu-used"}
 LOSSLESS = ("ffv1",)  # no CRF
 # what --crf may be for each encoder (its own scale: CRF for x264/x265/SVT-AV1/libvpx, a quantiser for MPEG-1/2)
