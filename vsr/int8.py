@@ -291,7 +291,8 @@ def measured(info) -> dict | None:
 def auto_precision(info) -> str:
     """What ``--precision auto`` runs this model in on OpenVINO here: of fp32, bf16 (where the CPU has it natively)
     and int8, the fastest measured whose PSNR-Y loss against fp32 is within MAX_LOSS dB (int8's with every
-    calibration the record holds, and its SSIM-Y loss within MAX_SSIM_LOSS); "" where the record lacks its speeds or losses (the backend's own choice)."""
+    calibration the record holds, and its SSIM-Y loss within MAX_SSIM_LOSS); "" where the record lacks its speeds
+    or losses (the backend's own choice)."""
     from engines.cpu import has_native_bf16
 
     m = measured(info)
