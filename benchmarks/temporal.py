@@ -160,12 +160,13 @@ def cost(args) -> list[dict]:
             stab.step(y, m, i == 0)
             t_blend += time.perf_counter() - t
             prev = lum
-        row = {"model": Path(name).stem, "precision": runner.precision, "model_ms": model * 1000, "motion_ms": t_motion / (len(lr) - 1) * 1000,
-               "blend_ms": t_blend / (len(lr) - 1) * 1000}
+        row = {"model": Path(name).stem, "precision": runner.precision, "model_ms": model * 1000,
+               "motion_ms": t_motion / (len(lr) - 1) * 1000, "blend_ms": t_blend / (len(lr) - 1) * 1000}
         row["share"] = (row["motion_ms"] + row["blend_ms"]) / row["model_ms"]
         rows.append(row)
-        print(f"{row['model']}: model ({runner.precision}) {row['model_ms']:.0f} ms/frame; stage: flow {row['motion_ms']:.1f} ms + blend "
-              f"{row['blend_ms']:.1f} ms = {row['share'] * 100:.1f} % of the model", flush=True)
+        print(f"{row['model']}: model ({runner.precision}) {row['model_ms']:.0f} ms/frame; stage: flow "
+              f"{row['motion_ms']:.1f} ms + blend {row['blend_ms']:.1f} ms = {row['share'] * 100:.1f} % of the model",
+              flush=True)
     return rows
 
 
