@@ -21,7 +21,6 @@ CLEAN = "fast"  # for clean sources
 REAL = "fast-real"  # for compressed or noisy ones (real footage)
 
 
-
 @dataclass(frozen=True)
 class Rule:
     """The thresholds of :func:`classify` (benchmarks/auto.py calibrates them on training clips)."""
@@ -44,6 +43,7 @@ RULES = {4: Rule(qp=19.0, bpp=1.374, blocky=1.13, noisy=3.3),
 def rule_for(scale: int) -> Rule:
     """The rule calibrated at ``scale``, else at the nearest scale that has one (the larger where two are as near)."""
     return RULES[min(RULES, key=lambda k: (abs(k - scale), -k))]
+
 
 # bits per pixel a codec needs for H.264's quality, relative to H.264's (published coding-efficiency comparisons,
 # rounded): a bit rate is read as H.264 would spend it
@@ -224,6 +224,8 @@ def _bit_rate(container, v, path: Path) -> tuple[float | None, str]:
     """The video stream's bit rate (bits per second) and where it came from: the stream's header (MP4 and MOV
     record it), a muxer's statistics tag (mkvmerge's BPS), else its packets' sizes over their duration: all of
     them in a file up to WHOLE_FILE, a few stretches of whole GOPs spread over a larger one."""
+    from vsr.video.source import seek_seconds
+
     if v.bit_rate:
         return float(v.bit_rate), "header"
     for k, val in v.metadata.items():
@@ -251,7 +253,7 @@ def _bit_rate(container, v, path: Path) -> tuple[float | None, str]:
     duration = _duration(container, v)
     total = seconds = 0.0
     for t in _targets(duration, SAMPLES):
-        _seek(container, v, t)
+        seek_seconds(container, v, t)
         start = end = None
         nbytes = 0
         for p in container.demux(v):
@@ -281,22 +283,18 @@ def _targets(duration: float, n: int) -> list[float]:
     return [duration * (i + 0.5) / n for i in range(n)] if duration > 0 else [0.0]
 
 
-def _seek(container, v, seconds: float) -> None:
-    tb = v.time_base or fractions.Fraction(1, 1000)
-    target = (v.start_time or 0) + fractions.Fraction(seconds).limit_denominator(1_000_000) / tb
-    container.seek(int(target), stream=v, backward=True, any_frame=False)
-
-
 def _sample(container, v):
     """PER_SAMPLE consecutive frames from each of SAMPLES places spread over the stream, each from the keyframe
     before it; places that share a keyframe (a short clip, a long GOP) take their frames one after another, so no
     frame is decoded twice."""
     import av
 
+    from vsr.video.source import seek_seconds
+
     starts = []  # the keyframe each place decodes from (its packet's pts), found without decoding
     for t in _targets(_duration(container, v), SAMPLES):
         try:
-            _seek(container, v, t)
+            seek_seconds(container, v, t)
             pts = next((p.pts for p in container.demux(v) if p.size and p.pts is not None), None)
         except av.error.FFmpegError:
             continue

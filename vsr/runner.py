@@ -151,8 +151,8 @@ def open_runner(choice: Choice, backend: str, precision: str, *, warn: Callable[
 
     model, info = load(choice)
     runner = create_runner(model, backend=backend, precision=precision,
-                           identity=Identity.of(model, weights_id(info), info.name),
-                           warn=warn, shape=shape, io=io, calibration=calibration(model, info, backend, precision, say, auto_int8))
+                           identity=Identity.of(model, weights_id(info), info.name), warn=warn, shape=shape, io=io,
+                           calibration=calibration(model, info, backend, precision, say, auto_int8))
     return (Resized(runner, choice.scale) if choice.scale != choice.native else runner), info
 
 
@@ -160,8 +160,7 @@ def calibration(model, info, backend: str, precision: str, say: Callable[[str], 
                 auto_int8: bool = True):
     """The frames an int8 engine of the model would calibrate on (vsr.int8), where int8 may run: OpenVINO, asked
     for, or picked by auto where ``auto_int8``."""
-    if backend not in ("auto", "openvino") or precision not in ("auto", "int8") or (precision == "auto"
-                                                                                 and not auto_int8):
+    if backend not in ("auto", "openvino") or precision not in ("int8", "auto" if auto_int8 else "int8"):
         return None
     from vsr.int8 import calibration_for
 

@@ -20,9 +20,10 @@ from vsr.video.colour import colour_of, from_rgb, tag_encoder, to_8bit, to_rgb, 
 def encode(frames: list[np.ndarray], out: str | Path | BinaryIO, *, codec: str = "libx264", crf: int = 26,
            preset: str = "medium", format: str = "matroska") -> None:
     """``frames`` (H×W×3 uint8 RGB, one clip) as one 4:2:0 stream in Matroska (or FFmpeg's muxer ``format``: "mp4"
-    as a phone writes it), written to ``out`` (a path or a binary file). Odd sizes are padded by repeating the edge (the decoder's frames are cropped back by
-    :func:`recompress`), and so are HEVC frames under 64 px (x265 corrupts its heap on smaller ones at some
-    presets). One encoder thread, so the stream is the same on every run."""
+    as a phone writes it), written to ``out`` (a path or a binary file). Odd sizes are padded by repeating the edge
+    (the decoder's frames are cropped back by :func:`recompress`), and so are HEVC frames under 64 px (x265
+    corrupts its heap on smaller ones at some presets). One encoder thread, so the stream is the same on every
+    run."""
     h, w = frames[0].shape[:2]
     least = 64 if codec == "libx265" else 0
     ph, pw = max(h % 2, least - h), max(w % 2, least - w)

@@ -84,6 +84,13 @@ def _open_input(path):
         raise VsrError(f"{path}: not a video FFmpeg can read ({e.strerror or type(e).__name__})") from None
 
 
+def seek_seconds(container, stream, seconds: float) -> None:
+    """Put ``container`` at ``stream``'s keyframe at or before ``seconds`` from the stream's start."""
+    tb = stream.time_base or fractions.Fraction(1, 1000)
+    target = (stream.start_time or 0) + fractions.Fraction(seconds).limit_denominator(1_000_000) / tb
+    container.seek(int(target), stream=stream, backward=True, any_frame=False)
+
+
 def _is_cover_art(stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
@@ -210,9 +217,7 @@ class VideoSource:
         """Start :meth:`items` at the keyframe at or before ``seconds`` from the stream's start (a few frames out of
         a long video, without decoding what comes before). Colour, size and deinterlacing stay as the first frame
         decided them."""
-        tb = self.stream.time_base or fractions.Fraction(1, 1000)
-        target = (self.stream.start_time or 0) + fractions.Fraction(seconds).limit_denominator(1_000_000) / tb
-        self.container.seek(int(target), stream=self.stream, backward=True, any_frame=False)
+        seek_seconds(self.container, self.stream, seconds)
         self.decoder.flush_buffers()
         self._first = None
         self._iter = self._frames()
