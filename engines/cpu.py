@@ -3,7 +3,27 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
+
+# oneDNN's instruction-set levels, lowest first. ``ONEDNN_MAX_CPU_ISA`` caps OpenVINO's and PyTorch's kernels at one
+# of them (how a newer CPU measures what an older one runs): flags above the cap are treated as absent, and the cap
+# is part of the CPU's name, hence of every engine key (an engine compiled without it does not load under it).
+_ISA = ("sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2", "avx512_core", "avx512_core_vnni", "avx512_core_bf16",
+        "avx10_1_512", "avx10_1_512_amx", "avx10_1_512_amx_fp16")
+_ISA_ALIASES = {"avx512_core_fp16": "avx10_1_512", "avx512_core_amx": "avx10_1_512_amx",
+                "avx512_core_amx_fp16": "avx10_1_512_amx_fp16"}
+# the lowest level whose kernels use each flag this module asks about
+_NEEDS = {"avx_vnni": "avx2_vnni", "avx512_vnni": "avx512_core_vnni", "avx512_bf16": "avx512_core_bf16",
+          "avx512_fp16": "avx10_1_512", "amx_int8": "avx10_1_512_amx", "amx_bf16": "avx10_1_512_amx",
+          "amx_fp16": "avx10_1_512_amx_fp16"}
+
+
+def isa_cap() -> str | None:
+    """The level ``ONEDNN_MAX_CPU_ISA`` caps kernels at (None: no cap, or one this module doesn't know)."""
+    name = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().lower()
+    name = _ISA_ALIASES.get(name, name)
+    return name if name in _ISA else None
 
 
 @functools.cache
@@ -16,6 +36,11 @@ def _cpuinfo() -> str:
 
 
 def cpu_name() -> str:
+    cap = isa_cap()
+    return _model_name() + (f" (ISA capped at {cap.upper()})" if cap else "")
+
+
+def _model_name() -> str:
     for line in _cpuinfo().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
@@ -41,8 +66,16 @@ def has_vnni() -> bool:
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
 
 
-@functools.cache
 def _flags() -> frozenset[str]:
+    cap = isa_cap()
+    if cap is None:
+        return _all_flags()
+    level = _ISA.index(cap)
+    return frozenset(f for f in _all_flags() if f not in _NEEDS or _ISA.index(_NEEDS[f]) <= level)
+
+
+@functools.cache
+def _all_flags() -> frozenset[str]:
     for line in _cpuinfo().splitlines():
         if line.startswith(("flags", "Features")):
             return frozenset(line.split(":", 1)[1].split())

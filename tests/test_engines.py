@@ -413,6 +413,27 @@ def test_an_explicit_precision_the_cpu_lacks_is_refused_on_every_backend(monkeyp
     assert create_runner(model, backend="auto", precision="fp32").precision == "fp32"  # asked for, not auto's
 
 
+def test_an_isa_cap_hides_what_the_cpu_has_above_it_and_names_the_engines(monkeypatch):
+    from engines import cpu
+
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: "model name\t: Some EPYC\nflags\t\t: sse4_1 avx2 avx512f "
+                                                "avx512_vnni avx512_bf16 amx_int8 amx_bf16\n")
+    cpu._all_flags.cache_clear()
+    try:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        assert (cpu.cpu_name(), cpu.has_native_bf16(), cpu.has_vnni()) == ("Some EPYC", True, True)
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # what an AVX2-only CPU runs
+        assert (cpu.cpu_name(), cpu.has_native_bf16(), cpu.has_vnni()) == ("Some EPYC (ISA capped at AVX2)", False,
+                                                                          False)
+        assert cpu.native_precisions() == ["fp32"]
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_vnni")
+        assert (cpu.has_native_bf16(), cpu.has_vnni()) == (False, True)
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_amx")  # an alias
+        assert cpu.has_native_bf16() and cpu.isa_cap() == "avx10_1_512_amx"
+    finally:
+        cpu._all_flags.cache_clear()
+
+
 def test_auto_takes_the_next_backend_that_runs_an_explicit_precision(monkeypatch):
     import engines.openvino_backend as ovb
     from engines import base
