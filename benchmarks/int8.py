@@ -5,6 +5,8 @@ model; the record ``--precision auto`` reads (``vsr/weights/int8.json``); the re
     python benchmarks/int8.py ../shared/data --models quality-real --scales 4 --crf 26 --no-speed --json r.json
     python benchmarks/int8.py ../shared/data --drift quality --scales 2     # 300 frames of a real clip
     python benchmarks/int8.py ../shared/data --figure image --scales 4      # benchmarks/figures/int8_flat_*.png
+    python benchmarks/int8.py ../shared/data --layers quality --scales 4    # where fp32's and int8's time goes
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/int8.py ../shared/data ...     # as an AVX2-only CPU runs it
 
 Quality: ``val_video``, the first 20 frames of each clip (SOURCES.md's protocol: clean BI LR, or through libx264
 CRF 26 for the real-footage models), PSNR-Y / SSIM-Y / tOF of each precision; the loss is fp32's score minus the
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.cpu import cpu_name, native_precisions
 from vsr import catalogue
 from vsr.bench import SIZES, clip_windows, encode_fps, end_to_end, machine, make_bench_clip, model_fps
 from vsr.evaluate import evaluate, load_source, mean, mean_tof, upscale_clip
@@ -80,6 +83,8 @@ def quality(name: str, scale: int, data: Path, crf: int, frames: int) -> dict:
     for label, precision, training, first in VARIANTS:
         if label in ("int8", "int8_leaves") and _within(out, "int8_first", "int8_first_leaves"):
             continue  # the first convolutions in int8 already keep within MAX_LOSS: float ones are only slower
+        if precision != "int8" and precision not in native_precisions():
+            continue
         with calibrating_on(data if training else None):
             r, _ = runner(name, scale, precision, first=first)
         scores = evaluate(r, src, with_tof=True)
@@ -105,7 +110,8 @@ def verdict(q: dict) -> dict:
             "psnr_loss_leaves": loss(f"int8{tag}_leaves"),
             "ssim_loss": round(q["fp32"]["ssim"] - q[f"int8{tag}"]["ssim"], 5),
             "ssim_loss_leaves": round(q["fp32"]["ssim"] - q[f"int8{tag}_leaves"]["ssim"], 5),
-            "tof_change": round(q[f"int8{tag}"]["tof"] - q["fp32"]["tof"], 4), "bf16_psnr_loss": loss("bf16"),
+            "tof_change": round(q[f"int8{tag}"]["tof"] - q["fp32"]["tof"], 4),
+            "bf16_psnr_loss": loss("bf16") if "bf16" in q else None,
             "variants": {v: loss(v) for v in ("int8", "int8_leaves", "int8_first", "int8_first_leaves") if v in q}}
 
 
@@ -115,22 +121,24 @@ def speed(name: str, scale: int, workdir: Path, rounds: int, frames: int = 30) -
     clip = make_bench_clip(workdir, size, frames)
     model, _ = load_model(name, None if looks_like_path(name) else scale)
     inputs = clip_windows(clip, model, min(20, frames))
-    runners = {p: runner(name, scale, p, shape=(h, w))[0] for p in PRECISIONS}  # int8 as the record says
-    model_rates = {p: [] for p in PRECISIONS}
+    # the precisions this CPU runs (no bf16 where ONEDNN_MAX_CPU_ISA=AVX2 measures an AVX2 CPU on a newer one)
+    here = [p for p in PRECISIONS if p == "int8" or p in native_precisions()]
+    runners = {p: runner(name, scale, p, shape=(h, w))[0] for p in here}  # int8 as the record says
+    model_rates = {p: [] for p in here}
     load = [os.getloadavg()[0]]
     for _ in range(rounds):  # interleaved, so a change in the machine's load hits every precision alike
         for p, r in runners.items():
             model_rates[p].append(model_fps(r, inputs, repeat=1))
-    e2e = {p: [] for p in PRECISIONS}
+    e2e = {p: [] for p in here}
     for _ in range(rounds):
-        for p in PRECISIONS:
+        for p in here:
             args = ["-m", name, "-s", str(scale), "--backend", "openvino", "--precision", p, "--preset", "veryfast"]
             e2e[p].append(end_to_end(clip, args, repeat=1)[0])
     load.append(os.getloadavg()[0])
     encode = encode_fps((h * scale, w * scale), frames, repeat=rounds)
-    out = {"size": f"{w}×{h}", "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load],
+    out = {"size": f"{w}×{h}", "cpu": cpu_name(), "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load],
            "int8_first_convolutions": runners["int8"].calibration.first_convolutions}
-    for p in PRECISIONS:
+    for p in here:
         m, e = statistics.median(model_rates[p]), statistics.median(e2e[p])
         bound = 1 / (1 / m + 1 / encode)
         out[p] = {"model_fps": round(m, 2), "e2e_fps": round(e, 2), "bound_fps": round(bound, 2),
@@ -138,6 +146,35 @@ def speed(name: str, scale: int, workdir: Path, rounds: int, frames: int = 30) -
                   "e2e_runs": [round(x, 2) for x in e2e[p]]}
         say(f"  {name} ×{scale} {p}: model {m:.2f} fps, end to end {e:.2f} fps ({e / bound:.0%} of the bound "
             f"{bound:.2f})")
+    return out
+
+
+def layers(name: str, scale: int, rounds: int = 3) -> dict:
+    """Where fp32's and int8's time goes, by OpenVINO layer type and kernel (its PERF_COUNT), at the speed size:
+    what int8 leaves as it was when a model gains less than its convolutions do."""
+    import collections
+
+    import openvino as ov
+
+    w, h = SIZES[SPEED_SIZE[scale]]
+    out = {}
+    for p in ("fp32", "int8"):
+        r, _ = runner(name, scale, p, shape=(h, w))
+        m = r.core.read_model((r.int8_ir if p == "int8" else r.onnx)("u8")[0])
+        shapes = r._input_shapes("u8", 1, *r.d.padded(h, w))
+        m.reshape({i: ov.PartialShape(s) for i, s in zip(m.inputs, shapes)})
+        req = r.core.compile_model(m, "CPU", {**r._config(), "PERF_COUNT": True}).create_infer_request()
+        feed = {i: np.random.default_rng(0).integers(0, 256, s, dtype=np.uint8) if x.get_element_type() == ov.Type.u8
+                else np.zeros(s, np.float32) for i, (x, s) in enumerate(zip(m.inputs, shapes))}
+        req.infer(feed)
+        ms = collections.Counter()
+        for _ in range(rounds):
+            req.infer(feed)
+            for layer in req.profiling_info:
+                ms[f"{layer.node_type} {layer.exec_type}"] += layer.real_time.total_seconds() * 1000 / rounds
+        out[p] = {k: round(v, 1) for k, v in ms.most_common()}
+        say(f"  {name} ×{scale} {p}: {sum(ms.values()):.0f} ms a frame; "
+            + ", ".join(f"{k} {v:.0f}" for k, v in ms.most_common(8)))
     return out
 
 
@@ -233,7 +270,7 @@ def write_record(rows: list[dict], meta: dict) -> None:
         if "quality" in r:
             entry.update(verdict(r["quality"]))
         if "speed" in r:
-            entry["fps"] = {p: r["speed"][p]["model_fps"] for p in PRECISIONS}
+            entry["fps"] = {p: r["speed"][p]["model_fps"] for p in PRECISIONS if p in r["speed"]}
     record = {"about": "OpenVINO int8 (NNCF) and bf16 against fp32 on val_video: PSNR-Y loss in dB (int8 calibrated on "
                       "the training data and on vsr's own scenes), model-only fps at x2 480p / x4 270p; written by "
                       "benchmarks/int8.py; vsr.int8.auto_precision reads it",
@@ -263,6 +300,7 @@ def main() -> int:
     ap.add_argument("--drift", default="", help="a recurrent model: int8 against fp32 over --drift-frames")
     ap.add_argument("--drift-frames", type=int, default=300)
     ap.add_argument("--figure", default="", help="a model: the flat-area crop figure")
+    ap.add_argument("--layers", default="", help="a model: fp32's and int8's time by layer type (PERF_COUNT)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--record", action="store_true", help="write the losses and speeds to vsr/weights/int8.json")
     args = ap.parse_args()
@@ -273,7 +311,10 @@ def main() -> int:
         result["drift"] = [drift(args.drift, s, args.data, args.drift_frames) for s in scales]
     if args.figure:
         result["figures"] = [str(figure(args.figure, s, args.data)) for s in scales]
-    names = [] if (args.drift or args.figure) else [m.replace("{data}", str(args.data)) for m in args.models.split(",")]
+    if args.layers:
+        result["layers"] = {s: layers(args.layers, s, args.rounds) for s in scales}
+    names = [] if (args.drift or args.figure or args.layers) else [
+        m.replace("{data}", str(args.data)) for m in args.models.split(",")]
     seen: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="vsr-int8-") as d:
         for scale in scales:
