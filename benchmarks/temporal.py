@@ -16,8 +16,11 @@ community model per frame and stabilised, over how much each output changes from
 truth's motion (flicker is what changes where the truth does not; written to benchmarks/figures/temporal.png).
 cost: the stage's time per frame at 480×270 → 1920×1080 (its flow on the reader thread, its blend after the model)
 beside the model's own on OpenVINO, at the precision ``--precision auto`` picks.
-bound: what a blend after the model could do at best, given what no stage has (the truth's motion and occlusions),
-on training clips (DAVIS): PSNR-Y, tOF and tErr of that blend against per frame."""
+bound: what a blend after the model could do at best, on training clips (DAVIS): PSNR-Y, tOF and tErr against per
+frame of a blend given what no stage has: the truth's motion and occlusions (weight α where the truth is still), and
+the best weight any stage could learn, read off the truth (per pixel, or one per 9×9 neighbourhood: what a small
+network at the frame's scale could draw), with the stage's motion or the truth's; beside the stage as it ships and a
+learned weight (a logistic function of the stage's measures, fitted to the truth on the same clips: optimistic)."""
 
 from __future__ import annotations
 
@@ -105,29 +108,125 @@ def truth_blend(hr: list[np.ndarray], sr: list[np.ndarray], alpha: float, still:
     return out
 
 
+def recursive_blend(hr: list[np.ndarray], lr: list[np.ndarray], sr: list[np.ndarray], weight, truth: bool = False):
+    """out_t = sr_t + w · (out_{t−1} moved − sr_t), moved by the stage's motion (or the truth's); ``weight(i, cur,
+    d, m)`` gives w (H×W) from the new frame, the moved previous output minus it, and the stage's Motion (None with
+    the truth's)."""
+    import cv2
+
+    out, stage = [sr[0]], Temporal()
+    for i in range(1, len(sr)):
+        m = None
+        if truth:
+            flow = _farneback(hr[i], hr[i - 1])
+        else:
+            m = motion(luma8(lr[i - 1]), luma8(lr[i]), stage)
+            flow = cv2.resize(m.flow * np.float32(hr[i].shape[0] / lr[i].shape[0]), hr[i].shape[1::-1],
+                              interpolation=cv2.INTER_LINEAR)
+        cur = sr[i].astype(np.float32)
+        d = cv2.remap(out[-1].astype(np.float32), flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                      borderMode=cv2.BORDER_REPLICATE) - cur
+        w = weight(i, cur, d, m)[..., None]
+        out.append(np.clip(np.rint(cur + w * d), 0, 255).astype(np.uint8))
+    return out
+
+
+def best_weight(hr: list[np.ndarray], smooth: int = 0):
+    """The weight that brings each pixel closest to the truth (least squares over RGB, in [0, 1]; with ``smooth``,
+    one weight per smooth×smooth neighbourhood): no learned weight can do better."""
+    import cv2
+
+    def weight(i, cur, d, m):
+        num, den = ((hr[i] - cur) * d).sum(-1), (d * d).sum(-1)
+        if smooth:
+            num, den = cv2.blur(num, (smooth, smooth)), cv2.blur(den, (smooth, smooth))
+        return np.clip(num / (den + 1e-3), 0, 1)
+    return weight
+
+
+def measures(cur: np.ndarray, d: np.ndarray, m) -> np.ndarray:
+    """What a learned weight sees at each output pixel, as log(1 + x²): the stage's LR error (warp and occlusion),
+    the output difference and its 9×9 mean, the texture, the motion's length."""
+    import cv2
+
+    h, w = cur.shape[:2]
+    grey = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
+    diff = np.abs(cv2.cvtColor(cur + d, cv2.COLOR_RGB2GRAY) - grey) / 16
+    texture = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)) / 64
+    speed = np.hypot(*m.flow.transpose(2, 0, 1)) * (h / m.flow.shape[0] / 8)
+    x = [cv2.resize(m.error, (w, h)), diff, cv2.blur(diff, (9, 9)), cv2.blur(texture, (5, 5)),
+         cv2.resize(speed, (w, h))]
+    return np.log1p(np.square(np.stack(x, -1)))
+
+
+def learned_weight(clips: list[tuple], samples: int = 4000):
+    """A weight sigmoid(θ · measures + b), θ fitted to the truth (least squares of the blended output) on pixels of
+    ``clips`` [(hr, lr, sr)], the previous outputs the shipped stage's."""
+    import torch
+
+    stage, rng, xs, ds, gs = Temporal(), np.random.default_rng(0), [], [], []
+    for hr, lr, sr in clips:
+        def shipped(i, cur, d, m, hr=hr):  # the shipped stage's weight, and a sample of pixels
+            import cv2
+
+            f = measures(cur, d, m)
+            pick = rng.choice(f.shape[0] * f.shape[1], samples, replace=False)
+            xs.append(f.reshape(-1, f.shape[-1])[pick])
+            ds.append(d.reshape(-1, 3)[pick])
+            gs.append((hr[i] - cur).reshape(-1, 3)[pick])
+            diff = np.abs(cv2.cvtColor(cur + d, cv2.COLOR_RGB2GRAY) - cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY))
+            trust = np.exp(-cv2.resize(m.error, cur.shape[1::-1]))
+            return stage.strength * trust * np.exp(-np.square(diff / stage.tau))
+        recursive_blend(hr, lr, sr, shipped)
+    x, d, g = (torch.from_numpy(np.concatenate(v).astype(np.float32)) for v in (xs, ds, gs))
+    theta = torch.zeros(x.shape[1] + 1, requires_grad=True)
+    opt = torch.optim.LBFGS([theta], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss():
+        opt.zero_grad()
+        value = ((torch.sigmoid(x @ theta[:-1] + theta[-1])[:, None] * d - g) ** 2).mean()
+        value.backward()
+        return value
+    opt.step(loss)
+    t = theta.detach().numpy()
+    print(f"learned weight: θ {np.round(t, 3).tolist()}", flush=True)
+    return lambda i, cur, d, m: 1 / (1 + np.exp(-(measures(cur, d, m) @ t[:-1] + t[-1])))
+
+
+BEST = {"best weight, the stage's motion": (False, 0), "best weight per 9×9, the stage's motion": (False, 9),
+        "best weight, the truth's motion": (True, 0), "best weight per 9×9, the truth's motion": (True, 9)}
+
+
 def bound(args) -> list[dict]:
-    """How far any blend after the model could lower tOF: the truth's motion and occlusions, on training clips."""
+    """How far any blend after the model could lower tOF, given what no stage has, on training clips."""
     from vsr.evaluate import _clip
     from vsr.video.source import frames_of
 
     rows = []
     for name in args.models.split(","):
         runner = runner_for(name)
+        clips = {}
         for crf in (0, 26):
             for clip in args.clips.split(","):
                 item = _clip(clip, frames_of(args.folder / clip, args.frames), 4, 0, crf)
-                sr = list(upscale_clip(runner, item.lr))
-                hr = item.hr
-                base = _scores(sr, hr)
-                for alpha in (0.6, 0.8):
-                    b = _scores(truth_blend(hr, sr, alpha), hr)
-                    rows.append({"model": Path(name).stem, "crf": crf, "clip": clip, "alpha": alpha,
-                                 "psnr": b[0] - base[0], "tof": b[1] / base[1], "terr": b[2] / base[2]})
-        for alpha in (0.6, 0.8):
-            r = np.array([(x["psnr"], x["tof"], x["terr"]) for x in rows if x["alpha"] == alpha
+                clips[(crf, clip)] = (item.hr, item.lr, list(upscale_clip(runner, item.lr)))
+        learned = learned_weight(list(clips.values()))
+        for (crf, clip), (hr, lr, sr) in clips.items():
+            base = _scores(sr, hr)
+            runs = {"the stage as it ships": stabilise(lr, sr, Temporal()),
+                    "a learned weight (fitted on these clips)": recursive_blend(hr, lr, sr, learned)}
+            runs.update({f"the truth's motion, α {a}": truth_blend(hr, sr, a) for a in (0.6, 0.8)})
+            runs.update({label: recursive_blend(hr, lr, sr, best_weight(hr, smooth), truth)
+                         for label, (truth, smooth) in BEST.items()})
+            for label, out in runs.items():
+                b = _scores(out, hr)
+                rows.append({"model": Path(name).stem, "crf": crf, "clip": clip, "blend": label,
+                             "psnr": b[0] - base[0], "tof": b[1] / base[1], "terr": b[2] / base[2]})
+        for label in dict.fromkeys(x["blend"] for x in rows):
+            r = np.array([(x["psnr"], x["tof"], x["terr"]) for x in rows if x["blend"] == label
                           and x["model"] == Path(name).stem])
-            print(f"{Path(name).stem} with the truth's motion, α {alpha}: PSNR-Y {r[:, 0].mean():+.3f} dB, tOF "
-                  f"×{r[:, 1].mean():.3f} (lowest ×{r[:, 1].min():.2f}), tErr ×{r[:, 2].mean():.3f}", flush=True)
+            print(f"{Path(name).stem}, {label}: PSNR-Y {r[:, 0].mean():+.3f} dB, tOF ×{r[:, 1].mean():.3f} (lowest "
+                  f"×{r[:, 1].min():.2f}), tErr ×{r[:, 2].mean():.3f}", flush=True)
     return rows
 
 
