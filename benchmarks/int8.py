@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.cpu import cpu_name, native_precisions
+from engines.cpu import native_precisions
 from vsr import catalogue
 from vsr.bench import SIZES, clip_windows, encode_fps, end_to_end, machine, make_bench_clip, model_fps
 from vsr.evaluate import evaluate, load_source, mean, mean_tof, upscale_clip
@@ -42,6 +42,12 @@ from vsr.zoo import file_scale, load_model, looks_like_path, scales_of
 SPEED_SIZE = {2: "480p", 3: "360p", 4: "270p"}
 DEFAULT_MODELS = "fast,fast-real,quality,quality-real,real-gan,image"
 PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def runs_here(precision: str) -> bool:
+    """Whether this CPU runs ``precision`` (no bf16 where ONEDNN_MAX_CPU_ISA=AVX2 measures an AVX2 CPU on a newer
+    one; int8 everywhere)."""
+    return precision == "int8" or precision in native_precisions()
 
 
 @contextlib.contextmanager
@@ -83,7 +89,7 @@ def quality(name: str, scale: int, data: Path, crf: int, frames: int) -> dict:
     for label, precision, training, first in VARIANTS:
         if label in ("int8", "int8_leaves") and _within(out, "int8_first", "int8_first_leaves"):
             continue  # the first convolutions in int8 already keep within MAX_LOSS: float ones are only slower
-        if precision != "int8" and precision not in native_precisions():
+        if not runs_here(precision):
             continue
         with calibrating_on(data if training else None):
             r, _ = runner(name, scale, precision, first=first)
@@ -121,8 +127,7 @@ def speed(name: str, scale: int, workdir: Path, rounds: int, frames: int = 30) -
     clip = make_bench_clip(workdir, size, frames)
     model, _ = load_model(name, None if looks_like_path(name) else scale)
     inputs = clip_windows(clip, model, min(20, frames))
-    # the precisions this CPU runs (no bf16 where ONEDNN_MAX_CPU_ISA=AVX2 measures an AVX2 CPU on a newer one)
-    here = [p for p in PRECISIONS if p == "int8" or p in native_precisions()]
+    here = [p for p in PRECISIONS if runs_here(p)]
     runners = {p: runner(name, scale, p, shape=(h, w))[0] for p in here}  # int8 as the record says
     model_rates = {p: [] for p in here}
     load = [os.getloadavg()[0]]
@@ -136,7 +141,7 @@ def speed(name: str, scale: int, workdir: Path, rounds: int, frames: int = 30) -
             e2e[p].append(end_to_end(clip, args, repeat=1)[0])
     load.append(os.getloadavg()[0])
     encode = encode_fps((h * scale, w * scale), frames, repeat=rounds)
-    out = {"size": f"{w}×{h}", "cpu": cpu_name(), "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load],
+    out = {"size": f"{w}×{h}", "encode_fps": round(encode, 1), "load": [round(x, 2) for x in load],
            "int8_first_convolutions": runners["int8"].calibration.first_convolutions}
     for p in here:
         m, e = statistics.median(model_rates[p]), statistics.median(e2e[p])
