@@ -4,6 +4,7 @@
     python benchmarks/temporal.py cost -m realesr-general-x4v3,image
     python benchmarks/temporal.py figure ../shared/data/val_video -m realesr-general-x4v3
     python benchmarks/temporal.py bound ../shared/data/train_videos/davis -m image
+    python benchmarks/temporal.py fit ../shared/data/train_videos/davis -m image
 
 quality: the SOURCES.md protocol (first 20 frames of each clip, ×4, LR clean BI and through libx264 CRF 26), torch
 fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the warping
@@ -15,12 +16,14 @@ figure: crops of a moving car (car-shadow, ×4, LR through CRF 26, frame 10): bi
 community model per frame and stabilised, over how much each output changes from the previous frame along the
 truth's motion (flicker is what changes where the truth does not; written to benchmarks/figures/temporal.png).
 cost: the stage's time per frame at 480×270 → 1920×1080 (its flow on the reader thread, its blend after the model)
-beside the model's own on OpenVINO, at the precision ``--precision auto`` picks.
+beside the model's own on OpenVINO, at the precision ``--precision auto`` picks (the median of ``--rounds``).
 bound: what a blend after the model could do at best, on training clips (DAVIS): PSNR-Y, tOF and tErr against per
 frame of a blend given what no stage has: the truth's motion and occlusions (weight α where the truth is still), and
 the best weight any stage could learn, read off the truth (per pixel, or one per 9×9 neighbourhood: what a small
-network at the frame's scale could draw), with the stage's motion or the truth's; beside the stage as it ships and a
-learned weight (a logistic function of the stage's measures, fitted to the truth on the same clips: optimistic)."""
+network at the frame's scale could draw), with the stage's motion or the truth's; beside the stage as it ships.
+fit: the stage's weight (vsr.temporal.Temporal.theta) fitted to the truth on training clips (all of the folder's by
+default), clean and CRF 26, ×4, along the model's frames: least squares of the blended output at 4,000 pixels of
+each frame, in rounds (each samples along the outputs of the last round's weight)."""
 
 from __future__ import annotations
 
@@ -36,7 +39,17 @@ from vsr.flow import Dis, luma8, warp_back
 from vsr.metrics import _farneback, psnr, rgb_to_y, ssim, tof_pair, warp_error_pair
 from vsr.temporal import Stabiliser, Temporal, motion
 
-NAIVE = Temporal(strength=0.8, sigma=8.0, tau=0.0, consistency=0.0, dis=Dis())
+NAIVE = Temporal(consistency=0.0, dis=Dis())  # its motion: the FAST preset's flow, no occlusion check
+
+
+class Naive(Stabiliser):
+    """The naive blend: w = α · exp(−(e/σ)²) from the LR warp error e alone, α 0.8, σ 8."""
+
+    def weight(self, cur, moved, m):
+        import cv2
+
+        error = np.sqrt(np.expm1(m.measures[0]))  # (the measure is log(1 + error²))
+        return cv2.resize(0.8 * np.exp(-error), cur.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
 def temporal_error(sr: list[np.ndarray], hr: list[np.ndarray]) -> float:
@@ -49,11 +62,15 @@ def temporal_error(sr: list[np.ndarray], hr: list[np.ndarray]) -> float:
     return float(np.mean(out))
 
 
-def stabilise(lr: list[np.ndarray], sr: list[np.ndarray], stage: Temporal) -> list[np.ndarray]:
-    """The stage over a model's frames, its motion measured on the LR frames as the reader thread measures it."""
-    stab, prev, out = Stabiliser(4, stage), None, []
-    for f, y in zip(lr, sr):
+def stabilise(lr: list[np.ndarray], sr: list[np.ndarray], stage: Temporal, kind=Stabiliser,
+              each=None) -> list[np.ndarray]:
+    """The stage over a model's frames, its motion measured on the LR frames as the reader thread measures it
+    (``each(stab, t)`` before frame t's step)."""
+    stab, prev, out = kind(sr[0].shape[0] // lr[0].shape[0], stage), None, []
+    for t, (f, y) in enumerate(zip(lr, sr)):
         lum = luma8(f)
+        if each:
+            each(stab, t)
         out.append(stab.step(y, motion(prev, lum, stage) if prev is not None else None, prev is None))
         prev = lum
     return out
@@ -72,10 +89,11 @@ def quality(args) -> list[dict]:
         for name in args.models.split(","):
             runner = runner_for(name)
             model_out = [list(upscale_clip(runner, item.lr)) for item in src.items]  # the stage comes after it
-            for label, stage in (("per frame", None), ("stabilised", Temporal()), ("naive blend", NAIVE)):
+            for label, stage, kind in (("per frame", None, None), ("stabilised", Temporal(), Stabiliser),
+                                       ("naive blend", NAIVE, Naive)):
                 per_clip = []
                 for item, frames in zip(src.items, model_out):
-                    sr = frames if stage is None else stabilise(item.lr, frames, stage)
+                    sr = frames if stage is None else stabilise(item.lr, frames, stage, kind)
                     hr = item.hr
                     per_clip.append([np.mean([psnr(a, b, shave=4) for a, b in zip(sr, hr)]),
                                      np.mean([ssim(a, b, shave=4) for a, b in zip(sr, hr)]),
@@ -144,53 +162,93 @@ def best_weight(hr: list[np.ndarray], smooth: int = 0):
     return weight
 
 
-def measures(cur: np.ndarray, d: np.ndarray, m) -> np.ndarray:
-    """What a learned weight sees at each output pixel, as log(1 + x²): the stage's LR error (warp and occlusion),
-    the output difference and its 9×9 mean, the texture, the motion's length."""
-    import cv2
+class Sampler(Stabiliser):
+    """The stage, recording at random output pixels of each frame what its weight sees (MEASURES), the moved previous
+    output minus the new frame (d) and the truth minus the new frame (g): the fit's data."""
 
-    h, w = cur.shape[:2]
-    grey = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
-    diff = np.abs(cv2.cvtColor(cur + d, cv2.COLOR_RGB2GRAY) - grey) / 16
-    texture = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)) / 64
-    speed = np.hypot(*m.flow.transpose(2, 0, 1)) * (h / m.flow.shape[0] / 8)
-    x = [cv2.resize(m.error, (w, h)), diff, cv2.blur(diff, (9, 9)), cv2.blur(texture, (5, 5)),
-         cv2.resize(speed, (w, h))]
-    return np.log1p(np.square(np.stack(x, -1)))
+    def __init__(self, scale, settings, rng, samples):
+        super().__init__(scale, settings)
+        self.rng, self.samples, self.hr, self.rows = rng, samples, None, []
+
+    def weight(self, cur, moved, m):
+        from vsr.temporal import _feature
+
+        diff, block = self.differences(cur, moved, m.flow.shape[1::-1])
+        h, w = cur.shape[:2]
+        ys, xs = np.divmod(self.rng.choice(h * w, self.samples, replace=False), w)
+        ly, lx = np.minimum(ys // self.scale, block.shape[0] - 1), np.minimum(xs // self.scale, block.shape[1] - 1)
+        x = np.concatenate([m.measures[:, ly, lx].T, _feature(diff[ys, xs])[:, None],
+                            _feature(block[ly, lx])[:, None]], 1)
+        c = cur[ys, xs].astype(np.float32)
+        self.rows.append((x, moved[ys, xs] - c, self.hr[ys, xs] - c))
+        return super().weight(cur, moved, m)
 
 
-def learned_weight(clips: list[tuple], samples: int = 4000):
-    """A weight sigmoid(θ · measures + b), θ fitted to the truth (least squares of the blended output) on pixels of
-    ``clips`` [(hr, lr, sr)], the previous outputs the shipped stage's."""
+def samples(clips: list[tuple], stage: Temporal, count: int) -> list:
+    """The fit's data: the stage run over ``clips`` [(hr, lr, sr)], ``count`` pixels of each frame recorded."""
+    rows = []
+    for n, (hr, lr, sr) in enumerate(clips):
+        made = []
+
+        def sampler(scale, settings, n=n, made=made):
+            made.append(Sampler(scale, settings, np.random.default_rng(n), count))
+            return made[0]
+
+        def each(stab, t, hr=hr):
+            stab.hr = hr[t]
+        stabilise(lr, sr, stage, sampler, each)
+        rows += made[0].rows
+    return rows
+
+
+def blend_error(theta, x, d, g, strength: float):
+    """Mean squared error of the blended pixels against the truth, for the weight ``theta`` (torch)."""
     import torch
 
-    stage, rng, xs, ds, gs = Temporal(), np.random.default_rng(0), [], [], []
-    for hr, lr, sr in clips:
-        def shipped(i, cur, d, m, hr=hr):  # the shipped stage's weight, and a sample of pixels
-            import cv2
+    logit = x[:, :3] @ theta[:3] + x[:, 4] * theta[4] + theta[5]
+    w = strength * torch.sigmoid(logit) * torch.exp(theta[3].clamp(max=0) * x[:, 3])
+    return ((w[:, None] * d - g) ** 2).mean()
 
-            f = measures(cur, d, m)
-            pick = rng.choice(f.shape[0] * f.shape[1], samples, replace=False)
-            xs.append(f.reshape(-1, f.shape[-1])[pick])
-            ds.append(d.reshape(-1, 3)[pick])
-            gs.append((hr[i] - cur).reshape(-1, 3)[pick])
-            diff = np.abs(cv2.cvtColor(cur + d, cv2.COLOR_RGB2GRAY) - cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY))
-            trust = np.exp(-cv2.resize(m.error, cur.shape[1::-1]))
-            return stage.strength * trust * np.exp(-np.square(diff / stage.tau))
-        recursive_blend(hr, lr, sr, shipped)
-    x, d, g = (torch.from_numpy(np.concatenate(v).astype(np.float32)) for v in (xs, ds, gs))
-    theta = torch.zeros(x.shape[1] + 1, requires_grad=True)
-    opt = torch.optim.LBFGS([theta], max_iter=200, line_search_fn="strong_wolfe")
 
-    def loss():
-        opt.zero_grad()
-        value = ((torch.sigmoid(x @ theta[:-1] + theta[-1])[:, None] * d - g) ** 2).mean()
-        value.backward()
-        return value
-    opt.step(loss)
-    t = theta.detach().numpy()
-    print(f"learned weight: θ {np.round(t, 3).tolist()}", flush=True)
-    return lambda i, cur, d, m: 1 / (1 + np.exp(-(measures(cur, d, m) @ t[:-1] + t[-1])))
+def fit(args) -> list[dict]:
+    """The stage's weight fitted to the truth on training clips: least squares of the blended output, at pixels of
+    the stage's own outputs (the previous output is what the stage made of it); each round refits along the outputs
+    of the last round's weight."""
+    import torch
+
+    from vsr.evaluate import _clip
+    from vsr.temporal import MEASURES
+    from vsr.video.source import frames_of
+
+    runner, clips = runner_for(args.models.split(",")[0]), []
+    names = args.clips.split(",") if args.clips else sorted(p.name for p in args.folder.iterdir() if p.is_dir())
+    for crf in (0, 26):
+        for clip in names:
+            item = _clip(clip, frames_of(args.folder / clip, args.frames), 4, 0, crf)
+            clips.append((item.hr, item.lr, list(upscale_clip(runner, item.lr))))
+    stage, rows = Temporal(), []
+    for rnd in range(args.rounds):
+        x, d, g = (torch.from_numpy(np.concatenate(v).astype(np.float32))
+                   for v in zip(*samples(clips, stage, args.samples)))
+        theta = torch.tensor(stage.theta, requires_grad=True)
+        opt = torch.optim.LBFGS([theta], max_iter=300, line_search_fn="strong_wolfe")
+
+        def step(theta=theta, opt=opt, x=x, d=d, g=g):
+            opt.zero_grad()
+            value = blend_error(theta, x, d, g, Temporal.strength)
+            value.backward()
+            return value
+        before = float(step().detach())
+        opt.step(step)
+        after = float(step().detach())
+        t = theta.detach().numpy().astype(float)
+        t[3] = min(t[3], 0.0)  # the output difference's factor is at most 1 (the weight stays below strength)
+        stage = Temporal(theta=tuple(round(float(v), 3) for v in t))
+        rows.append({"round": rnd, "theta": dict(zip([*MEASURES, "bias"], stage.theta)), "pixels": len(x),
+                     "error_before": before, "error_after": after})
+        print(f"round {rnd}: {len(x)} pixels, blend error {before:.3f} → {after:.3f}: theta = {stage.theta}",
+              flush=True)
+    return rows
 
 
 BEST = {"best weight, the stage's motion": (False, 0), "best weight per 9×9, the stage's motion": (False, 9),
@@ -210,11 +268,9 @@ def bound(args) -> list[dict]:
             for clip in args.clips.split(","):
                 item = _clip(clip, frames_of(args.folder / clip, args.frames), 4, 0, crf)
                 clips[(crf, clip)] = (item.hr, item.lr, list(upscale_clip(runner, item.lr)))
-        learned = learned_weight(list(clips.values()))
         for (crf, clip), (hr, lr, sr) in clips.items():
             base = _scores(sr, hr)
-            runs = {"the stage as it ships": stabilise(lr, sr, Temporal()),
-                    "a learned weight (fitted on these clips)": recursive_blend(hr, lr, sr, learned)}
+            runs = {"the stage as it ships": stabilise(lr, sr, Temporal())}
             runs.update({f"the truth's motion, α {a}": truth_blend(hr, sr, a) for a in (0.6, 0.8)})
             runs.update({label: recursive_blend(hr, lr, sr, best_weight(hr, smooth), truth)
                          for label, (truth, smooth) in BEST.items()})
@@ -245,22 +301,26 @@ def cost(args) -> list[dict]:
     for name in args.models.split(","):
         runner = runner_for(name, "openvino", "auto")  # the precision vsr upscale runs it at
         runner([lr[0]])  # compiled, warm
-        t = time.perf_counter()
-        sr = [runner([f]) for f in lr]
-        model = (time.perf_counter() - t) / len(lr)
-        stab, prev = Stabiliser(4, stage), None
-        t_motion = t_blend = 0.0
-        for i, (f, y) in enumerate(zip(lr, sr)):
+        times = []  # per round: the model's time a frame, the stage's flow and blend (one after the other: the
+        for _ in range(args.rounds):  # stage's share with neither waiting on the other; the median round counts)
             t = time.perf_counter()
-            lum = luma8(f)
-            m = motion(prev, lum, stage) if prev is not None else None
-            t_motion += time.perf_counter() - t
-            t = time.perf_counter()
-            stab.step(y, m, i == 0)
-            t_blend += time.perf_counter() - t
-            prev = lum
+            sr = [runner([f]) for f in lr]
+            model = (time.perf_counter() - t) / len(lr)
+            stab, prev = Stabiliser(4, stage), None
+            t_motion = t_blend = 0.0
+            for i, (f, y) in enumerate(zip(lr, sr)):
+                t = time.perf_counter()
+                lum = luma8(f)
+                m = motion(prev, lum, stage) if prev is not None else None
+                t_motion += time.perf_counter() - t
+                t = time.perf_counter()
+                stab.step(y, m, i == 0)
+                t_blend += time.perf_counter() - t
+                prev = lum
+            times.append((model, t_motion / (len(lr) - 1), t_blend / (len(lr) - 1)))
+        model, t_motion, t_blend = np.median(times, axis=0)
         row = {"model": Path(name).stem, "precision": runner.precision, "model_ms": model * 1000,
-               "motion_ms": t_motion / (len(lr) - 1) * 1000, "blend_ms": t_blend / (len(lr) - 1) * 1000}
+               "motion_ms": t_motion * 1000, "blend_ms": t_blend * 1000, "rounds": args.rounds}
         row["share"] = (row["motion_ms"] + row["blend_ms"]) / row["model_ms"]
         rows.append(row)
         print(f"{row['model']}: model ({runner.precision}) {row['model_ms']:.0f} ms/frame; stage: flow "
@@ -312,17 +372,24 @@ def main() -> None:
     q.add_argument("folder", type=Path)
     q.add_argument("--frames", type=int, default=20)
     c = sub.add_parser("cost")
+    c.add_argument("--rounds", type=int, default=5)
     f = sub.add_parser("figure")
     f.add_argument("folder", type=Path)
     b = sub.add_parser("bound")
     b.add_argument("folder", type=Path)
     b.add_argument("--clips", default="camel,breakdance,car-roundabout,dog,parkour,kite-surf")
     b.add_argument("--frames", type=int, default=20)
-    for p in (q, c, f, b):
+    t = sub.add_parser("fit")
+    t.add_argument("folder", type=Path)
+    t.add_argument("--clips", help="the folder's clips to fit on (default: all)")
+    t.add_argument("--frames", type=int, default=20)
+    t.add_argument("--samples", type=int, default=4000)
+    t.add_argument("--rounds", type=int, default=2)
+    for p in (q, c, f, b, t):
         p.add_argument("-m", "--models", default="image")
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
-    rows = {"quality": quality, "cost": cost, "figure": figure, "bound": bound}[args.what](args)
+    rows = {"quality": quality, "cost": cost, "figure": figure, "bound": bound, "fit": fit}[args.what](args)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 

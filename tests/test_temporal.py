@@ -34,7 +34,8 @@ def _upscaled(frames: list[np.ndarray], scale: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("deep", [False, True])
 def test_flicker_a_model_adds_frame_by_frame_is_steadied(deep):
     """A panning scene upscaled with noise drawn anew each frame (a per-frame model's shimmer): the stage brings the
-    output nearer the clean upscale, 8-bit and 16-bit alike."""
+    output nearer the clean upscale (a fifth of the error gone at least: the weight blends most on texture, where real
+    models shimmer, and this noise is everywhere), 8-bit and 16-bit alike."""
     lr = pan(12, 48, 64, speed=1.0)
     clean = _upscaled(lr, 2)
     rng = np.random.default_rng(0)
@@ -47,7 +48,7 @@ def test_flicker_a_model_adds_frame_by_frame_is_steadied(deep):
     def err(frames):
         return float(np.mean([np.abs(f.astype(float) - c)[8:-8, 8:-8].mean() for f, c in zip(frames[4:], clean[4:])]))
 
-    assert err(steady) < 0.7 * err(noisy)
+    assert err(steady) < 0.8 * err(noisy)
 
 
 def test_what_moved_away_leaves_no_ghost():
@@ -101,3 +102,22 @@ def test_off_changes_nothing_and_on_runs_inside_segments(tmp_path):
     assert result.segments > 3 and len(seg) == len(one) == 40
     worst = max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(seg, one))
     assert worst <= 2
+
+
+def test_the_weight_blends_texture_most_and_stays_below_strength():
+    """The fitted weight as it ships: highest where the still LR frame is textured (where per-frame models shimmer),
+    lower on flat picture, lower again where the moved previous output disagrees with the new frame, and never above
+    ``strength`` (what a segment's warm-up relies on)."""
+    rng = np.random.default_rng(1)
+    lr = np.full((32, 64, 3), 120, np.uint8)
+    lr[:, 32:] = rng.integers(0, 255, (32, 32, 3))  # flat on the left, texture on the right
+    settings = Temporal()
+    m = motion(luma8(lr), luma8(lr), settings)
+    sr = _upscaled([lr], 2)[0]
+    stab = Stabiliser(2, settings)
+    still = stab.weight(sr, sr, m)
+    changed = stab.weight(sr, np.clip(sr.astype(int) + 60, 0, 255).astype(np.uint8), m)
+    flat, textured = still[8:56, 8:56].mean(), still[8:56, 72:120].mean()
+    assert textured > 1.5 * flat > 0
+    assert changed[8:56, 72:120].mean() < 0.75 * textured
+    assert still.max() <= settings.strength and changed.max() <= settings.strength

@@ -7,10 +7,13 @@ and a video made of its frames shimmers. The stage after the model keeps what th
     out_t = w · warp(out_{t−1}) + (1 − w) · sr_t
 
 The flow comes from DIS on the LR frames (vsr.flow, computed by the reader thread beside the window), scaled up to
-the output. The weight ``w`` is at most ``strength`` and falls where the motion is not to be trusted: where the LR
-frame t−1 moved by the flow does not match frame t (occlusions, fast or non-rigid motion, lighting), and where the
-model's new frame and the moved previous output disagree by more than a flicker does (something new came into view).
-At a scene cut, or the first frame, it is 0. Memory holds one output frame; a frame's result needs nothing after it.
+the output. The weight ``w`` is a small learned function (below ``strength``) of what the stage can measure at each
+pixel: how well the LR frame t−1 moved by the flow matches frame t (and the reverse flow agrees: occlusions), the LR
+frame's texture and motion, and how far the model's new frame and the moved previous output disagree, pixel by pixel
+and over each LR pixel's block. It falls where the motion is not to be trusted or something new came into view, and
+is highest on texture the model redraws differently in every frame. ``benchmarks/temporal.py fit`` fits it to the
+truth on training clips (least squares of the blended output). At a scene cut, or the first frame, it is 0. Memory
+holds one output frame; a frame's result needs nothing after it.
 
 A recursive blend forgets its start at the rate ``strength`` per frame (less where ``w`` is lower): a segment of a
 long job starts it ``warmup`` frames early, so its first frame matches a run from the start within rounding.
@@ -31,10 +34,12 @@ MODES = ("auto", "on", "off")
 class Temporal:
     """The stage's settings (the defaults are what ships; benchmarks/temporal.py measures them)."""
 
-    strength: float = 0.6  # the most the previous output may weigh
-    sigma: float = 8.0  # LR warp error (8-bit levels of luma) at which trust has fallen to 1/e
-    tau: float = 16.0  # output difference (levels of luma) at which trust has fallen to 1/e; 0: not used
-    consistency: float = 1.0  # forward-backward flow mismatch (LR pixels: an occlusion) where trust is 1/e; 0: off
+    strength: float = 0.6  # the most the previous output may weigh (what a segment's warm-up must forget)
+    sigma: float = 8.0  # the unit of LR warp error (8-bit levels of luma)
+    consistency: float = 1.0  # the unit of forward-backward flow mismatch (LR pixels: an occlusion); 0: not measured
+    # the weight: strength · sigmoid(θ · log(1 + x²) + bias) over the LR measures, times (1 + (d/16)²)^θ_d for the
+    # output difference d at each output pixel; fitted by ``benchmarks/temporal.py fit`` (MEASURES + bias)
+    theta: tuple[float, ...] = (-0.675, 1.07, -0.029, -0.027, -0.888, 0.029)
     # DIS at the LR frames' own pixels: the precise setting (Dis is frozen, so one shared default is right)
     dis: Dis = Dis(finest_scale=0, refine=0)  # noqa: RUF009
     # the reverse flow only finds occlusions, where the two flows disagree: searched down to half size (a third of
@@ -46,15 +51,21 @@ class Temporal:
 @dataclass
 class Motion:
     """What the reader thread measures between LR frames t−1 and t for the stage: the flow from t to t−1 (LR pixels,
-    H×W×2) and how well it explains frame t (|t − warp(t−1)|, luma levels, H×W)."""
+    H×W×2) and the weight's LR measures (the first three of MEASURES, as log(1 + x²), 3×H×W)."""
 
     flow: np.ndarray
-    error: np.ndarray
+    measures: np.ndarray
+
+
+# what the weight sees, each as log(1 + x²): x is the LR warp error and flow mismatch (units of sigma and
+# consistency, squared and summed, over 3×3), the LR texture (gradient length / 64, over 3×3), the LR motion
+# (pixels / 2), the output difference (luma levels / 16) and its mean over each LR pixel's block
+MEASURES = ("LR error", "LR texture", "LR motion", "output difference", "its block mean")
 
 
 def motion(prev_luma: np.ndarray, luma: np.ndarray, settings: Temporal) -> Motion:
-    """The flow from t to t−1 and its error, in units of ``sigma`` (a pixel whose match is ``sigma`` levels off, or
-    whose flow and the reverse flow disagree by ``consistency`` pixels — an occlusion — scores 1)."""
+    """The flow from t to t−1 and the weight's LR measures (a pixel whose match is ``sigma`` levels off, or whose flow
+    and the reverse flow disagree by ``consistency`` pixels — an occlusion — has an error of 1)."""
     import cv2
 
     flow = dis_flow(luma, prev_luma, settings.dis)
@@ -63,7 +74,16 @@ def motion(prev_luma: np.ndarray, luma: np.ndarray, settings: Temporal) -> Motio
         back = dis_flow(prev_luma, luma, settings.check)
         there = warp_back(back, flow)  # the reverse flow where each pixel's flow lands
         error += np.square(np.hypot(*(flow + there).transpose(2, 0, 1)) / settings.consistency)
-    return Motion(flow, cv2.blur(error, (3, 3)))  # (a pixel's neighbourhood: one noisy pixel is not a failed match)
+    error = cv2.blur(error, (3, 3))  # (a pixel's neighbourhood: one noisy pixel is not a failed match)
+    g = luma.astype(np.float32)
+    texture = cv2.blur(cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)), (3, 3)) / 64
+    speed = cv2.magnitude(flow[..., 0], flow[..., 1]) / 2
+    return Motion(flow, np.log1p(np.square(np.stack([error, texture, speed]))))
+
+
+def _feature(levels: np.ndarray) -> np.ndarray:
+    """log(1 + (d/16)²) of a luma difference in 8-bit levels: the output difference's measure."""
+    return np.log1p(np.square(levels / 16.0)).astype(np.float32)
 
 
 class Stabiliser:
@@ -72,13 +92,36 @@ class Stabiliser:
     def __init__(self, scale: int, settings: Temporal | None = None):
         self.scale, self.s = scale, settings or Temporal()
         self.prev: np.ndarray | None = None
-        self._lut: np.ndarray | None = None
+        self._lut: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _trust(self) -> np.ndarray:
-        """exp(−(d/τ)²) for each 8-bit difference d, as a table (a lookup per pixel, not an exp)."""
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The output difference's terms as tables over its 8-bit levels: the factor at each output pixel
+        ((1 + (d/16)²)^θ_d, at most 1) and the block mean's term in the logit."""
         if self._lut is None:
-            self._lut = np.exp(-np.square(np.arange(256, dtype=np.float32) / self.s.tau))
+            f = _feature(np.arange(256))
+            self._lut = (np.exp(np.float32(min(self.s.theta[3], 0.0)) * f), np.float32(self.s.theta[4]) * f)
         return self._lut
+
+    def differences(self, cur: np.ndarray, moved: np.ndarray, lr_size: tuple[int, int]):
+        """|luma(cur) − luma(moved)| in 8-bit levels at each output pixel, and its mean over each LR pixel's block
+        (uint8; luma as RGB→grey: 0.299, 0.587, 0.114)."""
+        import cv2
+
+        diff = cv2.absdiff(cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY), cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY))
+        if diff.dtype != np.uint8:  # deeper frames: their difference in 8-bit levels, as the tables are
+            diff = cv2.convertScaleAbs(diff, alpha=255.0 / 65535.0)
+        return diff, cv2.resize(diff, lr_size, interpolation=cv2.INTER_AREA)
+
+    def weight(self, cur: np.ndarray, moved: np.ndarray, m: Motion) -> np.ndarray:
+        """w at each output pixel: the logistic part at LR (cheap), scaled up, times the output difference's factor."""
+        import cv2
+
+        factor, term = self._tables()
+        diff, block = self.differences(cur, moved, m.flow.shape[1::-1])
+        th = self.s.theta
+        logit = np.tensordot(np.float32(th[:3]), m.measures, 1) + cv2.LUT(block, term) + np.float32(th[5])
+        low = np.float32(self.s.strength) / (1.0 + np.exp(-logit))
+        return cv2.multiply(cv2.resize(low, cur.shape[1::-1], interpolation=cv2.INTER_LINEAR), cv2.LUT(diff, factor))
 
     def step(self, sr: np.ndarray, m: Motion | None, reset: bool) -> np.ndarray:
         """``sr``: the model's frame t (sH×sW×3, uint8 or uint16); ``m``: the motion from LR frame t to t−1 (None
@@ -94,12 +137,7 @@ class Stabiliser:
         flow = cv2.resize(m.flow * np.float32(self.scale), (w, h), interpolation=cv2.INTER_LINEAR)
         moved = cv2.remap(self.prev, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
-        weight = cv2.resize(self.s.strength * np.exp(-m.error), (w, h), interpolation=cv2.INTER_LINEAR)
-        if self.s.tau:  # (luma as RGB→grey: 0.299, 0.587, 0.114)
-            diff = cv2.absdiff(cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY), cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY))
-            if diff.dtype != np.uint8:  # deeper frames: their difference in 8-bit levels, as the trust is
-                diff = cv2.convertScaleAbs(diff, alpha=255.0 / 65535.0)
-            weight = cv2.multiply(weight, cv2.LUT(diff, self._trust()))
+        weight = self.weight(cur, moved, m)
         out = cv2.blendLinear(moved, cur, weight, 1.0 - weight)
         self.prev = out
         return out if sr.dtype == np.uint8 else np.clip(np.rint(out), 0, 65535).astype(sr.dtype)
