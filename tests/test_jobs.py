@@ -277,12 +277,13 @@ def test_a_recurrent_models_boundaries_match_after_its_warm_up(tmp_path):
     assert worst <= 0.05
 
 
-def test_a_changed_setting_starts_over_and_the_same_one_resumes(tmp_path):
+@pytest.mark.parametrize("arch", ["mf-dis", "sr-lite"])  # sr-lite: with the temporal stage (its settings recorded)
+def test_a_changed_setting_starts_over_and_the_same_one_resumes(tmp_path, arch):
     from engines.torch_backend import TorchRunner
     from vsr.journal import Journal, fingerprint, work_dir
 
     src = _clip(tmp_path)
-    runner = TorchRunner(small("mf-dis"))
+    runner = TorchRunner(small(arch))
     stop = threading.Event()
     done = []
 
