@@ -6,7 +6,7 @@
     python benchmarks/temporal.py bound ../shared/data/train_videos/davis -m image
     python benchmarks/temporal.py fit ../shared/data/train_videos/davis -m image
 
-quality: the SOURCES.md protocol (first 20 frames of each clip, ×4, LR clean BI and through libx264 CRF 26), torch
+quality: the SOURCES.md protocol (first 20 frames of each clip, ×4 or ``--scale``, LR clean BI and through libx264 CRF 26), torch
 fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the warping
 error (the output's change minus the truth's; below 0: steadier than the truth) and the temporal error (mean
 |output's change − truth's change|: 0 when the output changes exactly as the truth does, above it for flicker and
@@ -76,18 +76,18 @@ def stabilise(lr: list[np.ndarray], sr: list[np.ndarray], stage: Temporal, kind=
     return out
 
 
-def runner_for(name: str, backend: str = "torch", precision: str = "fp32"):
+def runner_for(name: str, backend: str = "torch", precision: str = "fp32", scale: int = 4):
     from vsr.runner import choose, open_runner
 
-    return open_runner(choose(name, 4, "video"), backend, precision, warn=lambda _m: None)[0]
+    return open_runner(choose(name, scale, "video"), backend, precision, warn=lambda _m: None)[0]
 
 
 def quality(args) -> list[dict]:
     rows = []
     for crf in (0, 26):
-        src = load_source(args.folder, 4, max_frames=args.frames, crf=crf)
+        src = load_source(args.folder, args.scale, max_frames=args.frames, crf=crf)
         for name in args.models.split(","):
-            runner = runner_for(name)
+            runner = runner_for(name, scale=args.scale)
             model_out = [list(upscale_clip(runner, item.lr)) for item in src.items]  # the stage comes after it
             for label, stage, kind in (("per frame", None, None), ("stabilised", Temporal(), Stabiliser),
                                        ("naive blend", NAIVE, Naive)):
@@ -102,7 +102,7 @@ def quality(args) -> list[dict]:
                                               for i in range(1, len(sr))]),
                                      temporal_error(sr, hr)])
                 m = np.mean(per_clip, axis=0)
-                row = {"model": Path(name).stem, "lr": f"CRF {crf}" if crf else "clean BI", "run": label,
+                row = {"model": Path(name).stem, "scale": args.scale, "lr": f"CRF {crf}" if crf else "clean BI", "run": label,
                        "psnr": m[0], "ssim": m[1], "tof": m[2], "warp": m[3], "terr": m[4],
                        "clips": {it.name: [round(float(v), 4) for v in c] for it, c in zip(src.items, per_clip)}}
                 rows.append(row)
@@ -371,6 +371,7 @@ def main() -> None:
     q = sub.add_parser("quality")
     q.add_argument("folder", type=Path)
     q.add_argument("--frames", type=int, default=20)
+    q.add_argument("--scale", type=int, default=4)
     c = sub.add_parser("cost")
     c.add_argument("--rounds", type=int, default=5)
     f = sub.add_parser("figure")
