@@ -22,7 +22,7 @@ frame of a blend given what no stage has: the truth's motion and occlusions (wei
 the best weight any stage could learn, read off the truth (per pixel, or one per 9×9 neighbourhood: what a small
 network at the frame's scale could draw), with the stage's motion or the truth's; beside the stage as it ships.
 fit: the stage's weight (vsr.temporal.Temporal.theta) fitted to the truth on training clips (all of the folder's by
-default), clean and CRF 26, ×4, along the model's frames: least squares of the blended output at 4,000 pixels of
+default), clean and CRF 26, ×4 or ``--scale``, along the model's frames: least squares of the blended output at 4,000 pixels of
 each frame, in rounds (each samples along the outputs of the last round's weight)."""
 
 from __future__ import annotations
@@ -217,20 +217,20 @@ def fit(args) -> list[dict]:
     import torch
 
     from vsr.evaluate import _clip
-    from vsr.temporal import MEASURES
+    from vsr.temporal import MEASURES, coefficients
     from vsr.video.source import frames_of
 
-    runner, clips = runner_for(args.models.split(",")[0]), []
+    runner, clips = runner_for(args.models.split(",")[0], scale=args.scale), []
     names = args.clips.split(",") if args.clips else sorted(p.name for p in args.folder.iterdir() if p.is_dir())
     for crf in (0, 26):
         for clip in names:
-            item = _clip(clip, frames_of(args.folder / clip, args.frames), 4, 0, crf)
+            item = _clip(clip, frames_of(args.folder / clip, args.frames), args.scale, 0, crf)
             clips.append((item.hr, item.lr, list(upscale_clip(runner, item.lr))))
-    stage, rows = Temporal(), []
+    stage, rows = Temporal(theta=((args.scale, coefficients(Temporal(), args.scale)),)), []
     for rnd in range(args.rounds):
         x, d, g = (torch.from_numpy(np.concatenate(v).astype(np.float32))
                    for v in zip(*samples(clips, stage, args.samples)))
-        theta = torch.tensor(stage.theta, requires_grad=True)
+        theta = torch.tensor(stage.theta[0][1], requires_grad=True)
         opt = torch.optim.LBFGS([theta], max_iter=300, line_search_fn="strong_wolfe")
 
         def step(theta=theta, opt=opt, x=x, d=d, g=g):
@@ -243,9 +243,9 @@ def fit(args) -> list[dict]:
         after = float(step().detach())
         t = theta.detach().numpy().astype(float)
         t[3] = min(t[3], 0.0)  # the output difference's factor is at most 1 (the weight stays below strength)
-        stage = Temporal(theta=tuple(round(float(v), 3) for v in t))
-        rows.append({"round": rnd, "theta": dict(zip([*MEASURES, "bias"], stage.theta)), "pixels": len(x),
-                     "error_before": before, "error_after": after})
+        stage = Temporal(theta=((args.scale, tuple(round(float(v), 3) for v in t)),))
+        rows.append({"round": rnd, "scale": args.scale, "theta": dict(zip([*MEASURES, "bias"], stage.theta[0][1])),
+                     "pixels": len(x), "error_before": before, "error_after": after})
         print(f"round {rnd}: {len(x)} pixels, blend error {before:.3f} → {after:.3f}: theta = {stage.theta}",
               flush=True)
     return rows
@@ -386,6 +386,7 @@ def main() -> None:
     t.add_argument("--frames", type=int, default=20)
     t.add_argument("--samples", type=int, default=4000)
     t.add_argument("--rounds", type=int, default=2)
+    t.add_argument("--scale", type=int, default=4)
     for p in (q, c, f, b, t):
         p.add_argument("-m", "--models", default="image")
         p.add_argument("--json", type=Path)

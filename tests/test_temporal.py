@@ -12,7 +12,7 @@ from conftest import pan, run_job, small
 from engines.torch_backend import TorchRunner
 from vsr._testclips import scene
 from vsr.flow import luma8
-from vsr.temporal import Stabiliser, Temporal, motion
+from vsr.temporal import Stabiliser, Temporal, coefficients, motion
 
 
 def _steadied(lr: list[np.ndarray], sr: list[np.ndarray], scale: int, settings: Temporal | None = None):
@@ -121,3 +121,11 @@ def test_the_weight_blends_texture_most_and_stays_below_strength():
     assert textured > 1.5 * flat > 0
     assert changed[8:56, 72:120].mean() < 0.75 * textured
     assert still.max() <= settings.strength and changed.max() <= settings.strength
+
+
+def test_each_scale_takes_the_weight_fitted_at_it_or_below():
+    fitted = dict(Temporal().theta)
+    assert set(fitted) >= {2, 4}
+    assert coefficients(Temporal(), 2) == fitted[2] and coefficients(Temporal(), 4) == fitted[4]
+    assert coefficients(Temporal(), 3) == fitted[2] and coefficients(Temporal(), 8) == fitted[4]
+    assert coefficients(Temporal(), 1) == fitted[min(fitted)]

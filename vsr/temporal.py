@@ -38,8 +38,10 @@ class Temporal:
     sigma: float = 8.0  # the unit of LR warp error (8-bit levels of luma)
     consistency: float = 1.0  # the unit of forward-backward flow mismatch (LR pixels: an occlusion); 0: not measured
     # the weight: strength · sigmoid(θ · log(1 + x²) + bias) over the LR measures, times (1 + (d/16)²)^θ_d for the
-    # output difference d at each output pixel; fitted by ``benchmarks/temporal.py fit`` (MEASURES + bias)
-    theta: tuple[float, ...] = (-0.675, 1.07, -0.029, -0.027, -0.888, 0.029)
+    # output difference d at each output pixel; θ (MEASURES + bias) for each scale ``benchmarks/temporal.py fit``
+    # fitted it at (a scale between takes the one below: it blends less)
+    theta: tuple[tuple[int, tuple[float, ...]], ...] = ((2, (-0.408, 0.63, -0.089, 0.0, -0.634, -0.358)),
+                                                         (4, (-0.675, 1.07, -0.029, -0.027, -0.888, 0.029)))
     # DIS at the LR frames' own pixels: the precise setting (Dis is frozen, so one shared default is right)
     dis: Dis = Dis(finest_scale=0, refine=0)  # noqa: RUF009
     # the reverse flow only finds occlusions, where the two flows disagree: searched down to half size (a third of
@@ -81,6 +83,13 @@ def motion(prev_luma: np.ndarray, luma: np.ndarray, settings: Temporal) -> Motio
     return Motion(flow, np.log1p(np.square(np.stack([error, texture, speed]))))
 
 
+def coefficients(settings: Temporal, scale: int) -> tuple[float, ...]:
+    """θ for ``scale``: the one fitted at it, else at the nearest scale below (or the lowest)."""
+    fitted = dict(settings.theta)
+    below = [s for s in fitted if s <= scale]
+    return fitted[max(below) if below else min(fitted)]
+
+
 def _feature(levels: np.ndarray) -> np.ndarray:
     """log(1 + (d/16)²) of a luma difference in 8-bit levels: the output difference's measure."""
     return np.log1p(np.square(levels / 16.0)).astype(np.float32)
@@ -91,6 +100,7 @@ class Stabiliser:
 
     def __init__(self, scale: int, settings: Temporal | None = None):
         self.scale, self.s = scale, settings or Temporal()
+        self.theta = coefficients(self.s, scale)
         self.prev: np.ndarray | None = None
         self._lut: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -99,7 +109,7 @@ class Stabiliser:
         ((1 + (d/16)²)^θ_d, at most 1) and the block mean's term in the logit."""
         if self._lut is None:
             f = _feature(np.arange(256))
-            self._lut = (np.exp(np.float32(min(self.s.theta[3], 0.0)) * f), np.float32(self.s.theta[4]) * f)
+            self._lut = (np.exp(np.float32(min(self.theta[3], 0.0)) * f), np.float32(self.theta[4]) * f)
         return self._lut
 
     def differences(self, cur: np.ndarray, moved: np.ndarray, lr_size: tuple[int, int]):
@@ -118,7 +128,7 @@ class Stabiliser:
 
         factor, term = self._tables()
         diff, block = self.differences(cur, moved, m.flow.shape[1::-1])
-        th = self.s.theta
+        th = self.theta
         logit = np.tensordot(np.float32(th[:3]), m.measures, 1) + cv2.LUT(block, term) + np.float32(th[5])
         low = np.float32(self.s.strength) / (1.0 + np.exp(-logit))
         return cv2.multiply(cv2.resize(low, cur.shape[1::-1], interpolation=cv2.INTER_LINEAR), cv2.LUT(diff, factor))
