@@ -6,12 +6,12 @@
     python benchmarks/temporal.py bound ../shared/data/train_videos/davis -m image
     python benchmarks/temporal.py fit ../shared/data/train_videos/davis -m image
 
-quality: the SOURCES.md protocol (first 20 frames of each clip, ×4 or ``--scale``, LR clean BI and through libx264 CRF 26), torch
-fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the warping
-error (the output's change minus the truth's; below 0: steadier than the truth) and the temporal error (mean
-|output's change − truth's change|: 0 when the output changes exactly as the truth does, above it for flicker and
-for lag alike). Rows: each model per frame, with the stage as it ships, and the naive blend (α 0.8, σ 8, the FAST
-preset's flow, no occlusion or difference check) for reference.
+quality: the SOURCES.md protocol (first 20 frames of each clip, ×4 or ``--scale``, LR clean BI and through libx264 CRF
+26), torch fp32: PSNR-Y, SSIM-Y, tOF, and two measures of temporal change taken along the ground truth's motion: the
+warping error (the output's change minus the truth's; below 0: steadier than the truth) and the temporal error (mean
+|output's change − truth's change|: 0 when the output changes exactly as the truth does, above it for flicker and for
+lag alike). Rows: each model per frame, with the stage as it ships, and the naive blend (α 0.8, σ 8, the FAST preset's
+flow, no occlusion or difference check) for reference.
 figure: crops of a moving car (car-shadow, ×4, LR through CRF 26, frame 10): bicubic, vsr's real-footage model and a
 community model per frame and stabilised, over how much each output changes from the previous frame along the
 truth's motion (flicker is what changes where the truth does not; written to benchmarks/figures/temporal.png).
@@ -22,8 +22,8 @@ frame of a blend given what no stage has: the truth's motion and occlusions (wei
 the best weight any stage could learn, read off the truth (per pixel, or one per 9×9 neighbourhood: what a small
 network at the frame's scale could draw), with the stage's motion or the truth's; beside the stage as it ships.
 fit: the stage's weight (vsr.temporal.Temporal.theta) fitted to the truth on training clips (all of the folder's by
-default), clean and CRF 26, ×4 or ``--scale``, along the model's frames: least squares of the blended output at 4,000 pixels of
-each frame, in rounds (each samples along the outputs of the last round's weight)."""
+default), clean and CRF 26, ×4 or ``--scale``, along the model's frames: least squares of the blended output at 4,000
+pixels of each frame, in rounds (each samples along the outputs of the last round's weight)."""
 
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def quality(args) -> list[dict]:
                                               for i in range(1, len(sr))]),
                                      temporal_error(sr, hr)])
                 m = np.mean(per_clip, axis=0)
-                row = {"model": Path(name).stem, "scale": args.scale, "lr": f"CRF {crf}" if crf else "clean BI", "run": label,
-                       "psnr": m[0], "ssim": m[1], "tof": m[2], "warp": m[3], "terr": m[4],
+                row = {"model": Path(name).stem, "scale": args.scale, "lr": f"CRF {crf}" if crf else "clean BI",
+                       "run": label, "psnr": m[0], "ssim": m[1], "tof": m[2], "warp": m[3], "terr": m[4],
                        "clips": {it.name: [round(float(v), 4) for v in c] for it, c in zip(src.items, per_clip)}}
                 rows.append(row)
                 print(f"{row['model']:22s} {row['lr']:9s} {label:12s} {m[0]:.2f} / {m[1]:.4f} / tOF {m[2]:.3f} / "
@@ -202,7 +202,8 @@ def samples(clips: list[tuple], stage: Temporal, count: int) -> list:
 
 
 def blend_error(theta, x, d, g, strength: float):
-    """Mean squared error of the blended pixels against the truth, for the weight ``theta`` (torch)."""
+    """Mean squared error of the blended pixels against the truth, for the weight ``theta``: Stabiliser.weight in
+    torch, to be differentiated (each output pixel takes its LR pixel's measures, where the stage interpolates)."""
     import torch
 
     logit = x[:, :3] @ theta[:3] + x[:, 4] * theta[4] + theta[5]
