@@ -95,8 +95,8 @@ def quality(args) -> list[dict]:
                 for item, frames in zip(src.items, model_out):
                     sr = frames if stage is None else stabilise(item.lr, frames, stage, kind)
                     hr = item.hr
-                    per_clip.append([np.mean([psnr(a, b, shave=4) for a, b in zip(sr, hr)]),
-                                     np.mean([ssim(a, b, shave=4) for a, b in zip(sr, hr)]),
+                    per_clip.append([np.mean([psnr(a, b, shave=args.scale) for a, b in zip(sr, hr)]),
+                                     np.mean([ssim(a, b, shave=args.scale) for a, b in zip(sr, hr)]),
                                      np.mean([tof_pair(sr[i - 1], sr[i], hr[i - 1], hr[i]) for i in range(1, len(sr))]),
                                      np.mean([warp_error_pair(sr[i - 1], sr[i], hr[i - 1], hr[i])
                                               for i in range(1, len(sr))]),
