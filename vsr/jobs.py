@@ -13,7 +13,6 @@ has its own journal, finished files are kept by a rerun, and a failed file is re
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 import time
@@ -352,12 +351,11 @@ class Job:
         from vsr import __version__
         from vsr.weightfile import weights_id
 
-        record = {"vsr": __version__, "model": minfo.name, "weights": weights_id(minfo), "scale": self.choice.scale,
-                  "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt,
-                  "stream": stream_index, "tile": self.s.tile, "backend": self.s.backend,
-                  "precision": self.s.precision, "halo": dataclasses.asdict(halo), "deinterlace": deinterlace,
-                  "temporal": dataclasses.asdict(self.temporal) if self.temporal is not None else None}
-        return json.loads(json.dumps(record))  # as the journal reads it back (tuples are lists there)
+        return {"vsr": __version__, "model": minfo.name, "weights": weights_id(minfo), "scale": self.choice.scale,
+                "codec": opts.codec, "crf": opts.crf, "preset": opts.preset, "pix_fmt": opts.pix_fmt,
+                "stream": stream_index, "tile": self.s.tile, "backend": self.s.backend,
+                "precision": self.s.precision, "halo": dataclasses.asdict(halo), "deinterlace": deinterlace,
+                "temporal": dataclasses.asdict(self.temporal) if self.temporal is not None else None}
 
     def _segmented(self, src: Path, dst: Path, m, whole: dict, runner, minfo, info, t0: float) -> JobResult:
         from vsr.video.join import join

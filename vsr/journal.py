@@ -110,6 +110,8 @@ class Journal:
              ) -> tuple[Journal, str]:
         """The job's journal, and what became of an earlier run's: "new", "resumed" or the reason it was
         discarded ("the input changed", …)."""
+        # compared as the journal file holds them (a tuple comes back from JSON as a list)
+        input_fp, settings, plan = json.loads(json.dumps([input_fp, settings, plan]))
         folder = work_dir(output)
         status = "new"
         old = None
