@@ -4,6 +4,7 @@
     python benchmarks/temporal.py cost -m realesr-general-x4v3,image
     python benchmarks/temporal.py figure ../shared/data/val_video -m realesr-general-x4v3
     python benchmarks/temporal.py bound ../shared/data/train_videos/davis -m image
+    python benchmarks/temporal.py floor ../shared/data/val_video
     python benchmarks/temporal.py fit ../shared/data/train_videos/davis -m image
 
 quality: the SOURCES.md protocol (first 20 frames of each clip, ×4 or ``--scale``, LR clean BI and through libx264 CRF
@@ -21,9 +22,12 @@ bound: what a blend after the model could do at best, on training clips (DAVIS):
 frame of a blend given what no stage has: the truth's motion and occlusions (weight α where the truth is still), and
 the best weight any stage could learn, read off the truth (per pixel, or one per 9×9 neighbourhood: what a small
 network at the frame's scale could draw), with the stage's motion or the truth's; beside the stage as it ships.
+floor: PSNR-Y and tOF of frames with no flicker at all: the truth itself, blurred alike in every frame (a Gaussian of
+several widths), at ×4's protocol (no model runs; nothing is fitted).
 fit: the stage's weight (vsr.temporal.Temporal.theta) fitted to the truth on training clips (all of the folder's by
 default), clean and CRF 26, ×4 or ``--scale``, along the model's frames: least squares of the blended output at 4,000
-pixels of each frame, in rounds (each samples along the outputs of the last round's weight)."""
+pixels of each frame, each frame's squared error over the per-frame model's (so that every frame counts as it does in
+the mean PSNR, not only the hard ones), in rounds (each samples along the outputs of the last round's weight)."""
 
 from __future__ import annotations
 
@@ -180,7 +184,9 @@ class Sampler(Stabiliser):
         x = np.concatenate([m.measures[:, ly, lx].T, _feature(diff[ys, xs])[:, None],
                             _feature(block[ly, lx])[:, None]], 1)
         c = cur[ys, xs].astype(np.float32)
-        self.rows.append((x, moved[ys, xs] - c, self.hr[ys, xs] - c))
+        # each frame's pixels weigh 1 / the frame's squared error: what a frame's PSNR moves by, to first order
+        each = 1.0 / max(float(np.mean(np.square(self.hr.astype(np.float32) - cur))), 1e-3)
+        self.rows.append((x, moved[ys, xs] - c, self.hr[ys, xs] - c, np.full(len(x), each, np.float32)))
         return super().weight(cur, moved, m)
 
 
@@ -201,14 +207,16 @@ def samples(clips: list[tuple], stage: Temporal, count: int) -> list:
     return rows
 
 
-def blend_error(theta, x, d, g, strength: float):
-    """Mean squared error of the blended pixels against the truth, for the weight ``theta``: Stabiliser.weight in
-    torch, to be differentiated (each output pixel takes its LR pixel's measures, where the stage interpolates)."""
+def blend_error(theta, x, d, g, f, strength: float):
+    """The blended pixels' squared error against the truth, each frame's relative to its own (``f``: 1 / the
+    frame's mean squared error; the mean over frames of this is the mean PSNR's change, to first order), for the
+    weight ``theta``: Stabiliser.weight in torch, to be differentiated (each output pixel takes its LR pixel's
+    measures, where the stage interpolates)."""
     import torch
 
     logit = x[:, :3] @ theta[:3] + x[:, 4] * theta[4] + theta[5]
     w = strength * torch.sigmoid(logit) * torch.exp(theta[3].clamp(max=0) * x[:, 3])
-    return ((w[:, None] * d - g) ** 2).mean()
+    return (((w[:, None] * d - g) ** 2).mean(1) * f).mean()
 
 
 def fit(args) -> list[dict]:
@@ -229,14 +237,14 @@ def fit(args) -> list[dict]:
             clips.append((item.hr, item.lr, list(upscale_clip(runner, item.lr))))
     stage, rows = Temporal(theta=((args.scale, coefficients(Temporal(), args.scale)),)), []
     for rnd in range(args.rounds):
-        x, d, g = (torch.from_numpy(np.concatenate(v).astype(np.float32))
+        x, d, g, f = (torch.from_numpy(np.concatenate(v).astype(np.float32))
                    for v in zip(*samples(clips, stage, args.samples)))
         theta = torch.tensor(stage.theta[0][1], requires_grad=True)
         opt = torch.optim.LBFGS([theta], max_iter=300, line_search_fn="strong_wolfe")
 
-        def step(theta=theta, opt=opt, x=x, d=d, g=g):
+        def step(theta=theta, opt=opt, x=x, d=d, g=g, f=f):
             opt.zero_grad()
-            value = blend_error(theta, x, d, g, Temporal.strength)
+            value = blend_error(theta, x, d, g, f, Temporal.strength)
             value.backward()
             return value
         before = float(step().detach())
@@ -284,6 +292,22 @@ def bound(args) -> list[dict]:
                           and x["model"] == Path(name).stem])
             print(f"{Path(name).stem}, {label}: PSNR-Y {r[:, 0].mean():+.3f} dB, tOF ×{r[:, 1].mean():.3f} (lowest "
                   f"×{r[:, 1].min():.2f}), tErr ×{r[:, 2].mean():.3f}", flush=True)
+    return rows
+
+
+def floor(args) -> list[dict]:
+    """What tOF gives frames that do not flicker: the truth, the same blur in every frame, at a range of PSNR-Y."""
+    import cv2
+
+    src, rows = load_source(args.folder, 4, max_frames=args.frames), []
+    for sigma in (0.8, 1.2, 1.6, 2.0):
+        p, t = [], []
+        for item in src.items:
+            out = [cv2.GaussianBlur(f, (0, 0), sigma) for f in item.hr]
+            p += [psnr(a, b, shave=4) for a, b in zip(out, item.hr)]
+            t += [tof_pair(out[i - 1], out[i], item.hr[i - 1], item.hr[i]) for i in range(1, len(out))]
+        rows.append({"sigma": sigma, "psnr": float(np.mean(p)), "tof": float(np.mean(t))})
+        print(f"the truth, Gaussian σ {sigma}: PSNR-Y {rows[-1]['psnr']:.2f}, tOF {rows[-1]['tof']:.3f}", flush=True)
     return rows
 
 
@@ -381,6 +405,10 @@ def main() -> None:
     b.add_argument("folder", type=Path)
     b.add_argument("--clips", default="camel,breakdance,car-roundabout,dog,parkour,kite-surf")
     b.add_argument("--frames", type=int, default=20)
+    fl = sub.add_parser("floor")
+    fl.add_argument("folder", type=Path)
+    fl.add_argument("--frames", type=int, default=20)
+    fl.add_argument("--json", type=Path)  # (no model: the truth alone)
     t = sub.add_parser("fit")
     t.add_argument("folder", type=Path)
     t.add_argument("--clips", help="the folder's clips to fit on (default: all)")
@@ -392,7 +420,7 @@ def main() -> None:
         p.add_argument("-m", "--models", default="image")
         p.add_argument("--json", type=Path)
     args = ap.parse_args()
-    rows = {"quality": quality, "cost": cost, "figure": figure, "bound": bound, "fit": fit}[args.what](args)
+    rows = {"quality": quality, "cost": cost, "figure": figure, "bound": bound, "floor": floor, "fit": fit}[args.what](args)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -12,8 +12,9 @@ pixel: how well the LR frame t−1 moved by the flow matches frame t (and the re
 frame's texture and motion, and how far the model's new frame and the moved previous output disagree, pixel by pixel
 and over each LR pixel's block. It falls where the motion is not to be trusted or something new came into view, and
 is highest on texture the model redraws differently in every frame. ``benchmarks/temporal.py fit`` fits it to the
-truth on training clips (least squares of the blended output). At a scene cut, or the first frame, it is 0. Memory
-holds one output frame; a frame's result needs nothing after it.
+truth on training clips (least squares of the blended output, each frame's error relative to its own, as the mean
+PSNR weighs it). At a scene cut, or the first frame, it is 0. Memory holds one output frame; a frame's result needs
+nothing after it.
 
 A recursive blend forgets its start at the rate ``strength`` per frame (less where ``w`` is lower): a segment of a
 long job starts it ``warmup`` frames early, so its first frame matches a run from the start within rounding.
@@ -40,8 +41,8 @@ class Temporal:
     # the weight: strength · sigmoid(θ · log(1 + x²) + bias) over the LR measures, times (1 + (d/16)²)^θ_d for the
     # output difference d at each output pixel; θ (MEASURES + bias) for each scale ``benchmarks/temporal.py fit``
     # fitted it at (a scale between takes the one below: it blends less)
-    theta: tuple[tuple[int, tuple[float, ...]], ...] = ((2, (-0.408, 0.63, -0.089, 0.0, -0.634, -0.358)),
-                                                         (4, (-0.675, 1.07, -0.029, -0.027, -0.888, 0.029)))
+    theta: tuple[tuple[int, tuple[float, ...]], ...] = ((2, (-0.451, 0.72, -0.236, 0.0, -0.503, -1.157)),
+                                                         (4, (-0.616, 1.036, -0.377, -0.028, -0.867, -0.268)))
     # DIS at the LR frames' own pixels: the precise setting (Dis is frozen, so one shared default is right)
     dis: Dis = Dis(finest_scale=0, refine=0)  # noqa: RUF009
     # the reverse flow only finds occlusions, where the two flows disagree: searched down to half size (a third of
