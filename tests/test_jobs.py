@@ -169,7 +169,23 @@ def test_damaged_packets_lose_their_frames_not_the_job(tmp_path):
     ref, got = _frames(tmp_path / "one.mkv"), _frames(tmp_path / "out.mkv")
     said = re.search(r"(\d+) of (\d+) frame\(s\) could not be decoded", r.stderr)
     assert said and int(said[1]) > 0 and int(said[2]) - int(said[1]) == len(ref) > 25, r.stderr
-    assert [p for p, _ in got] == [p for p, _ in ref] and all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+    assert [p for p, _ in got] == [p for p, _ in ref]
+    # FFmpeg conceals a damaged frame one way with one decoder thread and another with several (5 frames here), so
+    # the pixels of those frames can't be the job's to keep; every other frame must be the one pass's exactly
+    concealed = _concealed(tmp_path / "damaged.ts")
+    kept = [(a, b) for (p, a), (_, b) in zip(got, ref) if round(p / 1000, 3) not in concealed]
+    assert len(kept) >= len(ref) - 8 and all(np.array_equal(a, b) for a, b in kept)
+
+
+def _concealed(path: Path) -> set[float]:
+    """The times (s) of the frames FFmpeg decodes differently with one thread and with several."""
+    def decode(threads):
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type, s.codec_context.thread_count = "AUTO", threads
+            return {round(float(f.time), 3): f.to_ndarray(format="rgb24") for f in c.decode(s)}
+    one, several = decode(1), decode(4)
+    return {t for t in one if t in several and not np.array_equal(one[t], several[t])}
 
 
 def test_a_segment_with_nothing_decodable_is_passed_over(tmp_path):
