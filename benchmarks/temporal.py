@@ -238,7 +238,7 @@ def fit(args) -> list[dict]:
     stage, rows = Temporal(theta=((args.scale, coefficients(Temporal(), args.scale)),)), []
     for rnd in range(args.rounds):
         x, d, g, f = (torch.from_numpy(np.concatenate(v).astype(np.float32))
-                   for v in zip(*samples(clips, stage, args.samples)))
+                      for v in zip(*samples(clips, stage, args.samples)))
         theta = torch.tensor(stage.theta[0][1], requires_grad=True)
         opt = torch.optim.LBFGS([theta], max_iter=300, line_search_fn="strong_wolfe")
 
