@@ -194,16 +194,9 @@ def samples(clips: list[tuple], stage: Temporal, count: int) -> list:
     """The fit's data: the stage run over ``clips`` [(hr, lr, sr)], ``count`` pixels of each frame recorded."""
     rows = []
     for n, (hr, lr, sr) in enumerate(clips):
-        made = []
-
-        def sampler(scale, settings, n=n, made=made):
-            made.append(Sampler(scale, settings, np.random.default_rng(n), count))
-            return made[0]
-
-        def each(stab, t, hr=hr):
-            stab.hr = hr[t]
-        stabilise(lr, sr, stage, sampler, each)
-        rows += made[0].rows
+        sampler = Sampler(sr[0].shape[0] // lr[0].shape[0], stage, np.random.default_rng(n), count)
+        stabilise(lr, sr, stage, lambda *_, s=sampler: s, lambda stab, t, hr=hr: setattr(stab, "hr", hr[t]))
+        rows += sampler.rows
     return rows
 
 

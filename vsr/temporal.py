@@ -71,14 +71,14 @@ def motion(prev_luma: np.ndarray, luma: np.ndarray, settings: Temporal) -> Motio
     and the reverse flow disagree by ``consistency`` pixels — an occlusion — has an error of 1)."""
     import cv2
 
+    g = luma.astype(np.float32)
     flow = dis_flow(luma, prev_luma, settings.dis)
-    error = np.square(np.abs(warp_back(prev_luma, flow) - luma.astype(np.float32)) / settings.sigma)
+    error = np.square(np.abs(warp_back(prev_luma, flow) - g) / settings.sigma)
     if settings.consistency:
         back = dis_flow(prev_luma, luma, settings.check)
         there = warp_back(back, flow)  # the reverse flow where each pixel's flow lands
         error += np.square(np.hypot(*(flow + there).transpose(2, 0, 1)) / settings.consistency)
     error = cv2.blur(error, (3, 3))  # (a pixel's neighbourhood: one noisy pixel is not a failed match)
-    g = luma.astype(np.float32)
     texture = cv2.blur(cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)), (3, 3)) / 64
     speed = cv2.magnitude(flow[..., 0], flow[..., 1]) / 2
     return Motion(flow, np.log1p(np.square(np.stack([error, texture, speed]))))
