@@ -91,6 +91,21 @@ def test_models_lists_what_runs_and_readme_shows_the_same_table(cli):
         assert rc == 0 and "Example: vsr" in out, cmd
 
 
+@pytest.mark.parametrize("width", [80, 200])
+def test_models_table_reads_in_a_usual_terminal_and_a_wide_one(cli, monkeypatch, width):
+    """In 80 columns the listing keeps names, scales and descriptions readable (seven columns there folded every
+    cell to a letter a line); a wide terminal gets one column per fact."""
+    from vsr.zoo import ZOO
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    rc, out, _ = cli("models")
+    assert rc == 0 and max(len(line) for line in out.splitlines()) <= width
+    for e in ZOO:
+        assert e.name in out
+    assert "clean video, the default" in out and ("validation" in out) == (width > 80)
+    assert "vsr models pull realesr-animevideov3" in out or "pulled" in out
+
+
 def test_a_scale_without_weights_is_resized_down_and_said_or_refused_above(tmp_path, natural_rgb, cli):
     """A model asked for a scale it has no weights for runs at its next larger one and is resized down (area
     filter), and the model line says so; above its largest scale it is one error line naming its scales."""

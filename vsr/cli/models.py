@@ -145,16 +145,36 @@ def models(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="vsr models (-m NAME); community models run once pulled; architectures without weights are "
-                        "for `python -m train`")
-    for col in COLUMNS:
-        table.add_column(col, no_wrap=col in ("name", "job", "scales"), overflow="fold")
-    for r in rows():
-        table.add_row(*[r[c] for c in COLUMNS])
+    console = Console()
+    title = ("vsr models (-m NAME); community models run once pulled; architectures without weights are for "
+             "`python -m train`")
+    ours, theirs = rows(), community_rows()
+    if console.width >= 160:
+        table = Table(title=title)
+        for col in COLUMNS:
+            table.add_column(col, no_wrap=col in ("name", "job", "scales"), overflow="fold")
+        cells = [[r[c] for c in COLUMNS] for r in ours], [[r[c] for c in COLUMNS] for r in theirs]
+    else:
+        # Seven columns squeezed into a usual terminal fold every cell to a letter a line: name and scales
+        # stay whole, the rest goes under the description.
+        from rich.text import Text
+
+        table = Table(title=title, show_lines=True)
+        table.add_column("name", no_wrap=True)
+        table.add_column("scales", no_wrap=True)
+        table.add_column("model")
+
+        def cell(r: dict[str, str]) -> list:
+            facts = f"{r['job']}; frames {r['frames']}" + (f"; {r['params']} parameters" if r["params"] != "-" else "")
+            return [r["name"], r["scales"], Text(r["description"]).append(f"\n{facts}\n{r['validation']}", "dim")]
+
+        cells = [cell(r) for r in ours], [cell(r) for r in theirs]
+    for row in cells[0]:
+        table.add_row(*row)
     table.add_section()
-    for r in community_rows():
-        table.add_row(*[r[c] for c in COLUMNS])
-    Console().print(table)
+    for row in cells[1]:
+        table.add_row(*row)
+    console.print(table)
 
 
 class _Bar:
