@@ -749,7 +749,26 @@ def test_every_path_decodes_a_clip_as_the_product_does(tmp_path, spec):
         assert len(frames) == 3 and all(np.array_equal(a, np.asarray(b)) for a, b in zip(eight, frames)), name
 
 
-def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli):
+def test_eval_scores_a_folder_of_video_files_clip_by_clip(tmp_path, cli):
+    """A folder of video files is a folder of clips (as one of frame folders is): each scored as alone."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    a = make_clip(folder / "a.mp4", width=96, height=64, frames=4, audio=False)
+    make_clip(folder / "b.mkv", width=64, height=64, frames=4, audio=False, crf=35)
+    (folder / "notes.txt").write_text("not a clip")
+
+    def row(out, name):
+        return out.split(f"│ {name} ")[1].split("│")[1].strip()
+
+    rc, out, err = cli("eval", str(folder), "--scale", "2", "-m", "bicubic", "--max-frames", "4")
+    assert rc == 0, err
+    assert row(out, "a.mp4") != row(out, "b.mkv") and "notes" not in out
+    rc, alone, err = cli("eval", str(a), "--scale", "2", "-m", "bicubic", "--max-frames", "4")
+    assert rc == 0, err
+    assert row(out, "a.mp4") == row(alone, "a")
+
+
+def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli, natural_rgb):
     clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=6, audio=False)
 
     def bicubic_psnr(*extra):
@@ -758,7 +777,12 @@ def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli):
         return float(out.split("│ c ")[1].split("│")[1].split("/")[0])
 
     assert bicubic_psnr("--crf", "35") < bicubic_psnr() - 0.3
-    rc, _, err = cli("eval", str(tmp_path), "--scale", "2", "--crf", "26")  # images: not for this option
+    import cv2
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    cv2.imwrite(str(pictures / "p.png"), natural_rgb[..., ::-1])
+    rc, _, err = cli("eval", str(pictures), "--scale", "2", "--crf", "26")  # images: not for this option
     assert rc != 0 and err.startswith("error:")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import VIDEO_EXTS, is_clip_folder, list_images
+from vsr.formats import VIDEO_EXTS, clips_in, is_clip_folder, list_images
 from vsr.metrics import modcrop, psnr, ssim, tof_pair
 from vsr.picture import read_rgb8
 from vsr.resize import imresize
@@ -74,9 +74,8 @@ def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int 
             raise VsrError(f"{path}: not a folder of images or a video")
         return Source(path.stem, "video", [_clip(path.stem, frames_of(path, max_frames), scale, crop, crf)])
     if is_clip_folder(path):
-        clips = sorted(d for d in path.iterdir() if d.is_dir() and list_images(d))
-        return Source(path.name, "video", [_clip(d.name, frames_of(d, max_frames), scale, crop, crf)
-                                            for d in clips])
+        return Source(path.name, "video", [_clip(c.name, frames_of(c, max_frames), scale, crop, crf)
+                                            for c in clips_in(path)])
     paired = _paired_dirs(path, scale)
     src = Source(path.name, "images")
     if paired is not None:

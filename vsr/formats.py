@@ -92,9 +92,18 @@ def list_images(folder: Path) -> list[Path]:
                    and not p.name.startswith(".")), key=natural_key)
 
 
+def clips_in(path: Path) -> list[Path]:
+    """The clips of a folder of clips, by name: its frame folders (``../shared/data/val_video``) and its video files.
+    None where the folder holds images itself (it is then a clip or a set of pictures)."""
+    if not path.is_dir() or list_images(path):
+        return []
+    return sorted((p for p in path.iterdir() if (p.is_dir() and list_images(p))
+                   or (p.is_file() and p.suffix.lower() in VIDEO_EXTS)), key=lambda p: p.name)
+
+
 def is_clip_folder(path: Path) -> bool:
-    """A folder of clips, each a folder of frames (``../shared/data/val_video``)."""
-    return path.is_dir() and not list_images(path) and any(d.is_dir() and list_images(d) for d in path.iterdir())
+    """A folder of clips: frame folders or video files, and no images of its own."""
+    return bool(clips_in(path))
 
 
 def output_names(inputs: list[Path]) -> dict[Path, str]:

@@ -14,7 +14,7 @@ from vsr.errors import VsrError
 @app.command("eval")
 def eval_(
     hr: Annotated[Path, typer.Argument(help="folder of HR images, a paired HR/ LR/ folder, a video, a folder of frames "
-                                            "or a folder of clips")],
+                                            "or a folder of clips (videos or frame folders)")],
     scale: ScaleOpt = None,
     model: ModelOpt = None,
     backend: Annotated[str, typer.Option(help="torch (the default here: the reference, so scores are the same on "
