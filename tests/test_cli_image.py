@@ -106,6 +106,28 @@ def test_models_table_reads_in_a_usual_terminal_and_a_wide_one(cli, monkeypatch,
     assert "vsr models pull realesr-animevideov3" in out or "pulled" in out
 
 
+@pytest.mark.parametrize("width", [80, 200])
+def test_bench_table_keeps_its_notes_whole(capsys, monkeypatch, width):
+    """`vsr bench`'s notes (why a row could not run) go under the table in a usual terminal, each once; a wide one
+    keeps them in their column."""
+    from vsr.bench import Report, Row, print_report
+
+    why = "unavailable: int8 runs on the OpenVINO backend only (--backend openvino)"
+    report = Report("fast", 2, "480×270", "960×540", 10, "a CPU", [
+        Row("floor", fps=66.0, note="decode → OpenCV bicubic → libx264 veryfast"),
+        Row("model", "torch", "int8", note=why), Row("end-to-end", "torch", "int8", note=why),
+        Row("model", "openvino", "fp32", fps=27.3), Row("end-to-end", "openvino", "fp32", fps=15.3, peak_rss_mb=480)])
+    monkeypatch.setenv("COLUMNS", str(width))
+    print_report(report)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "27.3" in out and "480 MB" in out and "0.41" in out
+    if width == 80:
+        assert out.count(f"[2] {why[:40]}") == 1 and out.count("[2]") == 3 and "[3]" not in out
+    else:
+        assert "[1]" not in out and "decode → OpenCV bicubic → libx264 veryfast" in out
+
+
 def test_a_scale_without_weights_is_resized_down_and_said_or_refused_above(tmp_path, natural_rgb, cli):
     """A model asked for a scale it has no weights for runs at its next larger one and is resized down (area
     filter), and the model line says so; above its largest scale it is one error line naming its scales."""

@@ -297,9 +297,16 @@ def print_report(report: Report) -> None:
     t = Table(title=f"vsr bench: {title(report)}")
     for c in COLUMNS:
         t.add_column(c, justify="right" if c in ("fps", "× floor", "peak RSS") else "left")
+    console = Console()
+    notes: list[str] = []
     for row in table_cells(report):
+        if console.width < 140 and len(row[-1]) > 12:  # under the table: folded into its last column, a note
+            notes += [row[-1]] if row[-1] not in notes else []  # takes a line a word in a usual terminal
+            row[-1] = f"[{notes.index(row[-1]) + 1}]"
         t.add_row(*row)
-    Console().print(t)
+    console.print(t)
+    for i, note in enumerate(notes, 1):
+        console.print(f"[{i}] {note}", markup=False, highlight=False)
 
 
 def peak_rss_mb() -> float:
