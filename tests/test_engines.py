@@ -362,12 +362,17 @@ def test_the_cache_keeps_to_its_cap_least_recently_used_first(tmp_path, monkeypa
     assert not cache.entry_path(_fake(6)[0]).exists()
 
 
-def test_engines_lists_model_names_sizes_and_the_cap(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("width", [80, 200])  # a usual terminal: four columns; a wide one: seven
+def test_engines_lists_model_names_sizes_and_the_cap(cli, tmp_path, monkeypatch, width):
     monkeypatch.setenv("VSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", str(width))
     rc, out, err = cli("build-engine", "-m", "image", "-s", "2", "--height", "16", "--width", "16",
                        "--precision", "fp32")
     assert rc == 0, err
     rc, out, _ = cli("engines")
+    assert max(len(line) for line in out.splitlines()) <= width
+    ov_row = next(line for line in out.splitlines() if "openvino" in line)
+    assert "fp32" in ov_row and ("1×16×16" in ov_row) == (width > 80) and "1×16×16" in out
     rows = [line.strip("│ ").split()[0] for line in out.splitlines() if "×2" in line]
     assert rc == 0 and rows == ["image", "image"] and "window" not in out  # the model, not its architecture
     onnx_row = next(line for line in out.splitlines() if "onnx" in line)

@@ -94,8 +94,12 @@ def engines(
         print(f"removed {len(removed)} least recently used entr{'y' if len(removed) == 1 else 'ies'} "
               f"({cache.human(sum(e['size'] for e in removed))})")
     rows = sorted(cache.entries(), key=lambda e: e["used"])
+    console = Console()
     table = Table(title=f"engine cache: {cache.engines_dir()}")
-    for col in ("model", "scale", "runtime", "precision", "shape / profile", "size", "last used"):
+    wide = console.width >= 140  # else four columns, each cell on two lines, rather than seven folded to fit
+    columns = (("model", "scale", "runtime", "precision", "shape / profile", "size", "last used") if wide
+               else ("model", "engine", "size", "last used"))
+    for col in columns:
         table.add_column(col)
     for e in rows:
         k = e.get("key", {})
@@ -105,10 +109,14 @@ def engines(
             shape = str(k["profile"])
         else:  # an exported graph: any size
             shape = f"{k.get('runtime', '?')} {k.get('io', '')}".strip()
-        when = datetime.datetime.fromtimestamp(e["used"]).strftime("%Y-%m-%d %H:%M")
-        table.add_row(e["name"], f"×{k.get('scale', '?')}", str(k.get("runtime", "?")), str(k.get("precision", "-")),
-                      shape, cache.human(e["size"]), when)
-    Console().print(table)
+        cells = [e["name"], f"×{k.get('scale', '?')}", str(k.get("runtime", "?")), str(k.get("precision", "-")), shape]
+        when = datetime.datetime.fromtimestamp(e["used"])
+        if wide:
+            table.add_row(*cells, cache.human(e["size"]), when.strftime("%Y-%m-%d %H:%M"))
+        else:
+            engine = shape if not (k.get("shape") or k.get("profile")) else f"{cells[2]} {cells[3]}\n{shape}"
+            table.add_row(" ".join(cells[:2]), engine, cache.human(e["size"]), when.strftime("%Y-%m-%d\n%H:%M"))
+    console.print(table)
     total = sum(e["size"] for e in rows)
     print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}, {cache.human(total)}"
           + (f" of {cache.human(cap)} (VSR_CACHE_MAX)" if cap else ", no cap (VSR_CACHE_MAX=0)"))
