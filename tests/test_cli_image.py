@@ -41,6 +41,7 @@ def test_image_errors_are_one_line(tmp_path, natural_rgb, cli):
         (["image", src, "-s", "7", "--backend", "torch"], "×7"),
         (["image", src, tmp_path / "out.gif"], "unsupported output format"),
         (["image", src, "--backend", "warp-drive"], "unknown backend"),
+        (["image", ROOT / "samples" / "clip.mp4", tmp_path / "clip.png"], "a video; vsr upscale"),
     ]
     for args, needle in cases:
         rc, out, err = cli(*args)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import IMAGE_WRITERS
+from vsr.formats import IMAGE_WRITERS, VIDEO_EXTS
 
 DEFAULT_MAX_PIXELS = 200_000_000  # decompression-bomb guard for inputs and outputs (--max-pixels)
 _EIGHT_BIT_ONLY = {"WEBP", "JPEG", "AVIF"}  # (as Pillow writes them)
@@ -78,6 +78,8 @@ def _open(path: Path):
     try:
         return Image.open(path)
     except UnidentifiedImageError:
+        if path.suffix.lower() in VIDEO_EXTS:
+            raise VsrError(f"{path}: a video; vsr upscale enlarges videos") from None
         raise VsrError(f"{path}: not an image (or a format vsr cannot read)") from None
     except OSError as e:
         raise VsrError(f"{path}: cannot open ({e})") from None
