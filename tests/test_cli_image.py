@@ -193,6 +193,9 @@ def test_eval_on_a_folder(tmp_path, natural_rgb, cli):
     assert "│ x " in out and "│ y " in out and "mean" in out
     psnr = float(out.split("mean")[1].split("/")[0].split()[-1])
     assert psnr > 20
+    rc, alone, err = cli("eval", folder / "x.png", "--scale", "2", "-m", "bicubic")  # one picture
+    assert rc == 0, err
+    assert alone.split("│ x ")[1].split("│")[1] == out.split("│ x ")[1].split("│")[1] and "mean" not in alone
 
 
 def test_an_animation_says_only_its_first_frame_is_upscaled(tmp_path, natural_rgb, cli):

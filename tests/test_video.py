@@ -768,6 +768,21 @@ def test_eval_scores_a_folder_of_video_files_clip_by_clip(tmp_path, cli):
     assert row(out, "a.mp4") == row(alone, "a")
 
 
+def test_eval_reads_a_folder_of_clips_one_clip_at_a_time(tmp_path, monkeypatch):
+    """A library of clips is not held in memory at once: each is decoded when its turn comes."""
+    import vsr.evaluate as ev
+
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        make_clip(tmp_path / name, width=64, height=48, frames=3, audio=False)
+    decoded = []
+    real = ev.frames_of
+    monkeypatch.setattr(ev, "frames_of", lambda p, n=0: decoded.append(p.name) or real(p, n))
+    src, items = ev.iter_source(tmp_path, 2, max_frames=3)
+    assert src.kind == "video" and decoded == []
+    assert next(items).name == "a.mp4" and decoded == ["a.mp4"]
+    assert [i.name for i in items] == ["b.mp4", "c.mp4"] and decoded == ["a.mp4", "b.mp4", "c.mp4"]
+
+
 def test_eval_with_crf_scores_the_compressed_lr(tmp_path, cli, natural_rgb):
     clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=6, audio=False)
 

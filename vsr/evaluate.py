@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import VIDEO_EXTS, clips_in, is_clip_folder, list_images
+from vsr.formats import IMAGE_EXTS, VIDEO_EXTS, clips_in, is_clip_folder, list_images
 from vsr.metrics import modcrop, psnr, ssim, tof_pair
 from vsr.picture import read_rgb8
 from vsr.resize import imresize
@@ -66,39 +66,53 @@ def load_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int 
     """HR, and LR made (or read) from it, for a folder of images, a paired folder, a video, a frame folder or a
     folder of clips. ``max_frames`` (videos) keeps the first frames; ``crf`` puts each clip's BI LR frames through
     libx264 at that CRF, as real footage arrives (``vsr eval --crf``, the real-footage protocol)."""
+    src, items = iter_source(path, scale, max_frames=max_frames, crop=crop, crf=crf)
+    src.items.extend(items)
+    return src
+
+
+def iter_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int = 0,
+                crf: int = 0) -> tuple[Source, Iterator[Item]]:
+    """:func:`load_source`'s source without its items, and the items one at a time: memory holds one clip or
+    picture however many the folder has. What is wrong with the path as a whole is raised here, at once."""
     path = Path(path)
     if not path.exists():
         raise VsrError(f"evaluation data not found: {path}")
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTS:
+        return Source(path.stem, "images"), iter([_picture(path, scale)])
     if path.is_file():
         if path.suffix.lower() not in VIDEO_EXTS:
-            raise VsrError(f"{path}: not a folder of images or a video")
-        return Source(path.stem, "video", [_clip(path.stem, frames_of(path, max_frames), scale, crop, crf)])
+            raise VsrError(f"{path}: not an image, a folder of images or a video")
+        return Source(path.stem, "video"), iter([_clip(path.stem, frames_of(path, max_frames), scale, crop, crf)])
     if is_clip_folder(path):
-        return Source(path.name, "video", [_clip(c.name, frames_of(c, max_frames), scale, crop, crf)
-                                            for c in clips_in(path)])
+        return Source(path.name, "video"), (_clip(c.name, frames_of(c, max_frames), scale, crop, crf)
+                                             for c in clips_in(path))
     paired = _paired_dirs(path, scale)
-    src = Source(path.name, "images")
     if paired is not None:
-        hr_dir, lr_dir = paired
-        for hp in list_images(hr_dir):
-            lp = next((c for c in (lr_dir / f"{hp.stem}x{scale}{hp.suffix}", lr_dir / hp.name) if c.exists()), None)
-            if lp is None:
-                raise VsrError(f"{hp}: no LR image for it in {lr_dir}")
-            lr = read_rgb8(lp)
-            hr = read_rgb8(hp)[: lr.shape[0] * scale, : lr.shape[1] * scale]
-            if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
-                raise VsrError(f"{hp} and {lp} are not ×{scale} apart")
-            src.items.append(Item(hp.stem, [hr], [lr]))
-        return src
+        return Source(path.name, "images"), _paired(*paired, scale)
     files = list_images(path)
     if not files:
         raise VsrError(f"no images in {path}")
     if max_frames:  # a folder of frames is a video
-        return Source(path.name, "video", [_clip(path.name, frames_of(path, max_frames), scale, crop, crf)])
-    for p in files:
-        hr = modcrop(read_rgb8(p), scale)
-        src.items.append(Item(p.stem, [hr], [imresize(hr, 1.0 / scale)]))
-    return src
+        return Source(path.name, "video"), iter([_clip(path.name, frames_of(path, max_frames), scale, crop, crf)])
+    return Source(path.name, "images"), (_picture(p, scale) for p in files)
+
+
+def _paired(hr_dir: Path, lr_dir: Path, scale: int) -> Iterator[Item]:
+    for hp in list_images(hr_dir):
+        lp = next((c for c in (lr_dir / f"{hp.stem}x{scale}{hp.suffix}", lr_dir / hp.name) if c.exists()), None)
+        if lp is None:
+            raise VsrError(f"{hp}: no LR image for it in {lr_dir}")
+        lr = read_rgb8(lp)
+        hr = read_rgb8(hp)[: lr.shape[0] * scale, : lr.shape[1] * scale]
+        if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
+            raise VsrError(f"{hp} and {lp} are not ×{scale} apart")
+        yield Item(hp.stem, [hr], [lr])
+
+
+def _picture(p: Path, scale: int) -> Item:
+    hr = modcrop(read_rgb8(p), scale)
+    return Item(p.stem, [hr], [imresize(hr, 1.0 / scale)])
 
 
 def _clip(name: str, frames, scale: int, crop: int, crf: int) -> Item:

@@ -13,7 +13,7 @@ from vsr.errors import VsrError
 
 @app.command("eval")
 def eval_(
-    hr: Annotated[Path, typer.Argument(help="folder of HR images, a paired HR/ LR/ folder, a video, a folder of frames "
+    hr: Annotated[Path, typer.Argument(help="an HR image or a folder of them, a paired HR/ LR/ folder, a video, a folder of frames "
                                             "or a folder of clips (videos or frame folders)")],
     scale: ScaleOpt = None,
     model: ModelOpt = None,
@@ -35,14 +35,14 @@ def eval_(
     from rich.console import Console
     from rich.table import Table
 
-    from vsr.evaluate import evaluate, is_video, load_source, mean, mean_tof
+    from vsr.evaluate import Source, evaluate, is_video, iter_source, mean, mean_tof
     from vsr.runner import choose
 
     video = is_video(hr)
     scale = choose(model, scale, "video" if video else "image").scale if model != "bicubic" else (scale or 2)
     if crf and not video:
         raise VsrError("--crf applies to video (a clip, a folder of frames or a folder of clips)")
-    src = load_source(hr, scale, max_frames=max_frames if video else 0, crf=crf)
+    src, items = iter_source(hr, scale, max_frames=max_frames if video else 0, crf=crf)
     bic, _ = load_runner("bicubic", scale, "image", "torch", "fp32", quiet=True)
     columns = [("bicubic", bic)]
     if model != "bicubic":
@@ -54,8 +54,11 @@ def eval_(
 
     stages = [temporal_for(temporal, r) if video else None for _, r in columns]
     columns = [(name + (", temporal stage" if st is not None else ""), r) for (name, r), st in zip(columns, stages)]
-    results = [(name, evaluate(r, src, with_tof=video, state=state, temporal=st))
-               for (name, r), st in zip(columns, stages)]
+    results: list[tuple[str, list]] = [(name, []) for name, _ in columns]
+    for item in items:  # each clip or picture through every column, then let go of it
+        one = Source(src.name, src.kind, [item])
+        for (_, scores), (_, r), st in zip(results, columns, stages):
+            scores += evaluate(r, one, with_tof=video, state=state, temporal=st)
     title = (f"LR through libx264 CRF {crf}; " if crf else "") + "PSNR / SSIM on Y"
     title += " / tOF (flicker, lower is better)" if video else ""
     table = Table(title=f"{hr} ×{scale}: {title}")
@@ -66,9 +69,9 @@ def eval_(
     def cell(p: float, s: float, tof: float | None) -> str:
         return f"{p:.2f} / {s:.4f}" + (f" / {tof:.3f}" if tof is not None else "")
 
-    for i, item in enumerate(src.items):
-        table.add_row(item.name, *[cell(sc[i].psnr, sc[i].ssim, sc[i].tof) for _, sc in results])
-    if len(src.items) > 1:
+    for i, first in enumerate(results[0][1]):
+        table.add_row(first.name, *[cell(sc[i].psnr, sc[i].ssim, sc[i].tof) for _, sc in results])
+    if len(results[0][1]) > 1:
         table.add_row("mean", *[cell(*mean(sc), mean_tof(sc)) for _, sc in results], style="bold")
     Console(width=max(100, 40 + 30 * len(results))).print(table)
 
