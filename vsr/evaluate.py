@@ -2,9 +2,9 @@
 
 Sources:
 
-* a folder of HR images: LR made with MATLAB-compatible bicubic (BI);
+* an HR image or a folder of them: LR made with MATLAB-compatible bicubic (BI);
 * a paired folder (``HR/`` and ``LR/`` or DIV2K's ``*_HR``/``*_LR_bicubic/X<s>``);
-* a video file, a folder of frames, or a folder of such folders (``../shared/data/val_video``): every frame
+* a video file, a folder of frames, or a folder of videos or frame folders (``../shared/data/val_video``): every frame
   BI-downscaled, scored per frame, averaged per clip; models see the windows the pipeline makes
   (:mod:`vsr.windows`: t-1, t, t+1 with edges repeated, flows, a recurrent state carried from the first frame).
 
