@@ -407,9 +407,11 @@ def test_a_folder_of_videos_is_one_job_and_a_bad_file_is_skipped(tmp_path):
                   container="mpegts" if "MTS" in name else None)
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
     (folder / "notes.txt").write_text("not a video either, and not touched")
+    (folder / "._a.mkv").write_bytes(b"\x00\x05\x16\x07 macOS metadata beside a.mkv on a shared drive")
     r = _vsr(folder, tmp_path / "out", "-m", "bicubic", "-s", "2", "--backend", "torch", "-q")
     assert r.returncode == 1
     assert "broken.mp4" in r.stderr and "1 of 4 video(s) failed" in r.stderr.strip().splitlines()[-1]
+    assert "._a" not in r.stderr  # hidden files are not videos
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a.mkv", "b.mp4",
                                                                                                   "c.mkv"]
     assert len(_frames(tmp_path / "out" / "b.mp4")) == 6 == len(_frames(tmp_path / "out" / "c.mkv"))

@@ -92,13 +92,20 @@ def list_images(folder: Path) -> list[Path]:
                    and not p.name.startswith(".")), key=natural_key)
 
 
+def list_videos(folder: Path) -> list[Path]:
+    """The video files in a folder (hidden files left out: macOS's ``._name.mp4`` beside each file on a shared
+    drive is not a video), in natural order."""
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS
+                   and not p.name.startswith(".")), key=natural_key)
+
+
 def clips_in(path: Path) -> list[Path]:
-    """The clips of a folder of clips, by name: its frame folders (``../shared/data/val_video``) and its video files.
-    None where the folder holds images itself (it is then a clip or a set of pictures)."""
+    """The clips of a folder of clips, in natural order: its frame folders (``../shared/data/val_video``) and its
+    video files. None where the folder holds images itself (it is then a clip or a set of pictures)."""
     if not path.is_dir() or list_images(path):
         return []
-    return sorted((p for p in path.iterdir() if (p.is_dir() and list_images(p))
-                   or (p.is_file() and p.suffix.lower() in VIDEO_EXTS)), key=lambda p: p.name)
+    folders = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and list_images(p)]
+    return sorted(folders + list_videos(path), key=natural_key)
 
 
 def is_clip_folder(path: Path) -> bool:

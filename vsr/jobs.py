@@ -139,9 +139,9 @@ class Local:
 
 
 def is_video_folder(path: Path) -> bool:
-    from vsr.formats import VIDEO_EXTS
+    from vsr.formats import list_videos
 
-    return path.is_dir() and any(p.suffix.lower() in VIDEO_EXTS for p in path.iterdir())
+    return path.is_dir() and bool(list_videos(path))
 
 
 def upscale(src: Path, dst: Path, settings: Settings, ui: Reporter | None = None,
@@ -424,14 +424,14 @@ class Job:
         keeps the outputs it finished (same input, same settings), resumes the interrupted one and retries those
         that failed; a bad file is reported and skipped, and the exit code says that something failed."""
         from vsr.errors import about
-        from vsr.formats import VIDEO_EXTS, natural_key, output_names
+        from vsr.formats import list_videos, output_names
         from vsr.journal import output_lock, work_dir
 
         if dst.exists() and not dst.is_dir():
             raise VsrError(f"{dst}: exists and is not a folder (a folder of videos goes to a folder)")
         if dst.resolve() == src.resolve():
             raise VsrError("the output folder is the input folder: the outputs would overwrite the inputs")
-        files = sorted((p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS), key=natural_key)
+        files = list_videos(src)
         names = output_names(files)
         dst.mkdir(parents=True, exist_ok=True)
         finished = _Finished(dst, self.s)

@@ -13,8 +13,8 @@ from vsr.errors import VsrError
 
 @app.command("eval")
 def eval_(
-    hr: Annotated[Path, typer.Argument(help="an HR image or a folder of them, a paired HR/ LR/ folder, a video, a folder of frames "
-                                            "or a folder of clips (videos or frame folders)")],
+    hr: Annotated[Path, typer.Argument(help="an HR image or a folder of them, a paired HR/ LR/ folder, a video, a "
+                                            "folder of frames or a folder of clips (videos or frame folders)")],
     scale: ScaleOpt = None,
     model: ModelOpt = None,
     backend: Annotated[str, typer.Option(help="torch (the default here: the reference, so scores are the same on "
