@@ -650,6 +650,33 @@ def test_a_second_run_on_the_same_output_fails_at_once_and_a_killed_one_does_not
     assert out.exists() and not any(p.name.startswith(".out.mkv.vsr-lock") for p in tmp_path.iterdir())
 
 
+def test_a_library_in_subfolders_keeps_its_tree_and_an_output_inside_it_is_not_read_back(tmp_path):
+    """A folder of videos sorted into subfolders is one job: each output at the same place under the output folder,
+    names meeting only within one folder; an output folder inside the input is left out of the inputs, and a rerun
+    keeps what it finished."""
+    from conftest import Collect
+
+    from vsr.jobs import Settings, upscale
+
+    lib = tmp_path / "lib"
+    for rel in ("top.mp4", "2019/a.mp4", "2019/a.mkv", "2020/trip/b.mkv", ".hidden/c.mkv"):
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        make_clip(lib / rel, width=64, height=48, frames=4, audio=False)
+    (lib / "2021").mkdir()  # no videos: no folder made for it
+    out = lib / "x2"
+    settings = Settings(model="bicubic", scale=2, backend="torch", segment_seconds=0)
+    ui = Collect()
+    upscale(lib, out, settings, ui)
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name[0] != ".")
+    assert made == ["2019/a.mkv", "2019/a.mp4", "2020/trip/b.mkv", "top.mp4"]
+    assert [s.split("] ")[1] for s in ui.said if s.startswith("[")] == ["top.mp4", "2019/a.mkv", "2019/a.mp4",
+                                                                        "2020/trip/b.mkv"]
+    assert len(_frames(out / "2020" / "trip" / "b.mkv")) == 4 and not (out / "2021").exists()
+    ui = Collect()
+    upscale(lib, out, settings, ui)  # x2/ holds videos now: still not an input
+    assert sum(s.endswith(": kept (finished by an earlier run)") for s in ui.said) == 4 and len(ui.said) == 5
+
+
 def test_a_stopped_folder_job_continues_with_the_same_command(tmp_path):
     """A folder job stopped after two of five files: the same command keeps those two (same input, same settings),
     resumes the interrupted third from its journal, and does the rest; a file that failed is retried; an output

@@ -3,6 +3,7 @@ with what encoder by default, and how folders of frames are listed."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,18 @@ def list_videos(folder: Path) -> list[Path]:
     drive is not a video), in natural order."""
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS
                    and not p.name.startswith(".")), key=natural_key)
+
+
+def videos_under(folder: Path, skip: Path | None = None) -> list[Path]:
+    """The video files in a folder and in its subfolders, hidden ones left out, and ``skip`` (an output folder inside
+    it) too: the folder's own first, then each subfolder's, in natural order. Links to folders are not followed."""
+    skip = skip.resolve() if skip is not None else None
+    out = []
+    for root, dirs, _ in os.walk(folder):
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() != skip),
+                         key=natural_key)
+        out += list_videos(Path(root))
+    return out
 
 
 def clips_in(path: Path) -> list[Path]:

@@ -139,9 +139,10 @@ class Local:
 
 
 def is_video_folder(path: Path) -> bool:
-    from vsr.formats import list_videos
+    """Videos in it, or no frames in it and videos in its subfolders (a library sorted into folders)."""
+    from vsr.formats import list_images, list_videos, videos_under
 
-    return path.is_dir() and bool(list_videos(path))
+    return path.is_dir() and (bool(list_videos(path)) or (not list_images(path) and bool(videos_under(path))))
 
 
 def upscale(src: Path, dst: Path, settings: Settings, ui: Reporter | None = None,
@@ -420,43 +421,49 @@ class Job:
     # ------------------------------------------------------------------ a folder of videos
 
     def folder(self, src: Path, dst: Path) -> list[JobResult]:
-        """Every video in ``src`` into ``dst`` (same names), each with its own journal. A rerun of the same command
-        keeps the outputs it finished (same input, same settings), resumes the interrupted one and retries those
-        that failed; a bad file is reported and skipped, and the exit code says that something failed."""
+        """Every video in ``src`` and its subfolders into ``dst`` (same names, same subfolders), each with its own
+        journal. A rerun of the same command keeps the outputs it finished (same input, same settings), resumes the
+        interrupted one and retries those that failed; a bad file is reported and skipped, and the exit code says
+        that something failed."""
         from vsr.errors import about
-        from vsr.formats import list_videos, output_names
+        from vsr.formats import output_names, videos_under
         from vsr.journal import output_lock, work_dir
 
         if dst.exists() and not dst.is_dir():
             raise VsrError(f"{dst}: exists and is not a folder (a folder of videos goes to a folder)")
         if dst.resolve() == src.resolve():
             raise VsrError("the output folder is the input folder: the outputs would overwrite the inputs")
-        files = list_videos(src)
-        names = output_names(files)
+        files = videos_under(src, skip=dst)  # an output folder inside the input is not read back
+        outs = {}
+        for here in dict.fromkeys(f.parent for f in files):  # names meet only within one folder
+            for f, name in output_names([f for f in files if f.parent == here]).items():
+                outs[f] = dst / f.parent.relative_to(src) / name
         dst.mkdir(parents=True, exist_ok=True)
         finished = _Finished(dst, self.s)
         results, failed, kept = [], [], 0
         with output_lock(dst):
             for i, f in enumerate(files):
-                out = dst / names[f]
+                out, shown = outs[f], f.relative_to(src).as_posix()
+                record = out.relative_to(dst).as_posix()  # (a name alone in the folder itself, as before)
                 key = finished.key(f)
                 if out.exists() and not work_dir(out).is_dir():
-                    if finished.has(out.name, key) and not self.s.restart:
+                    if finished.has(record, key) and not self.s.restart:
                         kept += 1
-                        self.ui.say(f"[{i + 1}/{len(files)}] {f.name}: kept (finished by an earlier run)")
+                        self.ui.say(f"[{i + 1}/{len(files)}] {shown}: kept (finished by an earlier run)")
                         continue
-                    if not self.s.overwrite and not finished.has(out.name, key):
-                        self.ui.say(f"skipping {f.name}: {out} exists and was not made from it with these settings "
+                    if not self.s.overwrite and not finished.has(record, key):
+                        self.ui.say(f"skipping {shown}: {out} exists and was not made from it with these settings "
                                     "(--overwrite replaces it)")
                         continue
-                self.ui.say(f"[{i + 1}/{len(files)}] {f.name}" + (f" → {out.name}" if out.name != f.name else ""))
+                self.ui.say(f"[{i + 1}/{len(files)}] {shown}" + (f" → {out.name}" if out.name != f.name else ""))
                 try:
                     if out.exists() and not work_dir(out).is_dir():
                         out.unlink()  # (replaced: --overwrite, --restart, or other settings)
+                    out.parent.mkdir(parents=True, exist_ok=True)
                     results.append(self.file(f, out))
-                    finished.add(out.name, key)
+                    finished.add(record, key)
                 except VsrError as e:
-                    failed.append(f.name)
+                    failed.append(shown)
                     self.ui.error(about(f, e))
         if kept:
             self.ui.say(f"{kept} of {len(files)} video(s) were finished by an earlier run and kept")

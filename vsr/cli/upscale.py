@@ -19,7 +19,8 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=f"model n
 
 @app.command()
 def upscale(
-    input: Annotated[Path, typer.Argument(help="a video file, a folder of frames (frame0001.png …) or of videos")],
+    input: Annotated[Path, typer.Argument(help="a video file, a folder of frames (frame0001.png …) or of videos "
+                                                 "(subfolders too)")],
     output: Annotated[Path, typer.Argument(help="output video (.mp4 .mkv .mov .webm …) or a folder")],
     scale: ScaleOpt = None,
     model: ModelOpt = None,
@@ -47,7 +48,8 @@ def upscale(
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="an existing Ray cluster (implies --ray)")] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upscale a video, or every video in a folder: audio, subtitles, timestamps and colour are kept.
+    """Upscale a video, or every video in a folder and its subfolders: audio, subtitles, timestamps and colour are
+    kept.
 
     Example: vsr upscale in.mp4 out.mp4 -s 2 --crf 16
     """
