@@ -288,6 +288,27 @@ def test_a_folder_leaves_out_vsrs_own_outputs_and_hidden_files(tmp_path, natural
     assert "written" not in err and "model" not in err
 
 
+def test_a_folder_with_subfolders_keeps_its_tree_and_names_that_would_meet(tmp_path, natural_rgb, cli):
+    """Subfolders are upscaled into the same subfolders (hidden ones left out); a.bmp beside a.png is written as
+    a.bmp.png, not over a.png's output; an output folder inside the input is not read back, nor are vsr's own
+    outputs in another subfolder."""
+    src = _folder(tmp_path / "scans", natural_rgb, ["a.png"])
+    _folder(src / "box1", natural_rgb, ["a.png", "a.bmp"])
+    (src / "box2").mkdir()
+    _folder(src / "box2" / "old", natural_rgb, ["b.jpg"])
+    _folder(src / ".trash", natural_rgb, ["c.png"])
+    rc, _, err = cli("image", src / "a.png", src / "box2/", "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 0 and (src / "box2" / "a_x2.png").exists(), err
+    out = src / "big"
+    rc, _, err = cli("image", src, out, "-s", "2", "-m", "bicubic", "--backend", "torch", "-q")
+    assert rc == 0, err
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a.png", "box1/a.bmp.png", "box1/a.png", "box2/old/b.jpg"]
+    assert "a_x2.png" in err  # skipped as an output of a.png, though in another folder
+    rc, _, err = cli("image", src, out, "-s", "2", "-m", "bicubic", "--backend", "torch")  # big/ holds images now
+    assert rc == 0 and "nothing to do: every output exists" in err, err
+
+
 def test_a_folder_named_dot_goes_beside_it(tmp_path, natural_rgb, cli, monkeypatch):
     src = _folder(tmp_path / "img", natural_rgb, ["a.png"])
     monkeypatch.chdir(src)

@@ -100,16 +100,21 @@ def list_videos(folder: Path) -> list[Path]:
                    and not p.name.startswith(".")), key=natural_key)
 
 
-def videos_under(folder: Path, skip: Path | None = None) -> list[Path]:
-    """The video files in a folder and in its subfolders, hidden ones left out, and ``skip`` (an output folder inside
-    it) too: the folder's own first, then each subfolder's, in natural order. Links to folders are not followed."""
+def folders_under(folder: Path, skip: Path | None = None) -> list[Path]:
+    """A folder and its subfolders, depth first in natural order, hidden ones left out and ``skip`` (an output folder
+    inside it) too. Links to folders are not followed."""
     skip = skip.resolve() if skip is not None else None
     out = []
     for root, dirs, _ in os.walk(folder):
         dirs[:] = sorted((d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() != skip),
                          key=natural_key)
-        out += list_videos(Path(root))
+        out.append(Path(root))
     return out
+
+
+def videos_under(folder: Path, skip: Path | None = None) -> list[Path]:
+    """The video files in a folder and in its subfolders (:func:`folders_under`), each folder's in natural order."""
+    return [v for d in folders_under(folder, skip) for v in list_videos(d)]
 
 
 def clips_in(path: Path) -> list[Path]:

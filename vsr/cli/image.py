@@ -31,11 +31,11 @@ def image(
                                                  "(decompression bombs, files nothing can open)")] = DEFAULT_MAX_PIXELS,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upscale an image or every image in a folder.
+    """Upscale an image or every image in a folder and its subfolders.
 
     Example: vsr image photo.jpg -s 4   (writes photo_x4.png)
     """
-    from vsr.formats import IMAGE_WRITERS, natural_key
+    from vsr.formats import folders_under, natural_key
     from vsr.picture import check_size, output_format, picture_size
 
     if not input.exists():
@@ -46,11 +46,6 @@ def image(
     folder_out = output is not None and output.endswith(("/", os.sep))
     out_arg = Path(output) if output is not None else None
     if input.is_dir():
-        files = sorted((p for p in input.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_key)
-        if not files:
-            raise VsrError(f"{input}: the folder is empty")
-        own = _own_outputs(files)
-        files = [f for f in files if f not in own]
         default = _default_folder(input, scale)
         out_dir = out_arg or default
         if out_dir.exists() and not out_dir.is_dir():
@@ -58,8 +53,15 @@ def image(
         if _same(out_dir, input):
             raise VsrError(f"the output folder {out_dir} is the input folder: its images would be overwritten; "
                            f"choose another output folder (default: {default})")
-        jobs = [(f, out_dir / (f.stem + (f.suffix.lower() if f.suffix.lower() in IMAGE_WRITERS else ".png")))
-                for f in files]
+        # subfolders too, each output at the same place under out_dir; out_dir itself is not read when inside
+        files = [p for d in folders_under(input, skip=out_dir)
+                 for p in sorted((p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")),
+                                 key=natural_key)]
+        if not files:
+            raise VsrError(f"{input}: the folder is empty")
+        own = _own_outputs(files)
+        files = [f for f in files if f not in own]
+        jobs = [(f, out_dir / f.parent.relative_to(input) / name) for f, name in _output_names(files).items()]
         inputs = {_file_id(f): f for f in files}  # an output may be a hard link or symlink to any of them
         for _, o in jobs:
             src = inputs.get(_file_id(o)) if o.exists() else None
@@ -141,6 +143,19 @@ def _own_outputs(files: list[Path]) -> list[Path]:
     return [f for f in images if (m := _OUTPUT_STEM.fullmatch(f.stem)) and m.group(1) in stems]
 
 
+def _output_names(files: list[Path]) -> dict[Path, str]:
+    """Each picture's output name: its own where vsr writes that format, else the stem as .png; where two would meet
+    in one folder (a.bmp beside a.png), the whole name + .png."""
+    from vsr.formats import IMAGE_WRITERS
+
+    from collections import Counter
+
+    names = {f: f.stem + (f.suffix.lower() if f.suffix.lower() in IMAGE_WRITERS else ".png") for f in files}
+    taken = Counter((f.parent, n.lower()) for f, n in names.items())
+    return {f: n if taken[f.parent, n.lower()] == 1 or f.suffix.lower() in IMAGE_WRITERS else f.name + ".png"
+            for f, n in names.items()}
+
+
 def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
     """Upscale (input, output, already-read picture or None) jobs; a folder's bad files are reported and skipped."""
     from rich.progress import (
@@ -172,6 +187,7 @@ def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
                     pic = read_picture(src, max_pixels)
                 result = upscale_picture(pic, runner, tile=tile,
                                          on_tile=lambda d, t: progress.update(tiles, completed=d, total=t))
+                dst.parent.mkdir(parents=True, exist_ok=True)  # (a subfolder's)
                 write_picture(dst, result)
             except VsrError as e:
                 if single:
@@ -182,6 +198,6 @@ def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
             progress.advance(task)
     if not quiet and jobs:
         n = len(jobs) - failed
-        where = jobs[0][1] if single else jobs[0][1].parent
+        where = jobs[0][1] if single else os.path.commonpath([o.parent for _, o in jobs])
         console.print(f"{n} image(s) written in {time.perf_counter() - t0:.1f}s → {where}", markup=False)
     return failed
