@@ -146,9 +146,9 @@ def _own_outputs(files: list[Path]) -> list[Path]:
 def _output_names(files: list[Path]) -> dict[Path, str]:
     """Each picture's output name: its own where vsr writes that format, else the stem as .png; where two would meet
     in one folder (a.bmp beside a.png), the whole name + .png."""
-    from vsr.formats import IMAGE_WRITERS
-
     from collections import Counter
+
+    from vsr.formats import IMAGE_WRITERS
 
     names = {f: f.stem + (f.suffix.lower() if f.suffix.lower() in IMAGE_WRITERS else ".png") for f in files}
     taken = Counter((f.parent, n.lower()) for f, n in names.items())
