@@ -665,16 +665,34 @@ def test_a_library_in_subfolders_keeps_its_tree_and_an_output_inside_it_is_not_r
     (lib / "2021").mkdir()  # no videos: no folder made for it
     out = lib / "x2"
     settings = Settings(model="bicubic", scale=2, backend="torch", segment_seconds=0)
-    ui = Collect()
+
+    class Batch(Collect):  # the folder's progress, over all its videos
+        def __init__(self):
+            super().__init__()
+            self.batches, self.ended = [], 0
+
+        def batch(self, done, total, what):
+            self.batches.append((done, total, what))
+
+        def batch_end(self):
+            self.ended += 1
+
+    ui = Batch()
     upscale(lib, out, settings, ui)
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name[0] != ".")
     assert made == ["2019/a.mkv", "2019/a.mp4", "2020/trip/b.mkv", "top.mp4"]
     assert [s.split("] ")[1] for s in ui.said if s.startswith("[")] == ["top.mp4", "2019/a.mkv", "2019/a.mp4",
                                                                         "2020/trip/b.mkv"]
     assert len(_frames(out / "2020" / "trip" / "b.mkv")) == 4 and not (out / "2021").exists()
-    ui = Collect()
+    done = [d for d, _, _ in ui.batches]
+    total = 4 * 4 * 64 * 48  # frames × pixels, from the headers
+    assert ui.ended == 1 and {t for _, t, _ in ui.batches} == {total} and done == sorted(done)
+    assert done[0] == 0 and done[-1] == total and 0 < len({d for d in done if 0 < d < total})
+    assert [w for _, _, w in ui.batches][0] == "0/4 videos" and ui.batches[-1][2] == "3/4 videos"
+    ui = Batch()
     upscale(lib, out, settings, ui)  # x2/ holds videos now: still not an input
     assert sum(s.endswith(": kept (finished by an earlier run)") for s in ui.said) == 4 and len(ui.said) == 5
+    assert ui.batches == [] and ui.ended == 1  # nothing left to upscale: no progress to show
 
 
 def test_a_stopped_folder_job_continues_with_the_same_command(tmp_path):

@@ -73,6 +73,30 @@ class Reporter:
     def close(self) -> None:
         pass
 
+    def batch(self, done: float, total: float, what: str) -> None:
+        """A folder job's progress over all its files (``done`` of ``total``: frames × pixels from the headers;
+        ``what``: "3/120 videos"); between its files, ``close`` ends one file's progress, not this."""
+
+    def batch_end(self) -> None:
+        pass
+
+
+class _InBatch(Reporter):
+    """One file of a folder job: its progress also moves the folder's, by the file's share of the work."""
+
+    def __init__(self, ui: Reporter, before: float, share: float, total: float, what: str):
+        self.ui, self.before, self.share, self.total, self.what = ui, before, share, total, what
+        self.say, self.warn, self.error, self.close = ui.say, ui.warn, ui.error, ui.close
+
+    def start(self, total: int | None, done: int) -> None:
+        self.ui.start(total, done)
+        self.update(done, total)
+
+    def update(self, done: int, total: int | None) -> None:
+        self.ui.update(done, total)
+        part = min(done / total, 1.0) if total else 0.0
+        self.ui.batch(self.before + part * self.share, self.total, self.what)
+
 
 @dataclass
 class JobResult:
@@ -441,30 +465,45 @@ class Job:
         dst.mkdir(parents=True, exist_ok=True)
         finished = _Finished(dst, self.s)
         results, failed, kept = [], [], 0
-        with output_lock(dst):
-            for i, f in enumerate(files):
-                out, shown = outs[f], f.relative_to(src).as_posix()
-                record = out.relative_to(dst).as_posix()  # (a name alone in the folder itself, as before)
-                key = finished.key(f)
-                if out.exists() and not work_dir(out).is_dir():
-                    if finished.has(record, key) and not self.s.restart:
-                        kept += 1
-                        self.ui.say(f"[{i + 1}/{len(files)}] {shown}: kept (finished by an earlier run)")
-                        continue
-                    if not self.s.overwrite and not finished.has(record, key):
-                        self.ui.say(f"skipping {shown}: {out} exists and was not made from it with these settings "
-                                    "(--overwrite replaces it)")
-                        continue
-                self.ui.say(f"[{i + 1}/{len(files)}] {shown}" + (f" → {out.name}" if out.name != f.name else ""))
-                try:
+        from vsr.video.source import pixels_to_make
+
+        work = [pixels_to_make(f) for f in files]  # each file's share of the folder's progress (headers only)
+        known = [w for w in work if w]
+        work = [w or (sum(known) / len(known) if known else 1.0) for w in work]
+        ui, done, total = self.ui, 0.0, sum(work)  # total: what this run upscales (kept files leave it)
+        try:
+            with output_lock(dst):
+                for i, f in enumerate(files):
+                    out, shown = outs[f], f.relative_to(src).as_posix()
+                    record = out.relative_to(dst).as_posix()  # (a name alone in the folder itself, as before)
+                    key = finished.key(f)
                     if out.exists() and not work_dir(out).is_dir():
-                        out.unlink()  # (replaced: --overwrite, --restart, or other settings)
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    results.append(self.file(f, out))
-                    finished.add(record, key)
-                except VsrError as e:
-                    failed.append(shown)
-                    self.ui.error(about(f, e))
+                        if finished.has(record, key) and not self.s.restart:
+                            kept += 1
+                            total -= work[i]
+                            ui.say(f"[{i + 1}/{len(files)}] {shown}: kept (finished by an earlier run)")
+                            continue
+                        if not self.s.overwrite and not finished.has(record, key):
+                            total -= work[i]
+                            ui.say(f"skipping {shown}: {out} exists and was not made from it with these settings "
+                                   "(--overwrite replaces it)")
+                            continue
+                    ui.say(f"[{i + 1}/{len(files)}] {shown}" + (f" → {out.name}" if out.name != f.name else ""))
+                    ui.batch(done, total, f"{i}/{len(files)} videos")
+                    self.ui = _InBatch(ui, done, work[i], total, f"{i}/{len(files)} videos")
+                    try:
+                        if out.exists() and not work_dir(out).is_dir():
+                            out.unlink()  # (replaced: --overwrite, --restart, or other settings)
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        results.append(self.file(f, out))
+                        finished.add(record, key)
+                    except VsrError as e:
+                        failed.append(shown)
+                        ui.error(about(f, e))
+                    finally:
+                        self.ui, done = ui, done + work[i]
+        finally:
+            ui.batch_end()
         if kept:
             self.ui.say(f"{kept} of {len(files)} video(s) were finished by an earlier run and kept")
         if failed:

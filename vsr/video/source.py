@@ -197,12 +197,8 @@ class VideoSource:
         tb = self.stream.time_base or fractions.Fraction(1, 1000)
         if timestamps:
             tb = timestamps[0]
-        total = self.stream.frames or None
-        exact = bool(total)
-        if not total and self.stream.duration and rate:
-            total = int(round(float(self.stream.duration * tb * rate)))
-        elif not total and self.container.duration and rate:
-            total = int(round(self.container.duration / 1e6 * float(rate)))
+        total = _frame_total(self.container, self.stream, rate, tb)
+        exact = bool(self.stream.frames)
         width, height = size or (f.width, f.height)
         self.info = SourceInfo(
             width=width, height=height, bits=self.colour.bits, colour=self.colour, time_base=tb, rate=rate,
@@ -423,3 +419,26 @@ def frames_of(path: Path, limit: int = 0, stride: int = 1) -> Iterator[np.ndarra
                 return
     finally:
         src.close()
+
+
+def _frame_total(container, stream, rate, tb) -> int | None:
+    """The frame count the header states, else its duration × rate (None: unknown)."""
+    if stream.frames:
+        return stream.frames
+    if stream.duration and rate:
+        return int(round(float(stream.duration * tb * rate)))
+    if container.duration and rate:
+        return int(round(container.duration / 1e6 * float(rate)))
+    return None
+
+
+def pixels_to_make(path: Path) -> int:
+    """Frames × pixels of a video's first video stream from its header alone (no decoding): what one file of a
+    folder job weighs against the others. 0 where the header does not say or the file does not open."""
+    try:
+        with av.open(str(path)) as c:
+            v = next(s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+            rate = v.average_rate or v.guessed_rate or fractions.Fraction(25)
+            return (_frame_total(c, v, rate, v.time_base or fractions.Fraction(1, 1000)) or 0) * v.width * v.height
+    except (av.FFmpegError, StopIteration, OSError, ValueError):
+        return 0
