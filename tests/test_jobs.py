@@ -689,6 +689,9 @@ def test_a_library_in_subfolders_keeps_its_tree_and_an_output_inside_it_is_not_r
     assert ui.ended == 1 and {t for _, t, _ in ui.batches} == {total} and done == sorted(done)
     assert done[0] == 0 and done[-1] == total and 0 < len({d for d in done if 0 < d < total})
     assert [w for _, _, w in ui.batches][0] == "0/4 videos" and ui.batches[-1][2] == "3/4 videos"
+    with pytest.raises(VsrError, match="a folder of videos goes to a folder, not to one .mp4 file"):
+        upscale(lib, tmp_path / "lib_x2.mp4", settings, Batch())
+    assert not (tmp_path / "lib_x2.mp4").exists()  # no folder made under a video's name
     ui = Batch()
     upscale(lib, out, settings, ui)  # x2/ holds videos now: still not an input
     assert sum(s.endswith(": kept (finished by an earlier run)") for s in ui.said) == 4 and len(ui.said) == 5

@@ -450,11 +450,13 @@ class Job:
         interrupted one and retries those that failed; a bad file is reported and skipped, and the exit code says
         that something failed."""
         from vsr.errors import about
-        from vsr.formats import output_names, videos_under
+        from vsr.formats import VIDEO_EXTS, output_names, videos_under
         from vsr.journal import output_lock, work_dir
 
         if dst.exists() and not dst.is_dir():
             raise VsrError(f"{dst}: exists and is not a folder (a folder of videos goes to a folder)")
+        if not dst.exists() and dst.suffix.lower() in VIDEO_EXTS:  # one file was meant: not a folder named so
+            raise VsrError(f"{dst}: a folder of videos goes to a folder, not to one {dst.suffix} file: name a folder")
         if dst.resolve() == src.resolve():
             raise VsrError("the output folder is the input folder: the outputs would overwrite the inputs")
         files = videos_under(src, skip=dst)  # an output folder inside the input is not read back
