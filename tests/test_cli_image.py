@@ -42,6 +42,7 @@ def test_image_errors_are_one_line(tmp_path, natural_rgb, cli):
         (["image", src, tmp_path / "out.gif"], "unsupported output format"),
         (["image", src, "--backend", "warp-drive"], "unknown backend"),
         (["image", ROOT / "samples" / "clip.mp4", tmp_path / "clip.png"], "a video; vsr upscale"),
+        (["image", tmp_path, tmp_path / "big.png"], "a folder of images goes to a folder, not to one .png file"),
     ]
     for args, needle in cases:
         rc, out, err = cli(*args)

@@ -35,7 +35,7 @@ def image(
 
     Example: vsr image photo.jpg -s 4   (writes photo_x4.png)
     """
-    from vsr.formats import folders_under, natural_key
+    from vsr.formats import IMAGE_EXTS, folders_under, natural_key
     from vsr.picture import check_size, output_format, picture_size
 
     if not input.exists():
@@ -50,6 +50,9 @@ def image(
         out_dir = out_arg or default
         if out_dir.exists() and not out_dir.is_dir():
             raise VsrError(f"{out_dir}: exists and is not a folder")
+        if not out_dir.exists() and out_dir.suffix.lower() in IMAGE_EXTS:  # one file was meant, not a folder so named
+            raise VsrError(f"{out_dir}: a folder of images goes to a folder, not to one {out_dir.suffix} file: name "
+                           "a folder")
         if _same(out_dir, input):
             raise VsrError(f"the output folder {out_dir} is the input folder: its images would be overwritten; "
                            f"choose another output folder (default: {default})")
