@@ -778,7 +778,7 @@ def test_eval_reads_a_folder_of_clips_one_clip_at_a_time(tmp_path, monkeypatch):
     real = ev.frames_of
     monkeypatch.setattr(ev, "frames_of", lambda p, n=0: decoded.append(p.name) or real(p, n))
     src, items = ev.iter_source(tmp_path, 2, max_frames=3)
-    assert src.kind == "video" and decoded == []
+    assert src.kind == "video" and src.count == 3 and decoded == []  # (the count: what eval's progress shows)
     assert next(items).name == "a.mp4" and decoded == ["a.mp4"]
     assert [i.name for i in items] == ["b.mp4", "c.mp4"] and decoded == ["a.mp4", "b.mp4", "c.mp4"]
 

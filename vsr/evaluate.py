@@ -42,6 +42,7 @@ class Source:
     name: str
     kind: str  # "images" | "video"
     items: list[Item] = field(default_factory=list)
+    count: int = 0  # how many items it has (known before they are read)
 
 
 def _paired_dirs(root: Path, scale: int) -> tuple[Path, Path] | None:
@@ -79,23 +80,26 @@ def iter_source(path: str | Path, scale: int, *, max_frames: int = 0, crop: int 
     if not path.exists():
         raise VsrError(f"evaluation data not found: {path}")
     if path.is_file() and path.suffix.lower() in IMAGE_EXTS:
-        return Source(path.stem, "images"), iter([_picture(path, scale)])
+        return Source(path.stem, "images", count=1), iter([_picture(path, scale)])
     if path.is_file():
         if path.suffix.lower() not in VIDEO_EXTS:
             raise VsrError(f"{path}: not an image, a folder of images or a video")
-        return Source(path.stem, "video"), iter([_clip(path.stem, frames_of(path, max_frames), scale, crop, crf)])
+        return Source(path.stem, "video", count=1), iter([_clip(path.stem, frames_of(path, max_frames), scale, crop,
+                                                                crf)])
     if is_clip_folder(path):
-        return Source(path.name, "video"), (_clip(c.name, frames_of(c, max_frames), scale, crop, crf)
-                                             for c in clips_in(path))
+        clips = clips_in(path)
+        return Source(path.name, "video", count=len(clips)), (_clip(c.name, frames_of(c, max_frames), scale, crop, crf)
+                                                               for c in clips)
     paired = _paired_dirs(path, scale)
     if paired is not None:
-        return Source(path.name, "images"), _paired(*paired, scale)
+        return Source(path.name, "images", count=len(list_images(paired[0]))), _paired(*paired, scale)
     files = list_images(path)
     if not files:
         raise VsrError(f"no images in {path}")
     if max_frames:  # a folder of frames is a video
-        return Source(path.name, "video"), iter([_clip(path.name, frames_of(path, max_frames), scale, crop, crf)])
-    return Source(path.name, "images"), (_picture(p, scale) for p in files)
+        return Source(path.name, "video", count=1), iter([_clip(path.name, frames_of(path, max_frames), scale, crop,
+                                                                crf)])
+    return Source(path.name, "images", count=len(files)), (_picture(p, scale) for p in files)
 
 
 def _paired(hr_dir: Path, lr_dir: Path, scale: int) -> Iterator[Item]:

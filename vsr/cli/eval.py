@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vsr.cli.app import ModelOpt, ScaleOpt, app, load_runner
+from vsr.cli.app import ModelOpt, ScaleOpt, app, load_runner, stderr_console
 from vsr.errors import VsrError
 
 
@@ -33,6 +33,14 @@ def eval_(
     Example: vsr eval ../shared/data/val_video --scale 4 --max-frames 20
     """
     from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.table import Table
 
     from vsr.evaluate import Source, evaluate, is_video, iter_source, mean, mean_tof
@@ -55,10 +63,17 @@ def eval_(
     stages = [temporal_for(temporal, r) if video else None for _, r in columns]
     columns = [(name + (", temporal stage" if st is not None else ""), r) for (name, r), st in zip(columns, stages)]
     results: list[tuple[str, list]] = [(name, []) for name, _ in columns]
-    for item in items:  # each clip or picture through every column, then let go of it
-        one = Source(src.name, src.kind, [item])
-        for (_, scores), (_, r), st in zip(results, columns, stages):
-            scores += evaluate(r, one, with_tof=video, state=state, temporal=st)
+    per_item = (max_frames if video else 1) * len(columns)  # frames through the columns (a clip may have fewer)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("scoring", total=src.count * per_item)
+        for i, item in enumerate(items):  # each clip or picture through every column, then let go of it
+            one = Source(src.name, src.kind, [item])
+            bar.update(task, description=f"scoring {item.name}")
+            for (_, scores), (_, r), st in zip(results, columns, stages):
+                scores += evaluate(r, one, with_tof=video, state=state, temporal=st,
+                                   keep=lambda *_: bar.advance(task))
+            bar.update(task, completed=(i + 1) * per_item)
     title = (f"LR through libx264 CRF {crf}; " if crf else "") + "PSNR / SSIM on Y"
     title += " / tOF (flicker, lower is better)" if video else ""
     table = Table(title=f"{hr} ×{scale}: {title}")
