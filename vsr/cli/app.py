@@ -37,6 +37,21 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
+def count_bar(quiet: bool = False):
+    """A bar over a count of things (pictures, frames of clips) on stderr: done/total, elapsed, ETA; gone when done."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=stderr_console(), disable=quiet, transient=True)
+
+
 def positive(value: float | None) -> float | None:
     """A Typer callback: numbers that must be above zero (a frame rate)."""
     if value is not None and value <= 0:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vsr.cli.app import ModelOpt, ScaleOpt, app, load_runner, stderr_console
+from vsr.cli.app import ModelOpt, ScaleOpt, app, count_bar, load_runner
 from vsr.errors import VsrError
 
 
@@ -33,14 +33,6 @@ def eval_(
     Example: vsr eval ../shared/data/val_video --scale 4 --max-frames 20
     """
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
     from rich.table import Table
 
     from vsr.evaluate import Source, evaluate, is_video, iter_source, mean, mean_tof
@@ -64,8 +56,7 @@ def eval_(
     columns = [(name + (", temporal stage" if st is not None else ""), r) for (name, r), st in zip(columns, stages)]
     results: list[tuple[str, list]] = [(name, []) for name, _ in columns]
     per_item = (max_frames if video else 1) * len(columns)  # frames through the columns (a clip may have fewer)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=stderr_console(), transient=True) as bar:
+    with count_bar() as bar:
         task = bar.add_task("scoring", total=src.count * per_item)
         for i, item in enumerate(items):  # each clip or picture through every column, then let go of it
             one = Source(src.name, src.kind, [item])

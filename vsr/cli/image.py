@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, load_runner, say, stderr_console
+from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, count_bar, load_runner, say
 from vsr.errors import VsrError, about
 from vsr.picture import DEFAULT_MAX_PIXELS
 
@@ -161,25 +161,14 @@ def _output_names(files: list[Path]) -> dict[Path, str]:
 
 def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
     """Upscale (input, output, already-read picture or None) jobs; a folder's bad files are reported and skipped."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from vsr.picture import check_size, picture_size, read_picture, write_picture
     from vsr.upscale_picture import upscale_picture
 
     failed = 0
     single = len(jobs) == 1 and jobs[0][2] is not None
-    console = stderr_console()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn()]
     t0 = time.perf_counter()
-    with Progress(*columns, console=console, disable=quiet, transient=True) as progress:
+    with count_bar(quiet) as progress:
+        console = progress.console
         task = progress.add_task("images", total=len(jobs), visible=not single)
         for src, dst, pic in jobs:
             progress.update(task, description=src.name)

@@ -181,8 +181,14 @@ class _Bar:
     """pooch's progress protocol (total, update, reset, close) on a Rich bar."""
 
     def __init__(self, name: str):
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         self.p = Progress(TextColumn(f"pulling {name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                           TimeRemainingColumn(), console=stderr_console(), transient=True)
