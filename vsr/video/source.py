@@ -436,9 +436,9 @@ def pixels_to_make(path: Path) -> int:
     """Frames × pixels of a video's first video stream from its header alone (no decoding): what one file of a
     folder job weighs against the others. 0 where the header does not say or the file does not open."""
     try:
-        with av.open(str(path)) as c:
-            v = next(s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+        with _open_input(path) as c:
+            v = next(s for s in c.streams.video if not _is_cover_art(s))
             rate = v.average_rate or v.guessed_rate or fractions.Fraction(25)
             return (_frame_total(c, v, rate, v.time_base or fractions.Fraction(1, 1000)) or 0) * v.width * v.height
-    except (av.FFmpegError, StopIteration, OSError, ValueError):
+    except (VsrError, av.FFmpegError, StopIteration, OSError, ValueError):
         return 0
