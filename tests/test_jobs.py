@@ -120,12 +120,13 @@ def test_interlaced_segments_are_seamless(tmp_path):
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
-def _scene_clip(path: Path, codec: str, options: dict, size: tuple[int, int], frames: int) -> Path:
+def _scene_clip(path: Path, codec: str, options: dict, size: tuple[int, int], frames: int,
+                pix_fmt: str = "yuv420p") -> Path:
     from vsr._testclips import encode_scene
 
     with av.open(str(path), "w") as c:
         v = c.add_stream(codec, rate=25, options=options)
-        v.width, v.height, v.pix_fmt = *size, "yuv420p"
+        v.width, v.height, v.pix_fmt = *size, pix_fmt
         encode_scene(c, v, range(frames))
     return path
 
@@ -150,6 +151,33 @@ def test_open_gops_are_cut_without_losing_frames(tmp_path, name, codec, options)
     got = _frames(tmp_path / "out.mkv")
     assert result.segments > 2 and [p for p, _ in got] == [p for p, _ in ref] and len(got) == 30
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt", [
+    ("capture.avi", "rawvideo", "bgr24"),  # no codec tag: a copy into NUT reads as another pixel format
+    ("capture.mov", "rawvideo", "uyvy422"),  # Matroska takes it only with its tag (2vuy)
+    ("raw.y4m", "rawvideo", "yuv420p"),
+    ("utvideo.avi", "utvideo", "gbrp"),  # the decoder reads its pixel format from the tag (ULRG)
+])
+def test_uncompressed_and_tagged_video_is_cut_into_segments_that_decode_as_the_input(tmp_path, name, codec, pix_fmt):
+    from engines.torch_backend import TorchRunner
+
+    src = _scene_clip(tmp_path / name, codec, {}, (96, 64), 12, pix_fmt)
+    runner = TorchRunner(small("bicubic"))
+    ref = _reference(src, tmp_path / "ref.mkv", runner)
+    result = _job(src, tmp_path / "out.mkv", runner, seconds=0.2)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.segments >= 2 and len(got) == len(ref) == 12
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
+
+
+def test_video_no_container_can_hold_a_copy_of_runs_in_one_pass_said(tmp_path):
+    from engines.torch_backend import TorchRunner
+
+    src = _scene_clip(tmp_path / "anim.apng", "apng", {}, (96, 64), 12, "rgb24")
+    result, warnings = run_job(src, tmp_path / "out.mkv", TorchRunner(small("bicubic")), segment_seconds=0.2)
+    assert result.frames == 12 and result.segments <= 1
+    assert any("apng video cannot be cut into segments" in w and "one pass" in w for w in warnings)
 
 
 def test_damaged_packets_lose_their_frames_not_the_job(tmp_path):

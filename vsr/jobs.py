@@ -242,6 +242,19 @@ class Job:
             raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out")
         return frames or self.s.segment_seconds <= 0
 
+    def copy_target(self, src: Path, stream: int):
+        """Where segments of the file's video are copied to (vsr.video.probe.copy_target); None, said, where they
+        cannot be: the file then runs in one pass."""
+        from vsr.video.probe import CannotCut, copy_target
+
+        try:
+            return copy_target(src, stream)
+        except CannotCut as e:
+            if self.s.ray:
+                raise VsrError(f"{src}: {e}, and --ray runs segments: run without --ray") from None
+            self.ui.warn(f"{e}: it runs in one pass, and an interrupted run starts over")
+            return None
+
     def choice_for(self, src: Path) -> Choice | None:
         """The model for one input: with -m auto (the default), chosen from the file (vsr.auto: said in one line,
         before the model's); None where the settings name it (or a runner was given)."""
@@ -327,6 +340,8 @@ class Job:
         stream = probe.stream.index if hasattr(probe, "stream") else None
         deinterlace = getattr(probe, "deinterlace", "off")  # decided once, for the whole video
         try:
+            target = None if one_pass else self.copy_target(src, stream)
+            one_pass = one_pass or target is None
             m = None if one_pass else probe.packet_map()
         finally:
             probe.close()
@@ -345,7 +360,7 @@ class Job:
         t0 += self.loading
         if one_pass:
             return self._one_pass(src, dst, Task.whole(**whole), runner, info, t0)
-        return self._segmented(src, dst, m, whole, runner, minfo, info, t0)
+        return self._segmented(src, dst, m, target, whole, runner, minfo, info, t0)
 
     def _one_pass(self, src: Path, dst: Path, task: Task, runner, info, t0: float) -> JobResult:
         count = FrameCount(info.total or 0)
@@ -382,7 +397,7 @@ class Job:
                 "precision": self.s.precision, "halo": dataclasses.asdict(halo), "deinterlace": deinterlace,
                 "temporal": dataclasses.asdict(self.temporal) if self.temporal is not None else None}
 
-    def _segmented(self, src: Path, dst: Path, m, whole: dict, runner, minfo, info, t0: float) -> JobResult:
+    def _segmented(self, src: Path, dst: Path, m, target, whole: dict, runner, minfo, info, t0: float) -> JobResult:
         from vsr.video.join import join
         from vsr.video.probe import PacketReader
 
@@ -407,7 +422,7 @@ class Job:
         count = FrameCount(len(m.pts), sum(s.end - s.first for s in segments if s.index in kept))
         self.ui.start(count.total, count.done)
         count.on_change = self.ui.update
-        reader = PacketReader(src, whole["stream"], m)
+        reader = PacketReader(src, whole["stream"], m, target)
         todo = [(Task.make(m, s, **whole), lambda s=s: reader.read(s.decode_from, s.decode_to))  # read as it starts
                 for s in segments if s.index not in kept]
         try:

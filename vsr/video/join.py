@@ -67,7 +67,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
         with av.open(str(source), metadata_errors="ignore") as src, av.open(str(files[0])) as first, \
                 av.open(str(tmp), "w", format=muxer, options=muxer_options(target, src)) as out:
             v_in = src.streams[stream_index]
-            v_out = out.add_stream_from_template(first.streams.video[0], opaque=True)  # see _remux_target
+            v_out = out.add_stream_from_template(first.streams.video[0], opaque=True)  # see vsr.video.probe.remux
             v_out.metadata.update(alpha_tag(first.streams.video[0]))  # VP8/VP9 alpha, copied as side data
             v_out.time_base = v_in.time_base
             if v_in.average_rate:  # a copied stream has none, and MOV's timecode track is counted in frames

@@ -61,8 +61,9 @@ class PacketReader:
     before ``first`` and reads forward, and falls back to reading from the start where the container cannot seek
     to it (no index, no timestamps)."""
 
-    def __init__(self, path: Path, stream_index: int, m: StreamMap):
+    def __init__(self, path: Path, stream_index: int, m: StreamMap, target: CopyTarget | None = None):
         self.path, self.index, self.m = path, stream_index, m
+        self.target = target or copy_target(path, stream_index)
         self.fresh = True  # nothing demuxed yet: already at the start
         self.demuxed = 0  # packets read so far (what seeking saves: tests and benchmarks/reading.py)
         self._open()
@@ -133,34 +134,71 @@ class PacketReader:
 
     def read(self, first: int, end: int) -> bytes:
         """The packets as a small in-memory file a worker decodes (vsr.segments.run_segment)."""
-        return remux(self.stream, self.packets(first, end))
+        return remux(self.stream, self.packets(first, end), self.target)
 
     def close(self) -> None:
         self.container.close()
 
 
-def remux(stream, packets) -> bytes:
-    """``packets`` of ``stream``, remuxed without re-encoding into an in-memory Matroska file (NUT or MOV for codecs
-    Matroska does not hold, e.g. PNG or QuickTime RLE in a .mov)."""
+class CannotCut(VsrError):
+    """No container holds a copy of the video stream that decodes as the input does."""
+
+
+@dataclass(frozen=True)
+class CopyTarget:
+    format: str  # the container a segment's packets are copied into
+    tag: bool  # the copy keeps the input's codec tag
+
+
+def copy_target(path: Path, stream_index: int) -> CopyTarget:
+    """Where a copy of the stream's packets decodes to the frames the input does: the first of Matroska, NUT and MOV
+    (for codecs Matroska does not hold, e.g. PNG or QuickTime RLE in a .mov), keeping the input's codec tag where the
+    container takes it, as FFmpeg's stream copy does. Some decoders read their pixel format from the tag (Ut Video's
+    ULRG, uncompressed video's 2vuy or I420), and a container may write a wrong one for uncompressed video, so the
+    stream's first packet is copied and decoded to check."""
+    with av.open(str(path), metadata_errors="ignore") as c:
+        v = c.streams[stream_index]
+        try:
+            first = [next(p for p in c.demux(v) if p.size)]
+        except (StopIteration, av.error.FFmpegError):
+            first = []
+        want = _decoded(first, v.codec_context)
+        tags = (True, False) if v.codec_context.codec_tag.strip("\0 ") else (False,)
+        for target in (CopyTarget(f, t) for f in ("matroska", "nut", "mov") for t in tags):
+            try:
+                with av.open(io.BytesIO(remux(v, first, target))) as d:
+                    w = d.streams.video[0]
+                    got = _decoded([p for p in d.demux(w) if p.size], w.codec_context)
+            except (ValueError, av.error.FFmpegError):  # "'matroska' format does not support 'png' codec", or the tag
+                continue
+            if want is None or got == want:  # (None: the first packet does not decode alone, damaged)
+                return target
+    raise CannotCut(f"{v.codec_context.name} video cannot be cut into segments here (no container holds a copy)")
+
+
+def _decoded(packets, decoder) -> list[bytes] | None:
+    """The frames ``packets`` decode to, as comparable bytes; None where they do not decode."""
+    try:
+        frames = [f for p in packets + [None] for f in decoder.decode(p)]
+        return [f.to_ndarray(format="rgb48le").tobytes() for f in frames] or None
+    except (av.error.FFmpegError, ValueError):
+        return None
+
+
+def remux(stream, packets, target: CopyTarget) -> bytes:
+    """``packets`` of ``stream``, copied without re-encoding into a small in-memory file."""
     from vsr.video.source import alpha_tag
 
-    buf, dst, out = _remux_target(stream)
-    out.metadata.update(alpha_tag(stream))  # (the whole video's flag: the remux would drop it)
-    with dst:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=target.format) as dst:
+        # opaque: the stream keeps its decoder's codec (a copy needs no encoder; AV1 is decoded by libdav1d, which has
+        # none, so PyAV's default of looking one up by that name fails)
+        out = dst.add_stream_from_template(stream, opaque=True)
+        if target.tag:
+            out.codec_context.codec_tag = stream.codec_context.codec_tag
+        out.metadata.update(alpha_tag(stream))  # (the whole video's flag: the copy would drop it)
+        dst.start_encoding()  # a container that refuses the stream or its tag says so here
         for p in packets:
             p.stream = out
             dst.mux(p)
     return buf.getvalue()
-
-
-def _remux_target(v):
-    for fmt in ("matroska", "nut", "mov"):
-        buf = io.BytesIO()
-        dst = av.open(buf, "w", format=fmt)
-        try:
-            # opaque: the stream keeps its decoder's codec (a copy needs no encoder; AV1 is decoded by libdav1d,
-            # which has none, so PyAV's default of looking one up by that name fails)
-            return buf, dst, dst.add_stream_from_template(v, opaque=True)
-        except ValueError:  # "'matroska' format does not support 'png' codec"
-            dst.close()
-    raise VsrError(f"{v.codec_context.name} video cannot be cut into segments here (no container holds it)")
