@@ -203,8 +203,11 @@ def test_an_animation_says_only_its_first_frame_is_upscaled(tmp_path, natural_rg
     frames = [Image.fromarray(natural_rgb[:48, :64]), Image.fromarray(natural_rgb[48:96, :64])]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     rc, _, err = cli("image", tmp_path / "anim.gif", "-s", "2", "-m", "bicubic", "-q")
-    assert rc == 0 and "only the first of its 2 frames" in err, err
+    assert rc == 0 and "only the first of its 2 frames" in err and "`vsr upscale` takes the animation" in err, err
     assert Image.open(tmp_path / "anim_x2.png").size == (128, 96)
+    frames[0].save(tmp_path / "scan.tif", save_all=True, append_images=frames[1:])  # pages, not an animation
+    rc, _, err = cli("image", tmp_path / "scan.tif", "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0 and "only the first of its 2 pages" in err and "vsr upscale" not in err, err
 
 
 @pytest.mark.parametrize("form", ["same", "dot", "absolute", "symlink", "hard link"])
