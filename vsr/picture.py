@@ -118,7 +118,8 @@ def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) 
         check_size(path, w, h, max_pixels)
         if getattr(im, "n_frames", 1) > 1:  # an animated GIF/WebP/PNG, or a multi-page TIFF
             kind = "pages" if im.format == "TIFF" else "frames"
-            whole = "; `vsr upscale` takes the animation whole" if im.format in ("GIF", "PNG") else ""  # FFmpeg decodes these, not animated WebP
+            # FFmpeg decodes animated GIF and PNG, not animated WebP
+            whole = "; `vsr upscale` takes the animation whole" if im.format in ("GIF", "PNG") else ""
             warnings.warn(f"{path}: only the first of its {im.n_frames} {kind} is upscaled{whole}")
         icc = im.info.get("icc_profile") or None
         try:
