@@ -214,6 +214,35 @@ def test_alpha_where_the_output_cannot_keep_it_is_a_warning(tmp_path, cli):
     assert alpha_planes(tmp_path / "out.mp4")[0] == "h264"
 
 
+def test_a_gif_has_alpha_only_where_it_is_transparent(tmp_path, cli):
+    """FFmpeg decodes every GIF to BGRA: an opaque one is ordinary video (not kept lossless with an alpha plane, nor
+    warned about), a transparent one keeps its transparency."""
+    from PIL import Image
+
+    for name, clear in (("opaque.gif", False), ("sticker.gif", True)):
+        frames = []
+        for t in range(4):
+            im = Image.fromarray(scene(48, 64, t)).quantize(255)
+            if clear:
+                px = np.array(im)
+                px[:, :16] = 255  # the palette's last entry, declared transparent
+                im = Image.fromarray(px, mode="P")
+                im.putpalette(Image.fromarray(scene(48, 64, t)).quantize(255).getpalette())
+            frames.append(im)
+        extra = {"transparency": 255, "disposal": 2} if clear else {}
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=80, **extra)
+        rc, _, err = cli("upscale", tmp_path / name, tmp_path / f"{name}.mkv", "-s", "2", "-m", "bicubic")
+        assert rc == 0, err
+        codec, _, planes = alpha_planes(tmp_path / f"{name}.mkv")
+        assert len(planes) == 4
+        if clear:
+            assert codec == "ffv1" and all((a[:, :28] == 0).all() and (a[:, 36:] == 255).all() for a in planes)
+        else:
+            assert codec == "h264"
+    rc, _, err = cli("upscale", tmp_path / "opaque.gif", tmp_path / "out.mp4", "-s", "2", "-m", "bicubic")
+    assert rc == 0 and "alpha dropped" not in err, err
+
+
 def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cli):
     src = alpha_clip(tmp_path / "a.mov", "png", "rgba")
     rc, _, err = cli("upscale", src, tmp_path / "out.webm", "-s", "2", "-m", "bicubic", "--pix-fmt", "yuva444p", "-q")

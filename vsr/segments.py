@@ -206,7 +206,7 @@ def run_segment(task: Task, source: bytes | Path, runner, target: Path, *, overw
         if isinstance(source, bytes):
             src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base,
                               task.source_pts), deinterlace=task.deinterlace, rate=task.rate,
-                              size=(task.width, task.height), warn=warn)
+                              size=(task.width, task.height), alpha=task.alpha, warn=warn)
         else:
             src = open_source(source, stream=task.stream, fps=task.fps, deinterlace=task.deinterlace, warn=warn)
     except NoFrames:

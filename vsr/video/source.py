@@ -126,14 +126,23 @@ def decoder_for(stream):
     return stream.codec_context
 
 
+def _has_alpha(first: av.VideoFrame, stream) -> bool:
+    """Whether the video carries alpha: its pixel format has an alpha plane. FFmpeg decodes every GIF to BGRA, so a
+    GIF has alpha only where its first frame is not opaque (an opaque one would otherwise be kept lossless, with an
+    alpha plane, in a .mkv or .mov, and be warned about in a .mp4)."""
+    if not has_alpha(first.format):
+        return False
+    return stream.codec_context.name != "gif" or bool((first.to_ndarray(format="rgba")[..., 3] < 255).any())
+
+
 class VideoSource:
     def __init__(self, path: Path | io.BytesIO, stream: int | None = None, threads: int = 0,
                  colour: Colour | None = None, hdr: HDR | None = None,
                  timestamps: tuple[fractions.Fraction, Sequence[int]] | None = None, deinterlace: str = "auto",
                  rate: fractions.Fraction | None = None, size: tuple[int, int] | None = None,
-                 warn: Callable[[str], None] | None = None, scan: bool = False):
-        """``colour``, ``hdr``, ``rate`` and ``size`` (width, height) override what the first frame and the stream
-        say (a segment is read as its whole video was). Frames of another size (the size changes mid-stream) are
+                 warn: Callable[[str], None] | None = None, scan: bool = False, alpha: bool | None = None):
+        """``colour``, ``hdr``, ``rate``, ``size`` (width, height) and ``alpha`` override what the first frame and
+        the stream say (a segment is read as its whole video was). Frames of another size (the size changes mid-stream) are
         rescaled to it, which ``warn`` is told once.
         ``deinterlace``: "auto" runs FFmpeg's bwdif on the frames flagged interlaced when the first one is, "all" on
         every frame (for interlaced video flagged progressive), "off" never; "interlaced" is "auto" decided (as a
@@ -205,7 +214,8 @@ class VideoSource:
             total=total, total_exact=exact, pix_fmt=f.format.name, rotation=int(f.rotation or 0),
             description=f"{self.stream.codec_context.name} {width}×{height} {f.format.name}, {self.colour.describe()}"
             + ("" if self.deinterlace == "off" else ", interlaced: deinterlaced (bwdif)"),
-            hdr=hdr or hdr_of(f), extras={"alpha": has_alpha(f.format)}, sar=_sar(self.stream),
+            hdr=hdr or hdr_of(f), extras={"alpha": _has_alpha(f, self.stream) if alpha is None else alpha},
+            sar=_sar(self.stream),
             codec=self.stream.codec_context.name,
         )
 
