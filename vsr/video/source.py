@@ -142,8 +142,8 @@ class VideoSource:
                  rate: fractions.Fraction | None = None, size: tuple[int, int] | None = None,
                  warn: Callable[[str], None] | None = None, scan: bool = False, alpha: bool | None = None):
         """``colour``, ``hdr``, ``rate``, ``size`` (width, height) and ``alpha`` override what the first frame and
-        the stream say (a segment is read as its whole video was). Frames of another size (the size changes mid-stream) are
-        rescaled to it, which ``warn`` is told once.
+        the stream say (a segment is read as its whole video was). Frames of another size (the size changes
+        mid-stream) are rescaled to it, which ``warn`` is told once.
         ``deinterlace``: "auto" runs FFmpeg's bwdif on the frames flagged interlaced when the first one is, "all" on
         every frame (for interlaced video flagged progressive), "off" never; "interlaced" is "auto" decided (as a
         segment is, by its whole video). One frame out per frame in, timestamps kept.
