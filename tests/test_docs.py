@@ -196,3 +196,10 @@ def test_code_cites_sections_that_exist():
             if name in docs and not any(h.startswith(section) for h in _sections(docs[name])):
                 bad.append(f"{py.relative_to(ROOT)}: {name} \"{section}\"")
     assert not bad, "\n".join(bad)
+
+
+def test_the_video_extensions_a_folder_job_picks_up_are_the_documented_ones():
+    from vsr.formats import VIDEO_EXTS
+
+    listed = re.search(r"It picks up `([^`]*)`", (ROOT / "docs" / "long-jobs.md").read_text(encoding="utf-8"))
+    assert listed and set(listed.group(1).split()) == VIDEO_EXTS
