@@ -26,7 +26,7 @@ CONTAINERS = {
     ".avi": Container("avi", "libx264"), ".ts": Container("mpegts", "libx264"), ".mxf": Container("mxf", "mpeg2video"),
 }
 # read, and picked up by a folder job (FFmpeg reads more: any file can be named on its own)
-VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg", ".mpeg", ".vob", ".m2v", ".mts", ".m2ts", ".m2t", ".mod", ".tod",
+VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg", ".mpeg", ".vob", ".m2v", ".mts", ".m2ts", ".m2t", ".tod",
                                 ".wmv", ".asf", ".flv", ".f4v", ".3gp", ".3g2", ".dv", ".ogv", ".divx", ".rm", ".rmvb"}
 
 # encoder defaults: constant quality, and a speed preset that keeps up with the model on a laptop
