@@ -361,6 +361,49 @@ def test_a_changed_setting_starts_over_and_the_same_one_resumes(tmp_path, arch):
     assert status == "new" and j.folder.is_dir()
 
 
+@pytest.mark.parametrize("arch", ["mf-dis", "sr-lite"])  # a window model; a per-frame one, with the temporal stage
+@pytest.mark.parametrize("pictures_in", [False, True])
+def test_frames_out_continue_where_a_stopped_run_left_them_and_equal_one_run(tmp_path, arch, pictures_in):
+    """A long image sequence (a film scan) out is kept frame by frame in the work folder: the same command continues
+    after the last frame written, feeding the halo before it again, and the folder equals an uninterrupted run's."""
+    from conftest import Collect
+    from PIL import Image
+
+    from engines.torch_backend import TorchRunner
+    from vsr.errors import Stopped
+    from vsr.journal import work_dir
+
+    src = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=30, audio=False)
+    if pictures_in:
+        (tmp_path / "scan").mkdir()
+        for i, (_, rgb) in enumerate(_frames(src)):
+            Image.fromarray(rgb).save(tmp_path / "scan" / f"reel1_{i:04d}.png")
+        src = tmp_path / "scan"
+    runner = TorchRunner(small(arch))
+    run_job(src, tmp_path / "ref", runner)
+    stop = threading.Event()
+
+    class StopAfter12(Collect):
+        def update(self, done, total):
+            if done >= 12:
+                stop.set()
+
+    out = tmp_path / "out"
+    with pytest.raises(Stopped) as e:
+        run_job(src, out, runner, stop=stop, ui=StopAfter12())
+    kept = e.value.kept
+    assert 2 <= kept < 30 and e.value.folder == work_dir(out) and not out.exists()  # (writing lags the model)
+    (work_dir(out) / ".frame_000031.vsr-tmp-1.png").write_bytes(b"")  # a picture being written when it was killed
+    ui = Collect()
+    result, _ = run_job(src, out, runner, ui=ui)
+    assert result.kept_frames == kept - 1 and f"resuming: {kept - 1} frame(s) were written by an earlier run" in ui.said
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "ref").iterdir()) and len(names) == 30 == result.frames
+    assert all(np.array_equal(np.asarray(Image.open(out / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
+               for n in names)
+    assert not work_dir(out).exists()
+
+
 def _vsr(*args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vsr", "upscale", *map(str, args)], capture_output=True, text=True,
                           timeout=600, **kw)

@@ -11,12 +11,12 @@ class VsrError(Exception):
 
 
 class Stopped(Exception):
-    """A run ended early on request (Ctrl-C, SIGTERM): nothing was left at the output path. ``kept``: segments a
-    long job's work folder keeps for the next run (``folder``), of ``total``."""
+    """A run ended early on request (Ctrl-C, SIGTERM): nothing was left at the output path. ``kept``: segments (or
+    frames: ``unit``) a long job's work folder keeps for the next run (``folder``), of ``total``."""
 
-    def __init__(self, kept: int = 0, total: int = 0, folder=None, output=None):
+    def __init__(self, kept: int = 0, total: int = 0, folder=None, output=None, unit: str = "segment(s)"):
         super().__init__("stopped")
-        self.kept, self.total, self.folder, self.output = kept, total, folder, output
+        self.kept, self.total, self.folder, self.output, self.unit = kept, total, folder, output, unit
 
 
 def about(path: str | os.PathLike, error: object) -> str:

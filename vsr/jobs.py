@@ -13,7 +13,9 @@ has its own journal, finished files are kept by a rerun, and a failed file is re
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vsr.errors import Stopped, VsrError
-from vsr.journal import Journal, fingerprint, write_atomic
+from vsr.journal import Journal, fingerprint, work_dir, write_atomic
 from vsr.runner import Choice
 from vsr.segments import FrameCount, Halo, Task, plan, run_segment, upscale_segment
 from vsr.video.encoder import EncodeOptions, check_encoder, check_quality
@@ -143,6 +145,11 @@ def warmup_of(model, info) -> int:
     if not getattr(model, "state_channels", 0):
         return 0
     return int(info.validation.get("warmup_frames", DEFAULT_WARMUP))
+
+
+def _pictures(folder: Path) -> int:
+    """The frames a folder of frames' work folder holds."""
+    return sum(1 for p in folder.glob("*.png") if not p.name.startswith(".")) if folder.is_dir() else 0
 
 
 class Local:
@@ -359,21 +366,29 @@ class Job:
         self.ui.say(f"input: {info.description}")
         t0 += self.loading
         if one_pass:
-            return self._one_pass(src, dst, Task.whole(**whole), runner, info, t0)
+            return self._one_pass(src, dst, Task.whole(**whole), runner, minfo, info, t0)
         return self._segmented(src, dst, m, target, whole, runner, minfo, info, t0)
 
-    def _one_pass(self, src: Path, dst: Path, task: Task, runner, info, t0: float) -> JobResult:
-        count = FrameCount(info.total or 0)
-        self.ui.start(info.total, 0)
+    def _one_pass(self, src: Path, dst: Path, task: Task, runner, minfo, info, t0: float) -> JobResult:
+        frames_out = dst.suffix == "" or dst.is_dir()
+        start, warm = self._frames_kept(src, dst, task, runner, minfo) if frames_out else (0, 0)
+        count = FrameCount(info.total or 0, start)
+        self.ui.start(info.total, start)
         count.on_change = lambda done, total: self.ui.update(done, total if total and done <= total else None)
         try:
             done = run_segment(task, src, runner, dst, overwrite=self.s.overwrite, stop=self.stop,
-                               on_frame=lambda _n: count.add(1), warn=self.warn_once)
-        except Stopped:
-            raise Stopped(output=dst) from None
+                               on_frame=lambda _n: count.add(1), warn=self.warn_once, start=start, warm=warm)
+        except BaseException as e:
+            kept = _pictures(work_dir(dst)) if frames_out else 0
+            if frames_out and not kept:  # ended before any frame was kept: nothing to resume
+                shutil.rmtree(work_dir(dst), ignore_errors=True)
+            if isinstance(e, Stopped):
+                total = info.total if info.total_exact else 0
+                raise (Stopped(kept, total, work_dir(dst), dst, "frame(s)") if kept else Stopped(output=dst)) from None
+            raise
         finally:
             self.ui.close()
-        frames = len(done.pts)
+        frames = start + len(done.pts)
         lost = done.expected - frames if done.expected and done.expected > frames else 0
         if done.decode_errors:
             self.ui.warn(f"{done.decode_errors} damaged packet(s) could not be decoded"
@@ -381,10 +396,37 @@ class Job:
         if done.truncated:
             self.ui.warn(f"the input is truncated or damaged: {frames} frame(s) decoded, fewer than its header "
                          "promises; every frame that decoded was upscaled")
-        result = JobResult(dst, frames, done.duration, time.perf_counter() - t0, lost=lost, truncated=done.truncated)
+        result = JobResult(dst, frames, done.duration, time.perf_counter() - t0, kept_frames=start, lost=lost,
+                           truncated=done.truncated)
+        kept_note = f", {start} frame(s) kept from an earlier run" if start else ""
         self.ui.say(f"wrote {dst}: {frames} frames, {result.duration:.2f} s of video, {result.fps:.1f} fps average "
-                    f"({result.elapsed:.1f} s)")
+                    f"({result.elapsed:.1f} s{kept_note})")
         return result
+
+    def _frames_kept(self, src: Path, dst: Path, task: Task, runner, minfo) -> tuple[int, int]:
+        """Frames out: the frames an earlier run of the same job left in the work folder are kept (its journal says
+        whose they are), and this run starts at the last of them (written again: a power cut may have torn it),
+        feeding the halo before it again. Returns (frames kept, halo)."""
+        from vsr.formats import list_images
+
+        halo = self.halo_for(runner, minfo, task.deinterlace)
+        record = self.settings_record(minfo, task.stream, task.opts, halo, task.deinterlace)
+        journal, status = Journal.open(dst, fingerprint(src), record, [], self.s.restart)
+        for p in journal.folder.glob(".*"):  # a picture being written when the run was killed
+            p.unlink(missing_ok=True)
+        names = (p.stem for p in list_images(src)) if src.is_dir() else (f"frame_{i:06d}" for i in itertools.count(1))
+        written = sum(1 for _ in itertools.takewhile(lambda n: (journal.folder / f"{n}.png").is_file(), names))
+        start = max(0, written - 1)
+        if status == "resumed" and start:
+            self.ui.say(f"resuming: {start} frame(s) were written by an earlier run")
+        elif status not in ("new", "resumed"):
+            self.ui.say(f"starting over: {status} since the interrupted run")
+        return start, halo.before
+
+    def halo_for(self, runner, minfo, deinterlace: str) -> Halo:
+        """Frames fed around the ones a segment (or a resumed run) outputs."""
+        warmup = warmup_of(runner.model, minfo) + (self.temporal.warmup if self.temporal is not None else 0)
+        return Halo.of(int(getattr(runner.model, "frames", 1)), warmup, reach=0 if deinterlace == "off" else 1)
 
     def settings_record(self, minfo, stream_index: int, opts: EncodeOptions, halo: Halo, deinterlace: str) -> dict:
         """What a journal (and a folder's record of finished files) compares to tell the same job from another."""
@@ -401,8 +443,7 @@ class Job:
         from vsr.video.join import join
         from vsr.video.probe import PacketReader
 
-        warmup = warmup_of(runner.model, minfo) + (self.temporal.warmup if self.temporal is not None else 0)
-        halo = Halo.of(int(getattr(runner.model, "frames", 1)), warmup, reach=0 if whole["deinterlace"] == "off" else 1)
+        halo = self.halo_for(runner, minfo, whole["deinterlace"])
         segments = plan(m, self.s.segment_seconds, halo)
         record = self.settings_record(minfo, whole["stream"], whole["opts"], halo, whole["deinterlace"])
         journal, status = Journal.open(dst, fingerprint(src), record, [s.to_json() for s in segments], self.s.restart)
@@ -466,7 +507,7 @@ class Job:
         that something failed."""
         from vsr.errors import about
         from vsr.formats import VIDEO_EXTS, output_names, videos_under
-        from vsr.journal import output_lock, work_dir
+        from vsr.journal import output_lock
 
         if dst.exists() and not dst.is_dir():
             raise VsrError(f"{dst}: exists and is not a folder (a folder of videos goes to a folder)")

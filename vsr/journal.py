@@ -31,7 +31,16 @@ class DiskFull(VsrError):
 
 
 def fingerprint(path: Path) -> dict:
-    """Enough to tell a changed input from the same one, without reading all of a long file."""
+    """Enough to tell a changed input from the same one, without reading all of a long file; for a folder of
+    frames, each picture's name, size and modification time."""
+    if path.is_dir():
+        from vsr.formats import list_images
+
+        h = hashlib.sha256()
+        for p in list_images(path):
+            st = p.stat()
+            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"pictures_sha256": h.hexdigest()}
     st = path.stat()
     h = hashlib.sha256()
     with open(path, "rb") as f:

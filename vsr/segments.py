@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import tempfile
 import threading
 from collections.abc import Callable
@@ -194,10 +195,11 @@ class Done:
 
 def run_segment(task: Task, source: bytes | Path, runner, target: Path, *, overwrite: bool = False,
                 stop: threading.Event | None = None, on_frame: Callable[[int], None] | None = None,
-                warn: Callable[[str], None] = print) -> Done:
+                warn: Callable[[str], None] = print, start: int = 0, warm: int = 0) -> Done:
     """Upscale a task's frames into ``target``. ``source`` is the segment's packets (vsr.video.probe.PacketReader),
     decoded as its whole video was, with the halo fed and only its own frames encoded; or the input itself (a
-    video file, or a folder of frames) for the whole input's task, whose other streams are then copied too."""
+    video file, or a folder of frames) for the whole input's task, whose other streams are then copied too.
+    ``start``: frames a folder of frames being resumed already has; the ``warm`` frames before it are fed again."""
     from vsr.video.pipeline import run_stages
     from vsr.video.sink import FolderSink, VideoSink
     from vsr.video.source import NoFrames, VideoSource, open_source
@@ -216,17 +218,29 @@ def run_segment(task: Task, source: bytes | Path, runner, target: Path, *, overw
     width, height = task.width * runner.scale, task.height * runner.scale
     try:
         if target.suffix == "" or target.is_dir():
-            sink = FolderSink(target, src, warn, overwrite)
+            sink = FolderSink(target, src, warn, overwrite, start)
         else:
             sink = VideoSink(target, src, task.opts, width, height, warn, copy=task.segment is None)
     except BaseException:
         src.close()
         raise
-    run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame, role=task.role,
-               temporal=task.temporal)
+    run_stages(src, sink, runner, tile=task.tile, stop=stop, on_frame=on_frame,
+               role=resumed(start, warm) if start else task.role, temporal=task.temporal)
     info = src.info
     return Done(sink.written, src.decode_errors, bool(getattr(src, "truncated", False)),
                 info.total if info.total_exact else None, sink.duration(info.rate))
+
+
+def resumed(start: int, warm: int) -> Callable[[object], str]:
+    """Frames' roles, by their order, for output that continues at frame ``start``: ``warm`` frames before it
+    are fed (the window's neighbours, a recurrent model's and the temporal stage's warm-up), those before skipped."""
+    index = itertools.count()
+
+    def role(_frame) -> str:
+        i = next(index)
+        return "skip" if i < start - warm else "warm" if i < start else "out"
+
+    return role
 
 
 def upscale_segment(task: Task, source: bytes, runner, *, stop: threading.Event | None = None,

@@ -71,7 +71,8 @@ def upscale(
         except Stopped as e:
             target = e.output or output
             if e.folder is not None:
-                say(f"interrupted: {target} was not written; {e.kept} of {e.total} segment(s) are kept in {e.folder} "
+                of = f" of {e.total}" if e.total else ""
+                say(f"interrupted: {target} was not written; {e.kept}{of} {e.unit} are kept in {e.folder} "
                     "(run the same command to resume)")
             else:
                 say(f"interrupted: {target} was not written")

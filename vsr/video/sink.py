@@ -197,17 +197,20 @@ def _subsampled(fmt: av.VideoFormat, axis: str) -> bool:
 
 
 class FolderSink(Sink):
-    """Upscaled frames as images in a folder (written to a temporary folder, renamed at the end)."""
+    """Upscaled frames as images in a folder: written one by one into the work folder beside it (vsr.journal), which
+    is renamed to the folder at the end and kept when a run stops, so the next continues (``start``: frames it
+    holds)."""
 
-    def __init__(self, target: Path, source, warn: Warn, overwrite: bool):
+    def __init__(self, target: Path, source, warn: Warn, overwrite: bool, start: int = 0):
+        from vsr.journal import work_dir
+
         self.target = target
-        self.tmp = target.with_name(f".{target.name}.vsr-tmp-{os.getpid()}")
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
+        self.tmp = work_dir(target)
+        self.tmp.mkdir(parents=True, exist_ok=True)
         self.overwrite = overwrite
         self.icc = source.info.extras.get("icc")
         self.names_from_source = isinstance(source, FolderSource)
-        self.frames = 0
+        self.frames = start
         self.written = []
 
     def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
@@ -223,7 +226,8 @@ class FolderSink(Sink):
             if not self.overwrite:
                 raise VsrError(f"{self.target} exists; pass --overwrite to replace it")
             shutil.rmtree(self.target)
+        (self.tmp / "journal.json").unlink(missing_ok=True)
         os.replace(self.tmp, self.target)
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        pass  # the frames written stay in the work folder, for the next run
