@@ -54,6 +54,37 @@ def test_16bit_colour_with_alpha_stays_16bit(tmp_path, ext):
     assert np.array_equal(back.color, out.color) and np.array_equal(back.alpha, out.alpha)
 
 
+def _dpx(path, rgb16: np.ndarray, pix_fmt: str) -> None:
+    """A DPX file as a film scanner writes it (10-bit: gbrp10), made with FFmpeg's encoder."""
+    import av
+
+    with av.open(str(path), "w", format="image2") as c:
+        v = c.add_stream("dpx")
+        v.width, v.height, v.pix_fmt = rgb16.shape[1], rgb16.shape[0], pix_fmt
+        for p in [*v.encode(av.VideoFrame.from_ndarray(rgb16, format="rgb48le")), *v.encode()]:
+            c.mux(p)
+
+
+def test_dpx_film_scans_are_read_deep_and_written_back(tmp_path, natural_rgb):
+    """A 10-bit DPX frame (which Pillow does not read) comes in at 16 bits within its own precision; a DPX out keeps
+    16-bit colour and alpha exactly, and 8-bit stays 8-bit."""
+    rgb16 = natural_rgb.astype(np.uint16) * 257
+    _dpx(tmp_path / "scan.dpx", rgb16, "gbrp10le")
+    pic = read_picture(tmp_path / "scan.dpx")
+    assert pic.bits == 16 and pic.alpha is None and pic.size == (natural_rgb.shape[1], natural_rgb.shape[0])
+    assert np.abs(pic.color.astype(int) - rgb16).max() <= 64  # one 10-bit step
+    out = upscale_picture(pic, bicubic())
+    out.alpha = np.full(out.color.shape[:2], 1000, np.uint16)
+    back = read_picture(write_picture(tmp_path / "out.dpx", out))
+    assert np.array_equal(back.color, out.color) and np.array_equal(back.alpha, out.alpha)
+    eight = Picture(color=natural_rgb)
+    assert np.array_equal(read_picture(write_picture(tmp_path / "out8.dpx", eight)).color, natural_rgb)
+    assert read_picture(tmp_path / "out8.dpx").bits == 8
+    (tmp_path / "cut.dpx").write_bytes((tmp_path / "scan.dpx").read_bytes()[:3000])
+    with pytest.raises(VsrError, match="cut.dpx: truncated or corrupt"):
+        read_picture(tmp_path / "cut.dpx")
+
+
 def test_gray_8_and_16_stay_gray(tmp_path):
     g8 = tmp_path / "g8.png"
     Image.fromarray(np.tile(np.arange(32, dtype=np.uint8) * 8, (16, 1))).save(g8)

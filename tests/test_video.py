@@ -646,6 +646,36 @@ def test_frame_folder_in_and_out_keeps_names_and_depth(tmp_path):
     assert len(fr) == 3 and float(fr[1][0] * fr[1][1]) == pytest.approx(1 / 12, abs=1e-3)
 
 
+def test_a_dpx_or_tiff_sequence_stays_dpx_or_tiff(tmp_path):
+    """Film scans come as DPX or TIFF sequences, which grading tools read back: those keep their format out (a
+    JPEG sequence becomes PNG, lossless)."""
+    import av
+    from PIL import Image
+
+    from vsr.picture import read_picture
+
+    for ext in (".dpx", ".tif", ".jpg"):
+        folder = tmp_path / f"scan_{ext[1:]}"
+        folder.mkdir()
+        for i in range(3):
+            name = folder / f"reel1_{i:05d}{ext}"
+            if ext == ".dpx":
+                with av.open(str(name), "w", format="image2") as c:
+                    v = c.add_stream("dpx")
+                    v.width, v.height, v.pix_fmt = 32, 24, "gbrp10le"
+                    frame = av.VideoFrame.from_ndarray(scene(24, 32, i), format="rgb24")
+                    for p in [*v.encode(frame), *v.encode()]:
+                        c.mux(p)
+            else:
+                Image.fromarray(scene(24, 32, i)).save(name)
+        out = tmp_path / f"up_{ext[1:]}"
+        res, _ = run(folder, out)
+        kept = ext if ext != ".jpg" else ".png"
+        assert res.frames == 3 and sorted(p.name for p in out.iterdir()) == [f"reel1_{i:05d}{kept}" for i in range(3)]
+        pic = read_picture(out / f"reel1_00002{kept}")
+        assert pic.size == (64, 48) and pic.bits == (16 if ext == ".dpx" else 8)
+
+
 # ---------------------------------------------------------------------------
 # interruption (a real process, a real signal)
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # images
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".avif"}  # read
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".dpx"}  # read
 IMAGE_WRITERS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG",
-                 ".avif": "AVIF"}
+                 ".avif": "AVIF", ".dpx": "DPX"}
+SEQUENCE_KEPT = (".dpx", ".tif", ".tiff")  # a folder of frames out keeps these formats (film scanning, grading)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,13 @@ def list_images(folder: Path) -> list[Path]:
     """The image files in a folder (hidden files left out), in natural order."""
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
                    and not p.name.startswith(".")), key=natural_key)
+
+
+def frame_file(picture: Path) -> str:
+    """What a folder of frames out names the upscaled ``picture``: its own name, and its format where it is a DPX
+    or TIFF sequence's (SEQUENCE_KEPT), else PNG."""
+    suffix = picture.suffix.lower()
+    return picture.stem + (suffix if suffix in SEQUENCE_KEPT else ".png")
 
 
 def list_videos(folder: Path) -> list[Path]:

@@ -149,7 +149,8 @@ def warmup_of(model, info) -> int:
 
 def _pictures(folder: Path) -> int:
     """The frames a folder of frames' work folder holds."""
-    return sum(1 for p in folder.glob("*.png") if not p.name.startswith(".")) if folder.is_dir() else 0
+    return sum(1 for p in folder.iterdir() if p.name != "journal.json" and not p.name.startswith(".")) \
+        if folder.is_dir() else 0
 
 
 class Local:
@@ -407,15 +408,16 @@ class Job:
         """Frames out: the frames an earlier run of the same job left in the work folder are kept (its journal says
         whose they are), and this run starts at the last of them (written again: a power cut may have torn it),
         feeding the halo before it again. Returns (frames kept, halo)."""
-        from vsr.formats import list_images
+        from vsr.formats import frame_file, list_images
 
         halo = self.halo_for(runner, minfo, task.deinterlace)
         record = self.settings_record(minfo, task.stream, task.opts, halo, task.deinterlace)
         journal, status = Journal.open(dst, fingerprint(src), record, [], self.s.restart)
         for p in journal.folder.glob(".*"):  # a picture being written when the run was killed
             p.unlink(missing_ok=True)
-        names = (p.stem for p in list_images(src)) if src.is_dir() else (f"frame_{i:06d}" for i in itertools.count(1))
-        written = sum(1 for _ in itertools.takewhile(lambda n: (journal.folder / f"{n}.png").is_file(), names))
+        names = map(frame_file, list_images(src)) if src.is_dir() else \
+            (f"frame_{i:06d}.png" for i in itertools.count(1))
+        written = sum(1 for _ in itertools.takewhile(lambda n: (journal.folder / n).is_file(), names))
         start = max(0, written - 1)
         if status == "resumed" and start:
             self.ui.say(f"resuming: {start} frame(s) were written by an earlier run")

@@ -65,15 +65,51 @@ def _png_bit_depth(path: Path) -> int:
     return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else 8
 
 
-def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise VsrError(f"{path}: no such file")
     if path.is_dir():
         raise VsrError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise VsrError(f"{path}: empty file")
+
+
+def _is_dpx(path: Path) -> bool:
+    return path.suffix.lower() == ".dpx"
+
+
+def _dpx(path: Path, decode: bool = True):
+    """A DPX picture (a film scanner's frame, which Pillow does not read) through FFmpeg: the decoded frame, or
+    with ``decode`` off, the stream (its size read from the header)."""
+    import av
+
+    _check_file(path)
+    try:
+        with open(path, "rb") as f, av.open(f, format="dpx_pipe") as c:
+            v = c.streams.video[0]
+            return next(c.decode(v)) if decode else (v.width, v.height)
+    except (av.error.FFmpegError, StopIteration) as e:
+        raise VsrError(f"{path}: truncated or corrupt image ({e})") from None
+
+
+def _read_dpx(path: Path, max_pixels: int) -> Picture:
+    w, h = _dpx(path, decode=False)
+    check_size(path, w, h, max_pixels)
+    f = _dpx(path)
+    comps = f.format.components
+    deep = max(c.bits for c in comps) > 8  # 10, 12 and 16-bit DPX: 16-bit here
+    if len(comps) <= 2:
+        if len(comps) == 2:
+            warnings.warn(f"{path}: the alpha of a grey DPX is not kept")
+        return Picture(color=f.to_ndarray(format="gray16le" if deep else "gray")[..., None].copy())
+    a = f.to_ndarray(format=("rgba64le" if deep else "rgba") if len(comps) == 4 else ("rgb48le" if deep else "rgb24"))
+    return Picture(color=np.ascontiguousarray(a[..., :3]), alpha=a[..., 3].copy() if a.shape[2] == 4 else None)
+
+
+def _open(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    _check_file(path)
     Image.MAX_IMAGE_PIXELS = None  # the limits are ours, with a clearer message
     try:
         return Image.open(path)
@@ -99,6 +135,8 @@ def picture_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, i
     """(width, height) from the file's header; ``oriented`` applies the EXIF rotation (which for some formats means
     reading the whole file: the pixel budget needs only the count)."""
     path = Path(path)
+    if _is_dpx(path):
+        return _dpx(path, decode=False)
     with _open(path) as im:
         w, h = im.size
         if not oriented:
@@ -112,6 +150,8 @@ def picture_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, i
 
 def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     path = Path(path)
+    if _is_dpx(path):
+        return _read_dpx(path, max_pixels)
     im = _open(path)
     with im:
         w, h = im.size
@@ -202,7 +242,8 @@ def read_rgb8(path: str | os.PathLike) -> np.ndarray:
 def output_format(path: str | os.PathLike) -> str:
     ext = Path(path).suffix.lower()
     if ext not in IMAGE_WRITERS:
-        raise VsrError(f"{path}: unsupported output format {ext or '(none)'}; use .png, .tif, .webp, .avif or .jpg")
+        raise VsrError(f"{path}: unsupported output format {ext or '(none)'}; use .png, .tif, .webp, .avif, .jpg "
+                       "or .dpx")
     return IMAGE_WRITERS[ext]
 
 
@@ -219,9 +260,13 @@ def write_picture(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -
                       "or .tif)")
         color = _to8(color)
         alpha = _to8(alpha) if alpha is not None else None
+    if fmt == "DPX" and pic.icc:
+        warnings.warn(f"{path.name}: DPX holds no ICC profile; the input's is not kept (use .png or .tif)")
     tmp = path.with_name(f".{path.stem}.vsr-tmp-{os.getpid()}{path.suffix}")
     try:
-        if color.dtype == np.uint16 and fmt == "PNG":
+        if fmt == "DPX":
+            _write_dpx(tmp, color, alpha)
+        elif color.dtype == np.uint16 and fmt == "PNG":
             _write_png16(tmp, color, alpha, pic.icc)
         elif color.dtype == np.uint16:
             _write_tiff16(tmp, color, alpha, pic.icc)
@@ -262,6 +307,22 @@ def _write_pillow(path: Path, fmt: str, color, alpha, icc, exif, quality: int) -
     if fmt == "TIFF":
         kwargs["compression"] = "tiff_deflate"
     im.save(path, format=fmt, **kwargs)
+
+
+def _write_dpx(path: Path, color, alpha) -> None:
+    """8-bit or 16-bit DPX (a 10-bit scan's frames come back 16-bit: the model's output has more than 10 bits)."""
+    import fractions
+
+    import av
+
+    a = np.ascontiguousarray(_stack(color, alpha))
+    deep = a.dtype == np.uint16
+    fmt = ("gray16le" if deep else "gray") if a.ndim == 2 else \
+        {3: "rgb48le" if deep else "rgb24", 4: "rgba64le" if deep else "rgba"}[a.shape[2]]
+    enc = av.CodecContext.create("dpx", "w")
+    enc.width, enc.height, enc.pix_fmt, enc.time_base = a.shape[1], a.shape[0], fmt, fractions.Fraction(1, 25)
+    packets = enc.encode(av.VideoFrame.from_ndarray(a, format=fmt)) + enc.encode(None)
+    path.write_bytes(b"".join(bytes(p) for p in packets))
 
 
 def _write_png16(path: Path, color, alpha, icc) -> None:

@@ -216,8 +216,8 @@ class FolderSink(Sink):
     def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
         from vsr.picture import Picture, write_picture
 
-        name = frame.name if self.names_from_source and frame.name else f"frame_{self.frames + 1:06d}"
-        write_picture(self.tmp / f"{name}.png", Picture(color=rgb, alpha=alpha, icc=self.icc))
+        name = frame.name if self.names_from_source and frame.name else f"frame_{self.frames + 1:06d}.png"
+        write_picture(self.tmp / name, Picture(color=rgb, alpha=alpha, icc=self.icc))
         self.frames += 1
         self.written.append(frame.pts)
 

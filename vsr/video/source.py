@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import list_images
+from vsr.formats import frame_file, list_images
 from vsr.video.colour import HDR, Colour, colour_of, has_alpha, hdr_of, to_rgb, to_rgba
 from vsr.video.probe import MapBuilder, StreamMap
 
@@ -33,7 +33,7 @@ class Frame:
     time_base: fractions.Fraction
     duration: int = 0
     alpha: np.ndarray | None = None
-    name: str = ""  # for image sequences
+    name: str = ""  # an image sequence's: the file name a folder of frames out gives it (vsr.formats.frame_file)
     carrier: av.VideoFrame | None = None  # a 16×16 copy of the decoded frame, for its closed captions (side data)
 
 
@@ -399,7 +399,7 @@ class FolderSource:
             if pic.size != (w, h):
                 raise VsrError(f"{p}: {pic.size[0]}×{pic.size[1]} differs from the first image ({w}×{h})")
             rgb = pic.color if not pic.gray else np.repeat(pic.color, 3, axis=2)
-            yield Frame(rgb, i, self.info.time_base, 1, alpha=pic.alpha, name=p.stem)
+            yield Frame(rgb, i, self.info.time_base, 1, alpha=pic.alpha, name=frame_file(p))
 
     def close(self) -> None:
         pass
