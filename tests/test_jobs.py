@@ -889,3 +889,23 @@ def test_a_killed_ray_driver_leaves_no_ray_processes_behind(tmp_path):
     proc.wait()
     _, alive = psutil.wait_procs(list(tree.values()), timeout=20)
     assert alive == [], [" ".join(p.cmdline())[:80] for p in alive]
+
+
+def test_without_an_output_it_goes_beside_the_input_named_for_the_scale(tmp_path, cli):
+    """As vsr image does: clip.mp4 → clip_x2.mp4, a container vsr does not write (.y4m) → .mkv, a folder →
+    folder_x3."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    make_clip(lib / "clip.mp4", width=32, height=24, frames=3, audio=False)
+    with av.open(str(lib / "clip.y4m"), "w") as c:
+        v = c.add_stream("rawvideo", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        for p in [*v.encode(av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="rgb24")),
+                  *v.encode()]:
+            c.mux(p)
+    for args, made in (([lib / "clip.mp4"], lib / "clip_x2.mp4"), ([lib / "clip.y4m"], lib / "clip_x2.mkv"),
+                       ([lib, "-s", "3"], tmp_path / "lib_x3" / "clip.mp4")):
+        rc, _, err = cli("upscale", *args, "-m", "bicubic", "--backend", "torch", "-q")
+        assert rc == 0 and made.is_file(), err
+    rc, _, err = cli("upscale", lib / "clip.mp4", "-m", "bicubic", "-q")  # made before: not replaced unasked
+    assert rc == 1 and "clip_x2.mp4 exists" in err

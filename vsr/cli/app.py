@@ -8,6 +8,7 @@ need them.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -50,6 +51,12 @@ def count_bar(quiet: bool = False):
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("ETA"), TimeRemainingColumn(), console=stderr_console(), disable=quiet, transient=True)
+
+
+def default_folder(input: Path, scale: int) -> Path:
+    """``<folder>_x<scale>`` beside the input folder (``.`` and ``..`` named by where they lead)."""
+    folder = input.resolve() if input.name in ("", "..") else input
+    return folder.with_name(f"{folder.name}_x{scale}")
 
 
 def positive(value: float | None) -> float | None:

@@ -10,7 +10,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from vsr.cli.app import BackendOpt, ModelOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, count_bar, load_runner, say
+from vsr.cli.app import (
+    BackendOpt,
+    ModelOpt,
+    PrecisionOpt,
+    QuietOpt,
+    ScaleOpt,
+    app,
+    count_bar,
+    default_folder,
+    load_runner,
+    say,
+)
 from vsr.errors import VsrError, about
 from vsr.picture import DEFAULT_MAX_PIXELS
 
@@ -46,7 +57,7 @@ def image(
     folder_out = output is not None and output.endswith(("/", os.sep))
     out_arg = Path(output) if output is not None else None
     if input.is_dir():
-        default = _default_folder(input, scale)
+        default = default_folder(input, scale)
         out_dir = out_arg or default
         if out_dir.exists() and not out_dir.is_dir():
             raise VsrError(f"{out_dir}: exists and is not a folder")
@@ -112,12 +123,6 @@ def image(
     failed = _run_images([(i, o, None) for i, o in jobs], runner, tile, max_pixels, quiet)
     if failed:
         raise VsrError(f"{failed} of {len(jobs)} image(s) failed")
-
-
-def _default_folder(input: Path, scale: int) -> Path:
-    """``<folder>_x<scale>`` beside the input folder (``.`` and ``..`` named by where they lead)."""
-    folder = input.resolve() if input.name in ("", "..") else input
-    return folder.with_name(f"{folder.name}_x{scale}")
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vsr.auto import AUTO, CLEAN, REAL
-from vsr.cli.app import BackendOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, positive, say
+from vsr.cli.app import BackendOpt, PrecisionOpt, QuietOpt, ScaleOpt, app, default_folder, positive, say
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=f"model name or .safetensors path (see `vsr "
                      f"models`); default {AUTO}: {REAL} for compressed or noisy input, {CLEAN} for clean, chosen "
@@ -21,7 +21,8 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=f"model n
 def upscale(
     input: Annotated[Path, typer.Argument(help="a video file, a folder of frames (frame0001.png …) or of videos "
                                                  "(subfolders too)")],
-    output: Annotated[Path, typer.Argument(help="output video (.mp4 .mkv .mov .webm …) or a folder")],
+    output: Annotated[Optional[Path], typer.Argument(help="output video (.mp4 .mkv .mov .webm …) or a folder; "
+                                                          "default <name>_x<scale> beside the input")] = None,
     scale: ScaleOpt = None,
     model: ModelOpt = None,
     backend: BackendOpt = "auto",
@@ -59,6 +60,7 @@ def upscale(
     from vsr.jobs import upscale as run
     from vsr.video.encoder import EncodeOptions
 
+    output = output or _default_output(input, model, scale)
     ray_address = ray_address or (os.environ.get("RAY_ADDRESS") if ray else None)
     settings = Settings(model=model, scale=scale, backend=backend, precision=precision, tile=tile,
                         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), stream=stream,
@@ -77,3 +79,19 @@ def upscale(
             else:
                 say(f"interrupted: {target} was not written")
             raise typer.Exit(sig.code) from None
+
+
+def _default_output(input: Path, model: str | None, scale: int | None) -> Path:
+    """``<name>_x<scale>`` beside the input: a folder for a folder, else the input's container where vsr writes it
+    (.mkv where not)."""
+    from vsr.errors import VsrError
+    from vsr.formats import output_names
+    from vsr.runner import DEFAULT_SCALE, choose
+
+    if not input.exists():
+        raise VsrError(f"{input}: no such file or folder")
+    scale = (scale or DEFAULT_SCALE) if model in (None, AUTO) else choose(model, scale, "video").scale
+    if input.is_dir():
+        return default_folder(input, scale)
+    name = Path(output_names([input])[input])
+    return input.with_name(f"{name.stem}_x{scale}{name.suffix}")
