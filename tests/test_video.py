@@ -1,3 +1,4 @@
+import fractions
 import os
 import signal
 import subprocess
@@ -241,6 +242,34 @@ def test_a_gif_has_alpha_only_where_it_is_transparent(tmp_path, cli):
             assert codec == "h264"
     rc, _, err = cli("upscale", tmp_path / "opaque.gif", tmp_path / "out.mp4", "-s", "2", "-m", "bicubic")
     assert rc == 0 and "alpha dropped" not in err, err
+
+
+def test_a_gif_comes_back_a_gif_with_its_timing_and_transparency(tmp_path, cli):
+    """A GIF out has each frame's own palette (near the upscaled frame, not banded to a shared one), the input's
+    frame delays, and its transparent pixels."""
+    import cv2
+    from PIL import Image
+
+    frames = []
+    for t in range(4):
+        px = np.array(Image.fromarray(scene(48, 64, t)).quantize(255))
+        px[:, :16] = 255  # the palette's last entry, declared transparent
+        im = Image.fromarray(px, mode="P")
+        im.putpalette(Image.fromarray(scene(48, 64, t)).quantize(255).getpalette())
+        frames.append(im)
+    frames[0].save(tmp_path / "in.gif", save_all=True, append_images=frames[1:], duration=[80, 80, 200, 80],
+                   transparency=255, disposal=2)
+    rc, _, err = cli("upscale", tmp_path / "in.gif", tmp_path / "out.gif", "-s", "2", "-m", "bicubic", "-q")
+    assert rc == 0, err
+    with av.open(str(tmp_path / "in.gif")) as a, av.open(str(tmp_path / "out.gif")) as b:
+        ins, outs = list(a.decode(video=0)), list(b.decode(video=0))
+        assert b.streams.video[0].codec_context.name == "gif" and (outs[0].width, outs[0].height) == (128, 96)
+        assert [f.pts * f.time_base for f in outs] == [f.pts * f.time_base for f in ins] == [fractions.Fraction(c, 100) for c in (0, 8, 16, 36)]
+        for f, g in zip(ins, outs):
+            rgba, want = g.to_ndarray(format="rgba").astype(int), f.to_ndarray(format="rgba")
+            assert (rgba[:, :28, 3] == 0).all() and (rgba[:, 36:, 3] == 255).all()
+            up = cv2.resize(want[..., :3], (128, 96), interpolation=cv2.INTER_CUBIC).astype(int)
+            assert np.abs(rgba[:, 36:, :3] - up[:, 36:]).mean() < 6
 
 
 def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cli):

@@ -25,6 +25,7 @@ CONTAINERS = {
     ".mp4": Container("mp4", "libx264"), ".m4v": Container("mp4", "libx264"), ".mov": Container("mov", "libx264"),
     ".mkv": Container("matroska", "libx264"), ".webm": Container("webm", "libvpx-vp9"),
     ".avi": Container("avi", "libx264"), ".ts": Container("mpegts", "libx264"), ".mxf": Container("mxf", "mpeg2video"),
+    ".gif": Container("gif", "gif"),  # a palette per frame (vsr.video.sink.Palettes); in one pass, not segments
 }
 # read, and picked up by a folder job (FFmpeg reads more: any file can be named on its own)
 VIDEO_EXTS = set(CONTAINERS) | {".y4m", ".mpg", ".mpeg", ".vob", ".m2v", ".mts", ".m2ts", ".m2t", ".tod",

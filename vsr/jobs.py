@@ -244,11 +244,13 @@ class Job:
             raise VsrError(f"{dst}: unknown video container {dst.suffix}; use .mp4, .mkv, .mov or .webm (or a folder)")
 
     def one_pass(self, src: Path, dst: Path) -> bool:
-        """Whether a file runs as one task: asked for, or frames in or out (nothing to cut at keyframes)."""
+        """Whether a file runs as one task: asked for, frames in or out (nothing to cut at keyframes), or a GIF out."""
         frames = src.is_dir() or dst.suffix == ""
-        if frames and self.s.ray:
-            raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out")
-        return frames or self.s.segment_seconds <= 0
+        gif = dst.suffix.lower() == ".gif"  # (GIFs are short)
+        if (frames or gif) and self.s.ray:
+            raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out"
+                           + (" other than a GIF" if gif else ""))
+        return frames or gif or self.s.segment_seconds <= 0
 
     def copy_target(self, src: Path, stream: int):
         """Where segments of the file's video are copied to (vsr.video.probe.copy_target); None, said, where they

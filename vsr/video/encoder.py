@@ -55,6 +55,8 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int, alpha: bool = Fal
     """Keep the source's chroma layout and bit depth where the encoder allows; else the nearest it has. With
     ``alpha``, a format with an alpha plane where the encoder keeps one: the source's depth or more, its chroma
     layout, its family (RGB or YUV), in that order of importance."""
+    if codec == "gif":
+        return "pal8"  # a palette of its own for each frame (vsr.video.sink.Palettes)
     supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
     chroma, _ = _chroma_and_bits(source_pix_fmt) if source_pix_fmt not in ("rgb24", "rgb48le") else ("444", bits)
     if alpha and codec in ALPHA_CODECS:

@@ -18,7 +18,7 @@ import numpy as np
 
 from vsr.errors import VsrError
 from vsr.formats import CAPTION_CODECS, QSCALE_CODECS, default_codec, muxer_for
-from vsr.video.colour import Colour, from_rgb, has_alpha, tag_encoder
+from vsr.video.colour import Colour, from_rgb, has_alpha, tag_encoder, to_8bit
 from vsr.video.encoder import EncodeOptions, check_encoder, choose_pix_fmt, encoder_options
 from vsr.video.source import FolderSource, Frame, VideoSource
 from vsr.video.streams import copy_extras, flush_converted, mux_copy, muxer_options
@@ -69,7 +69,8 @@ class VideoSink(Sink):
             fmt = av.VideoFormat(pix_fmt, 64, 64)  # a size, so component sizes show the subsampling
         except ValueError:
             raise VsrError(f"unknown pixel format {pix_fmt!r}") from None
-        self.alpha = has_alpha(fmt)
+        self.alpha = has_alpha(fmt) or (pix_fmt == "pal8" and alpha)  # (a GIF's transparency is a palette entry)
+        self.palettes = None
         if alpha and not self.alpha:
             warn(f"the input has alpha; {codec} ({pix_fmt}) does not keep it: alpha dropped (write .mov for ProRes "
                  "4444, .mkv for FFV1, .webm for VP9, or a folder of PNGs, to keep it)")
@@ -152,7 +153,12 @@ class VideoSink(Sink):
             self.captions_lost = True
             self.warn(f"the input's closed captions (EIA-608/708, inside its video stream) are not written: "
                       f"{self.video.codec_context.name} cannot carry them (libx264, libx265 and mpeg2video can)")
-        vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads, frame.carrier if self.captions else None)
+        if self.pix_fmt == "pal8":
+            self.palettes = self.palettes or Palettes(rgb.shape[1], rgb.shape[0], self.alpha, self.time_base)
+            vf = av.VideoFrame.from_ndarray(to_8bit(rgb) if rgb.dtype == np.uint16 else rgb,
+                                            format="rgba" if self.alpha else "rgb24")
+        else:
+            vf = from_rgb(rgb, self.colour, self.pix_fmt, self.threads, frame.carrier if self.captions else None)
         self.written.append(frame.pts)
         tb = self.time_base
         pts, duration = round(frame.pts * frame.time_base / tb), round((frame.duration or 0) * frame.time_base / tb)
@@ -163,12 +169,16 @@ class VideoSink(Sink):
         if duration:
             vf.duration = duration
         self.last_end = pts + duration
-        for p in self.video.encode(vf):
-            self.out.mux(p)
+        for f in self.palettes.frames(vf) if self.palettes else [vf]:
+            for p in self.video.encode(f):
+                self.out.mux(p)
         self.frames += 1
 
     def finish(self) -> None:
         try:
+            for f in self.palettes.frames(None) if self.palettes else []:
+                for p in self.video.encode(f):
+                    self.out.mux(p)
             for p in self.video.encode(None):
                 self.out.mux(p)
             flush_converted(self.out, self.map)
@@ -187,6 +197,35 @@ class VideoSink(Sink):
         except Exception:  # noqa: BLE001 - we are already failing; the temp file goes anyway
             pass
         self.tmp.unlink(missing_ok=True)
+
+
+class Palettes:
+    """RGB(A) frames as GIF frames, each with the 256 colours that suit it best (FFmpeg's palettegen and
+    paletteuse, as FFmpeg's own GIF recipe): one palette for a whole clip bands colours, a fixed one more so.
+    Transparency becomes the palette's transparent entry."""
+
+    def __init__(self, width: int, height: int, alpha: bool, time_base):
+        g = self.graph = av.filter.Graph()
+        src = g.add_buffer(width=width, height=height, format="rgba" if alpha else "rgb24", time_base=time_base)
+        split, sink = g.add("split"), g.add("buffersink")
+        gen = g.add("palettegen", f"stats_mode=single:reserve_transparent={int(alpha)}")
+        use = g.add("paletteuse", "new=1" + (":alpha_threshold=128" if alpha else ""))
+        src.link_to(split)
+        split.link_to(gen, 0, 0)
+        split.link_to(use, 1, 0)
+        gen.link_to(use, 0, 1)
+        use.link_to(sink)
+        g.configure()
+
+    def frames(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
+        """What the graph gives back for ``frame`` (None: the end)."""
+        self.graph.push(frame)
+        out = []
+        while True:
+            try:
+                out.append(self.graph.pull())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return out
 
 
 def _subsampled(fmt: av.VideoFormat, axis: str) -> bool:
