@@ -95,9 +95,11 @@ def list_images(folder: Path) -> list[Path]:
                    and not p.name.startswith(".")), key=natural_key)
 
 
-def frame_file(picture: Path) -> str:
+def frame_file(picture: Path | int) -> str:
     """What a folder of frames out names the upscaled ``picture``: its own name, and its format where it is a DPX
-    or TIFF sequence's (SEQUENCE_KEPT), else PNG."""
+    or TIFF sequence's (SEQUENCE_KEPT), else PNG; a video's frame (its number, from 1) frame_000001.png, …"""
+    if isinstance(picture, int):
+        return f"frame_{picture:06d}.png"
     suffix = picture.suffix.lower()
     return picture.stem + (suffix if suffix in SEQUENCE_KEPT else ".png")
 

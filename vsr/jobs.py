@@ -417,8 +417,7 @@ class Job:
         journal, status = Journal.open(dst, fingerprint(src), record, [], self.s.restart)
         for p in journal.folder.glob(".*"):  # a picture being written when the run was killed
             p.unlink(missing_ok=True)
-        names = map(frame_file, list_images(src)) if src.is_dir() else \
-            (f"frame_{i:06d}.png" for i in itertools.count(1))
+        names = map(frame_file, list_images(src) if src.is_dir() else itertools.count(1))
         written = sum(1 for _ in itertools.takewhile(lambda n: (journal.folder / n).is_file(), names))
         start = max(0, written - 1)
         if status == "resumed" and start:

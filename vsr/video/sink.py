@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import CAPTION_CODECS, QSCALE_CODECS, default_codec, muxer_for
+from vsr.formats import CAPTION_CODECS, QSCALE_CODECS, default_codec, frame_file, muxer_for
 from vsr.video.colour import Colour, from_rgb, has_alpha, tag_encoder, to_8bit
 from vsr.video.encoder import EncodeOptions, check_encoder, choose_pix_fmt, encoder_options
 from vsr.video.source import FolderSource, Frame, VideoSource
@@ -255,7 +255,7 @@ class FolderSink(Sink):
     def write_frame(self, rgb: np.ndarray, frame: Frame, alpha: np.ndarray | None = None) -> None:
         from vsr.picture import Picture, write_picture
 
-        name = frame.name if self.names_from_source and frame.name else f"frame_{self.frames + 1:06d}.png"
+        name = frame.name if self.names_from_source and frame.name else frame_file(self.frames + 1)
         write_picture(self.tmp / name, Picture(color=rgb, alpha=alpha, icc=self.icc))
         self.frames += 1
         self.written.append(frame.pts)
