@@ -404,6 +404,40 @@ def test_frames_out_continue_where_a_stopped_run_left_them_and_equal_one_run(tmp
     assert not work_dir(out).exists()
 
 
+def test_frames_out_on_a_full_disk_keep_what_was_written_and_the_rerun_finishes(tmp_path, monkeypatch):
+    import errno
+
+    from PIL import Image
+
+    from engines.torch_backend import TorchRunner
+    from vsr import picture
+    from vsr.errors import DiskFull
+    from vsr.journal import work_dir
+
+    src = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=20, audio=False)
+    runner = TorchRunner(small("mf-dis"))
+    run_job(src, tmp_path / "ref", runner)
+    write, calls = picture._write_pillow, []
+
+    def full_after_8(*args, **kw):
+        calls.append(1)
+        if len(calls) > 8:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(*args, **kw)
+
+    monkeypatch.setattr(picture, "_write_pillow", full_after_8)
+    out = tmp_path / "out"
+    with pytest.raises(DiskFull, match="run the same command again"):
+        run_job(src, out, runner)
+    assert sorted(p.name for p in work_dir(out).iterdir() if p.suffix == ".png") == [
+        f"frame_{i:06d}.png" for i in range(1, 9)] and not out.exists()
+    monkeypatch.setattr(picture, "_write_pillow", write)
+    result, _ = run_job(src, out, runner)
+    assert result.kept_frames == 7 and result.frames == 20
+    assert all(np.array_equal(np.asarray(Image.open(out / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
+               for n in sorted(p.name for p in (tmp_path / "ref").iterdir()))
+
+
 def _vsr(*args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vsr", "upscale", *map(str, args)], capture_output=True, text=True,
                           timeout=600, **kw)

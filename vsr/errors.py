@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 
 
 class VsrError(Exception):
     """A problem the user can act on; its message is shown as one line."""
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # what a write fails with when the disk (or quota) is full
+
+
+class DiskFull(VsrError):
+    pass
 
 
 class Stopped(Exception):

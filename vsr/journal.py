@@ -13,23 +13,15 @@ rerun with the same input and settings keeps the finished segments; anything els
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
-from vsr.errors import VsrError
+from vsr.errors import FULL, DiskFull, VsrError
 
 VERSION = 1
-FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-class DiskFull(VsrError):
-    pass
-
-
 def fingerprint(path: Path) -> dict:
     """Enough to tell a changed input from the same one, without reading all of a long file; for a folder of
     frames, each picture's name, size and modification time."""

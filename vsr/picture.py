@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr.errors import VsrError
+from vsr.errors import FULL, DiskFull, VsrError
 from vsr.formats import IMAGE_WRITERS, VIDEO_EXTS
 
 DEFAULT_MAX_PIXELS = 200_000_000  # decompression-bomb guard for inputs and outputs (--max-pixels)
@@ -274,6 +274,9 @@ def write_picture(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -
             _write_pillow(tmp, fmt, color, alpha, pic.icc, pic.exif, quality)
         os.replace(tmp, path)
     except OSError as e:
+        if e.errno in FULL:
+            raise DiskFull(f"the disk is full writing {path} ({e.strerror}); free some space and run the same "
+                           "command again: the pictures already written are kept") from None
         raise VsrError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         tmp.unlink(missing_ok=True)

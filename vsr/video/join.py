@@ -90,7 +90,7 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
             flush_converted(out, mapping)
         os.replace(tmp, target)
     except OSError as e:
-        from vsr.journal import FULL, DiskFull
+        from vsr.errors import FULL, DiskFull
 
         tmp.unlink(missing_ok=True)
         if e.errno in FULL:
