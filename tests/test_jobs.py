@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from conftest import run_job, small
 
-from vsr._testclips import make_clip
+from vsr._testclips import make_clip, scene
 from vsr.errors import VsrError
 
 
@@ -436,6 +436,42 @@ def test_frames_out_on_a_full_disk_keep_what_was_written_and_the_rerun_finishes(
     assert result.kept_frames == 7 and result.frames == 20
     assert all(np.array_equal(np.asarray(Image.open(out / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
                for n in sorted(p.name for p in (tmp_path / "ref").iterdir()))
+
+
+def test_pictures_into_a_video_are_cut_into_segments_that_resume_and_equal_one_pass(tmp_path):
+    """A folder of pictures (a film scan) into one video: every picture is a keyframe, so it is cut into segments
+    like a video file; a stopped run keeps its finished segments and the rerun's video equals one pass's."""
+    from PIL import Image
+
+    from engines.torch_backend import TorchRunner
+    from vsr.errors import Stopped
+    from vsr.segments import upscale_segment
+
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    for i in range(40):
+        Image.fromarray(scene(48, 64, i)).save(scan / f"reel1_{i}.png")  # natural order: 2 before 10
+    runner = TorchRunner(small("mf-dis"))
+    ref = _reference(scan, tmp_path / "ref.mkv", runner)
+    stop = threading.Event()
+
+    class StopAfterOne:
+        def run(self, todo, finish, count, stop_, warn):
+            task, source = todo[0]
+            finish(task.index, *upscale_segment(task, source(), runner))
+            stop.set()
+
+        def close(self):
+            pass
+
+    with pytest.raises(Stopped) as e:
+        _job(scan, tmp_path / "out.mkv", runner, seconds=0.4, scheduler=StopAfterOne(), stop=stop)
+    assert e.value.kept == 1 and e.value.total == 4
+    result = _job(scan, tmp_path / "out.mkv", runner, seconds=0.4)
+    got = _frames(tmp_path / "out.mkv")
+    assert result.status == "resumed" and result.kept == 1 and result.segments == 4
+    assert [p for p, _ in got] == [p for p, _ in ref] and len(got) == 40
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, ref))
 
 
 def _vsr(*args, **kw) -> subprocess.CompletedProcess:

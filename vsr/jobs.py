@@ -25,7 +25,7 @@ from pathlib import Path
 from vsr.errors import Stopped, VsrError
 from vsr.journal import Journal, fingerprint, work_dir, write_atomic
 from vsr.runner import Choice
-from vsr.segments import FrameCount, Halo, Task, plan, run_segment, upscale_segment
+from vsr.segments import FrameCount, Halo, Pictures, Task, plan, run_segment, upscale_segment
 from vsr.video.encoder import EncodeOptions, check_encoder, check_quality
 
 DEFAULT_WARMUP = 16  # frames, for a recurrent model whose weights do not say (benchmarks/warmup.py measures it)
@@ -244,13 +244,12 @@ class Job:
             raise VsrError(f"{dst}: unknown video container {dst.suffix}; use .mp4, .mkv, .mov or .webm (or a folder)")
 
     def one_pass(self, src: Path, dst: Path) -> bool:
-        """Whether a file runs as one task: asked for, frames in or out (nothing to cut at keyframes), or a GIF out."""
-        frames = src.is_dir() or dst.suffix == ""
-        gif = dst.suffix.lower() == ".gif"  # (GIFs are short)
-        if (frames or gif) and self.s.ray:
+        """Whether a file runs as one task: asked for, frames out (kept picture by picture instead), or a GIF out."""
+        frames_out, gif = dst.suffix == "", dst.suffix.lower() == ".gif"  # (GIFs are short)
+        if (src.is_dir() or frames_out or gif) and self.s.ray:
             raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out"
                            + (" other than a GIF" if gif else ""))
-        return frames or gif or self.s.segment_seconds <= 0
+        return frames_out or gif or self.s.segment_seconds <= 0
 
     def copy_target(self, src: Path, stream: int):
         """Where segments of the file's video are copied to (vsr.video.probe.copy_target); None, said, where they
@@ -349,9 +348,11 @@ class Job:
         info = probe.info
         stream = probe.stream.index if hasattr(probe, "stream") else None
         deinterlace = getattr(probe, "deinterlace", "off")  # decided once, for the whole video
+        target = None  # where a video's segments are copied to
         try:
-            target = None if one_pass else self.copy_target(src, stream)
-            one_pass = one_pass or target is None
+            if not one_pass and not src.is_dir():
+                target = self.copy_target(src, stream)
+                one_pass = target is None
             m = None if one_pass else probe.packet_map()
         finally:
             probe.close()
@@ -466,9 +467,12 @@ class Job:
         count = FrameCount(len(m.pts), sum(s.end - s.first for s in segments if s.index in kept))
         self.ui.start(count.total, count.done)
         count.on_change = self.ui.update
-        reader = PacketReader(src, whole["stream"], m, target)
-        todo = [(Task.make(m, s, **whole), lambda s=s: reader.read(s.decode_from, s.decode_to))  # read as it starts
-                for s in segments if s.index not in kept]
+        reader = PacketReader(src, whole["stream"], m, target) if target is not None else None
+
+        def source(s):  # read as it starts
+            return reader.read(s.decode_from, s.decode_to) if reader else Pictures(src, s.decode_from, s.decode_to)
+
+        todo = [(Task.make(m, s, **whole), lambda s=s: source(s)) for s in segments if s.index not in kept]
         try:
             self.scheduler_for().run(todo, finish, count, self.stop, self.warn_once)
             if self.stop.is_set():
@@ -480,12 +484,13 @@ class Job:
                 journal.remove()
             raise
         finally:
-            reader.close()
+            if reader:
+                reader.close()
             self.ui.close()
         done = journal.data["done"]
         join(dst, src, whole["stream"], [journal.segment_path(s.index) for s in segments],
              [planned(s.index, done[str(s.index)]["lost"]) for s in segments], info.colour, info.rotation,
-             self.warn_once)
+             self.warn_once, info.rate)
         journal.remove()
         frames = sum(v["frames"] for v in done.values())
         duration = m.seconds(m.pts[-1]) - m.seconds(m.pts[0]) + (1 / float(info.rate) if info.rate else 0)

@@ -181,6 +181,15 @@ class Task:
         return "end"
 
 
+@dataclass(frozen=True)
+class Pictures:
+    """A segment of a folder of pictures: the ``first`` .. ``end`` (naturally sorted) of ``folder``'s."""
+
+    folder: Path
+    first: int
+    end: int
+
+
 @dataclass
 class Done:
     """What a task wrote: its frames' timestamps (input time base, display order; fewer than planned where packets
@@ -193,19 +202,22 @@ class Done:
     duration: float = 0.0  # seconds of video written
 
 
-def run_segment(task: Task, source: bytes | Path, runner, target: Path, *, overwrite: bool = False,
+def run_segment(task: Task, source: bytes | Pictures | Path, runner, target: Path, *, overwrite: bool = False,
                 stop: threading.Event | None = None, on_frame: Callable[[int], None] | None = None,
                 warn: Callable[[str], None] = print, start: int = 0, warm: int = 0) -> Done:
     """Upscale a task's frames into ``target``. ``source`` is the segment's packets (vsr.video.probe.PacketReader),
-    decoded as its whole video was, with the halo fed and only its own frames encoded; or the input itself (a
-    video file, or a folder of frames) for the whole input's task, whose other streams are then copied too.
+    decoded as its whole video was, with the halo fed and only its own frames encoded, or its pictures (a folder
+    of frames); or the input itself (a video file, or a folder of frames) for the whole input's task, whose other
+    streams are then copied too.
     ``start``: frames a folder of frames being resumed already has; the ``warm`` frames before it are fed again."""
     from vsr.video.pipeline import run_stages
     from vsr.video.sink import FolderSink, VideoSink
-    from vsr.video.source import NoFrames, VideoSource, open_source
+    from vsr.video.source import FolderSource, NoFrames, VideoSource, open_source
 
     try:
-        if isinstance(source, bytes):
+        if isinstance(source, Pictures):
+            src = FolderSource(source.folder, task.fps, source.first, source.end)
+        elif isinstance(source, bytes):
             src = VideoSource(io.BytesIO(source), colour=task.colour, hdr=task.hdr, timestamps=(task.time_base,
                               task.source_pts), deinterlace=task.deinterlace, rate=task.rate,
                               size=(task.width, task.height), alpha=task.alpha, warn=warn)
@@ -243,7 +255,7 @@ def resumed(start: int, warm: int) -> Callable[[object], str]:
     return role
 
 
-def upscale_segment(task: Task, source: bytes, runner, *, stop: threading.Event | None = None,
+def upscale_segment(task: Task, source: bytes | Pictures, runner, *, stop: threading.Event | None = None,
                     on_frame: Callable[[int], None] | None = None, warn: Callable[[str], None] = print
                     ) -> tuple[bytes, list[int]]:
     """One segment as it travels back from a worker: its encoded video (a NUT file where NUT holds the codec) and its

@@ -3,6 +3,7 @@ audio, subtitles, attachments, chapters and metadata copied once, written to a t
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 from collections.abc import Callable, Iterator
@@ -54,9 +55,10 @@ def _segment_packets(files: list[Path], frame_pts: list[list[int]], tb) -> Itera
         yield p
 
 
-def join(target: Path, source: Path, stream_index: int, files: list[Path], frame_pts: list[list[int]],
-         colour: Colour | None, rotation: int, warn: Callable[[str], None]) -> None:
-    """``frame_pts``: each segment's frames' timestamps in the input stream's time base."""
+def join(target: Path, source: Path, stream_index: int | None, files: list[Path], frame_pts: list[list[int]],
+         colour: Colour | None, rotation: int, warn: Callable[[str], None], rate=None) -> None:
+    """``frame_pts``: each segment's frames' timestamps in the input stream's time base. A folder of pictures as
+    ``source`` has no other streams to copy; its frames are counted at ``rate``."""
     kept = [(f, pts) for f, pts in zip(files, frame_pts) if pts]  # a segment damaged end to end holds nothing
     if not kept:
         raise VsrError(f"{source}: no decodable video frames" if files else "nothing to join: no segment was upscaled")
@@ -64,24 +66,27 @@ def join(target: Path, source: Path, stream_index: int, files: list[Path], frame
     tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
     muxer = CONTAINERS[target.suffix.lower()].muxer if target.suffix.lower() in CONTAINERS else None
     try:
-        with av.open(str(source), metadata_errors="ignore") as src, av.open(str(files[0])) as first, \
-                av.open(str(tmp), "w", format=muxer, options=muxer_options(target, src)) as out:
-            v_in = src.streams[stream_index]
+        pictures = source.is_dir()
+        with (contextlib.nullcontext() if pictures else av.open(str(source), metadata_errors="ignore")) as src, \
+                av.open(str(files[0])) as first, \
+                av.open(str(tmp), "w", format=muxer, options=muxer_options(target, src) if src else {}) as out:
+            v_in = src.streams[stream_index] if src else None
             v_out = out.add_stream_from_template(first.streams.video[0], opaque=True)  # see vsr.video.probe.remux
             v_out.metadata.update(alpha_tag(first.streams.video[0]))  # VP8/VP9 alpha, copied as side data
-            v_out.time_base = v_in.time_base
-            if v_in.average_rate:  # a copied stream has none, and MOV's timecode track is counted in frames
-                v_out.codec_context.framerate = v_in.average_rate
+            tb = v_out.time_base = v_in.time_base if v_in else 1 / rate
+            rate = v_in.average_rate if v_in else rate
+            if rate:  # a copied stream has none, and MOV's timecode track is counted in frames
+                v_out.codec_context.framerate = rate
             if colour is not None and not av.VideoFormat(v_out.codec_context.pix_fmt or "yuv420p").is_rgb:
                 tag_encoder(v_out.codec_context, colour)
-            mapping = copy_extras(out, src, v_in, v_out, target, warn, rotation)
+            mapping = copy_extras(out, src, v_in, v_out, target, warn, rotation) if src else {}
 
             def copied():
                 for p in src.demux(*[src.streams[i] for i in mapping]) if mapping else ():
                     if p.size or p.dts is not None:
                         yield p
 
-            for _, order, _, p in heapq.merge(_timed(_segment_packets(files, frame_pts, v_in.time_base), 0), _timed(copied(), 1)):
+            for _, order, _, p in heapq.merge(_timed(_segment_packets(files, frame_pts, tb), 0), _timed(copied(), 1)):
                 if order == 0:
                     p.stream = v_out
                     out.mux(p)

@@ -21,7 +21,7 @@ import numpy as np
 from vsr.errors import VsrError
 from vsr.formats import frame_file, list_images
 from vsr.video.colour import HDR, Colour, colour_of, has_alpha, hdr_of, to_rgb, to_rgba
-from vsr.video.probe import MapBuilder, StreamMap
+from vsr.video.probe import MapBuilder, PacketInfo, StreamMap
 
 DEINTERLACE = ("auto", "all", "off", "interlaced")
 
@@ -373,14 +373,16 @@ class VideoSource:
 
 
 class FolderSource:
-    """A folder of images (naturally sorted) as a video at ``fps``."""
+    """A folder of images (naturally sorted) as a video at ``fps``, every picture a keyframe; ``first`` .. ``end``:
+    the pictures a segment reads (their timestamps are their places in the whole folder)."""
 
-    def __init__(self, path: Path, fps: float):
+    def __init__(self, path: Path, fps: float, first: int = 0, end: int | None = None):
         from vsr.picture import read_picture
 
         self.files = list_images(path)
         if not self.files:
             raise VsrError(f"{path}: no images in the folder")
+        self.first, self.end = first, len(self.files) if end is None else end
         self.read = read_picture
         first = read_picture(self.files[0])
         self.rate = fractions.Fraction(fps).limit_denominator(1001)
@@ -392,9 +394,14 @@ class FolderSource:
                                extras={"alpha": first.alpha is not None, "icc": first.icc})
         self.decode_errors = 0
 
+    def packet_map(self) -> StreamMap:
+        """The pictures as a stream's packets (each its own keyframe), for cutting the folder into segments."""
+        packets = [PacketInfo(i, i, True, i, p.stat().st_size, i) for i, p in enumerate(self.files)]
+        return StreamMap(packets, list(range(len(packets))), list(range(len(packets))), self.info.time_base)
+
     def items(self) -> Iterator[Frame]:
         w, h = self.info.width, self.info.height
-        for i, p in enumerate(self.files):
+        for i, p in enumerate(self.files[self.first:self.end], start=self.first):
             pic = self.read(p)
             if pic.size != (w, h):
                 raise VsrError(f"{p}: {pic.size[0]}×{pic.size[1]} differs from the first image ({w}×{h})")
