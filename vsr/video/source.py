@@ -395,8 +395,9 @@ class FolderSource:
         self.decode_errors = 0
 
     def packet_map(self) -> StreamMap:
-        """The pictures as a stream's packets (each its own keyframe), for cutting the folder into segments."""
-        packets = [PacketInfo(i, i, True, i, p.stat().st_size, i) for i, p in enumerate(self.files)]
+        """The pictures as a stream's packets (each its own keyframe), for cutting the folder into segments; of no
+        size, since a segment reads them from the folder instead of carrying them (vsr.segments.Pictures)."""
+        packets = [PacketInfo(i, i, True, i, 0, i) for i in range(len(self.files))]
         return StreamMap(packets, list(range(len(packets))), list(range(len(packets))), self.info.time_base)
 
     def items(self) -> Iterator[Frame]:
