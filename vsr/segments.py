@@ -83,12 +83,17 @@ def plan(m: StreamMap, seconds: float, halo: Halo, max_bytes: int = MAX_SEGMENT_
             decoded_by[d] = max(decoded_by[d], k)
     for d in range(1, n):
         decoded_by[d] = max(decoded_by[d], decoded_by[d - 1])
+    shown = sorted(key_by_display)  # keyframes by display index, and the latest decode index up to each
+    latest = list(itertools.accumulate((key_by_display[d] for d in shown), max))
+    decoded = sorted((k, d) for d, k in key_by_display.items())  # keyframes in decode order
     out = []
     for i, (first, end) in enumerate(bounds):
         feed_from, feed_to = max(0, first - halo.before), min(n, end + halo.after)
-        start_key = max((k for d, k in key_by_display.items() if d <= feed_from), default=0)
-        stop = next((k for d, k in sorted(key_by_display.items(), key=lambda kv: kv[1]) if k > start_key and d >= feed_to),
-                    len(m.packets))
+        j = bisect.bisect_right(shown, feed_from) - 1
+        start_key = latest[j] if j >= 0 else 0
+        # the first keyframe decoded after it that is shown at or after feed_to (an all-intra film: the next one)
+        j = bisect.bisect_right(decoded, (start_key, n))
+        stop = next((decoded[x][0] for x in range(j, len(decoded)) if decoded[x][1] >= feed_to), len(m.packets))
         stop = max(stop, decoded_by[feed_to - 1] + 1)
         out.append(Segment(i, first, end, feed_from, feed_to, start_key, stop))
     return out
