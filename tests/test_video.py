@@ -272,6 +272,19 @@ def test_a_gif_comes_back_a_gif_with_its_timing_and_transparency(tmp_path, cli):
             assert np.abs(rgba[:, 36:, :3] - up[:, 36:]).mean() < 6
 
 
+def test_an_mp4_that_phones_and_browsers_cannot_play_says_how_to_get_one(tmp_path, cli):
+    """The input's 4:4:4 is kept in H.264 (as documented), which most players on the web and on phones refuse: said
+    once, for .mp4, with the option that makes a playable file; not where the user chose the pixel format."""
+    src = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=3, codec="ffv1", pix_fmt="yuv444p", audio=False)
+    args = ["-s", "2", "-m", "bicubic", "--backend", "torch"]
+    rc, _, err = cli("upscale", src, tmp_path / "out.mp4", *args)
+    assert rc == 0 and err.count("libx264 yuv444p (the input's depth and chroma, kept)") == 1, err
+    assert "--pix-fmt yuv420p" in err
+    for out, more in (("out.mkv", []), ("out2.mp4", ["--pix-fmt", "yuv444p"])):
+        rc, _, err = cli("upscale", src, tmp_path / out, *args, *more)
+        assert rc == 0 and "input's depth and chroma" not in err, err
+
+
 def test_settings_the_encoder_refuses_are_one_error_before_any_work(tmp_path, cli):
     src = alpha_clip(tmp_path / "a.mov", "png", "rgba")
     rc, _, err = cli("upscale", src, tmp_path / "out.webm", "-s", "2", "-m", "bicubic", "--pix-fmt", "yuva444p", "-q")

@@ -26,7 +26,7 @@ from vsr.errors import Stopped, VsrError
 from vsr.journal import Journal, fingerprint, work_dir, write_atomic
 from vsr.runner import Choice
 from vsr.segments import FrameCount, Halo, Pictures, Task, plan, run_segment, upscale_segment
-from vsr.video.encoder import EncodeOptions, check_encoder, check_quality
+from vsr.video.encoder import EncodeOptions, check_encoder, check_quality, choose_pix_fmt, players_note
 
 DEFAULT_WARMUP = 16  # frames, for a recurrent model whose weights do not say (benchmarks/warmup.py measures it)
 DONE_FILE = ".vsr-done.json"  # in a folder job's output folder: which outputs it finished, from what
@@ -357,10 +357,12 @@ class Job:
         finally:
             probe.close()
         alpha = bool(info.extras.get("alpha"))
-        opts = self.s.encode
+        opts, note = self.s.encode, None
         if dst.suffix:
             codec = opts.codec or default_codec(dst.suffix, info.hdr is not None, alpha, info.codec)
             check_encoder(dst, codec)
+            if not opts.pix_fmt:
+                note = players_note(dst, codec, choose_pix_fmt(codec, info.pix_fmt, info.bits, alpha))
             opts = dataclasses.replace(opts, codec=codec)
         check_quality(opts.codec if dst.suffix else None, opts.crf)
         runner, minfo = self.runner_for(info, self.choice_for(src))
@@ -368,6 +370,8 @@ class Job:
                  "hdr": info.hdr, "deinterlace": deinterlace, "rate": info.rate, "alpha": alpha, "stream": stream,
                  "fps": self.s.fps, "temporal": self.temporal}  # what every task shares: the whole video's
         self.ui.say(f"input: {info.description}")
+        if note:
+            self.ui.warn(note)
         t0 += self.loading
         if one_pass:
             return self._one_pass(src, dst, Task.whole(**whole), runner, minfo, info, t0)

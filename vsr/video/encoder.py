@@ -79,6 +79,20 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, bits: int, alpha: bool = Fal
     return supported[0] if supported else "yuv420p"
 
 
+# what browsers', QuickTime's and phones' decoders refuse: H.264 beyond 8-bit 4:2:0, HEVC beyond Main and Main 10
+_NOT_FOR_PLAYERS = {("libx264", f) for f in ("yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le")} | {
+    ("libx265", f) for f in ("yuv422p", "yuv444p", "yuv422p10le", "yuv444p10le", "yuv420p12le", "yuv422p12le",
+                             "yuv444p12le")}
+
+
+def players_note(target: Path, codec: str, pix_fmt: str) -> str | None:
+    """What to tell someone whose .mp4 keeps a depth or chroma that players on the web and on phones refuse."""
+    if target.suffix.lower() in (".mp4", ".m4v") and (codec, pix_fmt) in _NOT_FOR_PLAYERS:
+        return (f"{codec} {pix_fmt} (the input's depth and chroma, kept) plays in VLC, mpv and editors; most browsers, "
+                "QuickTime and phones do not: --pix-fmt yuv420p makes a file they play")
+    return None
+
+
 def encoder_options(codec: str, opts: EncodeOptions, hdr, warn) -> dict[str, str]:
     """What ``codec`` is opened with: its quality (CRF, or a quantiser for MPEG-1/2), speed preset, and the HDR10
     metadata of the source (``hdr``: vsr.video.colour.HDR or None) where the encoder can carry it."""
