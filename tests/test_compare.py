@@ -119,6 +119,22 @@ def test_the_frames_shown_are_those_at_the_time_asked_with_the_lead_in_before(tm
         assert all(np.array_equal(a, b) for a, b in zip(ex.frames, every[first - 3:first + 5], strict=True))
 
 
+def test_an_image_sequence_is_compared_as_a_video(tmp_path):
+    """A film scan's folder of pictures is read as vsr upscale reads it (25 pictures a second): the excerpt is the
+    pictures at the time asked, with the lead-in before."""
+    from PIL import Image
+
+    from vsr._testclips import scene
+    from vsr.compare import kind_of, open_video, read_excerpt
+
+    for i in range(40):
+        Image.fromarray(scene(48, 64, i)).save(tmp_path / f"reel_{i}.png")
+    assert kind_of(tmp_path) == "video"
+    ex = read_excerpt(open_video(tmp_path, print), 1.0, 4, 2)
+    assert (ex.lead, ex.shown, round(ex.start * 25), ex.total) == (2, 4, 25, 40)
+    assert all(np.array_equal(a, scene(48, 64, i)) for a, i in zip(ex.frames, range(23, 30), strict=True))
+
+
 def test_a_rotated_video_is_shown_as_players_show_it(tmp_path):
     """A phone's portrait video is stored landscape with a display rotation: the page (and --crop) are in the
     picture's own orientation. FFmpeg's rotation turns the stored frame counterclockwise for display."""

@@ -119,18 +119,21 @@ def model_list(text: str | None) -> list[str | None]:
 
 
 def kind_of(path: Path) -> str:
-    from vsr.formats import IMAGE_EXTS
+    """"image", or "video": a video file or a folder of pictures (an image sequence, as vsr upscale reads it)."""
+    from vsr.formats import IMAGE_EXTS, list_images
 
     if not path.exists():
         raise VsrError(f"{path}: no such file")
-    if path.is_dir():
-        raise VsrError(f"{path}: is a folder; vsr compare takes one video or one image")
-    return "image" if path.suffix.lower() in IMAGE_EXTS else "video"
+    if path.is_dir() and not list_images(path):
+        raise VsrError(f"{path}: a folder without pictures; vsr compare takes a video, an image or an image sequence")
+    return "image" if path.suffix.lower() in IMAGE_EXTS and not path.is_dir() else "video"
 
 
 def open_video(path: Path, warn: Callable[[str], None]):
-    from vsr.video.source import VideoSource
+    from vsr.video.source import FolderSource, VideoSource
 
+    if path.is_dir():
+        return FolderSource(path, 25.0)  # (vsr upscale's --fps default: times on the page count frames at it)
     try:
         return VideoSource(path, warn=warn)
     except VsrError as e:
@@ -140,10 +143,10 @@ def open_video(path: Path, warn: Callable[[str], None]):
 
 
 def duration_of(src) -> float | None:
-    s, info = src.stream, src.info
-    if s.duration and s.time_base:
+    s, info = getattr(src, "stream", None), src.info  # (an image sequence has no stream: its count and rate say)
+    if s is not None and s.duration and s.time_base:
         return float(s.duration * s.time_base)
-    if src.container.duration:
+    if s is not None and src.container.duration:
         return src.container.duration / 1e6
     return info.total / float(info.rate) if info.total and info.rate else None
 
@@ -166,7 +169,7 @@ def read_excerpt(src, at: float | None, shown: int, lead: int) -> Excerpt:
         begin = at - (lead + 1) / rate
         if begin > 0:
             src.seek(begin)
-        origin = float((src.stream.start_time or 0) * info.time_base)
+        origin = float((getattr(src, "stream", None) and src.stream.start_time or 0) * info.time_base)
         before: deque[np.ndarray] = deque(maxlen=lead)
         frames, times = [], []
         for item in src.items():

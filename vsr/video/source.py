@@ -394,6 +394,10 @@ class FolderSource:
                                extras={"alpha": first.alpha is not None, "icc": first.icc})
         self.decode_errors = 0
 
+    def seek(self, seconds: float) -> None:
+        """Start :meth:`items` at the picture shown at ``seconds``."""
+        self.first = min(max(0, int(seconds * self.rate)), self.end)
+
     def packet_map(self) -> StreamMap:
         """The pictures as a stream's packets (each its own keyframe), for cutting the folder into segments; of no
         size, since a segment reads them from the folder instead of carrying them (vsr.segments.Pictures)."""
