@@ -169,7 +169,8 @@ def read_excerpt(src, at: float | None, shown: int, lead: int) -> Excerpt:
         begin = at - (lead + 1) / rate
         if begin > 0:
             src.seek(begin)
-        origin = float((getattr(src, "stream", None) and src.stream.start_time or 0) * info.time_base)
+        stream = getattr(src, "stream", None)  # (an image sequence has none: its pictures start at 0)
+        origin = float(((stream.start_time if stream is not None else 0) or 0) * info.time_base)
         before: deque[np.ndarray] = deque(maxlen=lead)
         frames, times = [], []
         for item in src.items():

@@ -66,8 +66,7 @@ def join(target: Path, source: Path, stream_index: int | None, files: list[Path]
     tmp = target.with_name(f".{target.stem}.vsr-tmp-{os.getpid()}{target.suffix}")
     muxer = CONTAINERS[target.suffix.lower()].muxer if target.suffix.lower() in CONTAINERS else None
     try:
-        pictures = source.is_dir()
-        with (contextlib.nullcontext() if pictures else av.open(str(source), metadata_errors="ignore")) as src, \
+        with (contextlib.nullcontext() if source.is_dir() else av.open(str(source), metadata_errors="ignore")) as src, \
                 av.open(str(files[0])) as first, \
                 av.open(str(tmp), "w", format=muxer, options=muxer_options(target, src) if src else {}) as out:
             v_in = src.streams[stream_index] if src else None
