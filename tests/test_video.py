@@ -718,6 +718,13 @@ def test_a_dpx_or_tiff_sequence_stays_dpx_or_tiff(tmp_path):
         assert pic.size == (64, 48) and pic.bits == (16 if ext == ".dpx" else 8)
 
 
+def test_pictures_whose_names_would_meet_out_keep_their_whole_names():
+    from vsr.formats import frame_files
+
+    names = frame_files([Path(n) for n in ("a.jpg", "a.png", "b.JPG", "b.bmp", "c.tif", "c.dpx", "d.webp")])
+    assert names == ["a.jpg.png", "a.png", "b.JPG.png", "b.bmp.png", "c.tif", "c.dpx", "d.png"]
+
+
 # ---------------------------------------------------------------------------
 # interruption (a real process, a real signal)
 

@@ -3,6 +3,7 @@ with what encoder by default, and how folders of frames are listed."""
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 from dataclasses import dataclass
@@ -95,13 +96,20 @@ def list_images(folder: Path) -> list[Path]:
                    and not p.name.startswith(".")), key=natural_key)
 
 
-def frame_file(picture: Path | int) -> str:
-    """What a folder of frames out names the upscaled ``picture``: its own name, and its format where it is a DPX
-    or TIFF sequence's (SEQUENCE_KEPT), else PNG; a video's frame (its number, from 1) frame_000001.png, …"""
-    if isinstance(picture, int):
-        return f"frame_{picture:06d}.png"
-    suffix = picture.suffix.lower()
-    return picture.stem + (suffix if suffix in SEQUENCE_KEPT else ".png")
+def frame_file(number: int) -> str:
+    """What a folder of frames out names a video's frame (its number, from 1)."""
+    return f"frame_{number:06d}.png"
+
+
+def frame_files(pictures: list[Path]) -> list[str]:
+    """What a folder of frames out names each upscaled picture: its own name, in its own format where it is a DPX or
+    TIFF sequence's (SEQUENCE_KEPT), else as PNG; the whole name + .png where two would meet (a.jpg beside a.png)."""
+    def own(p: Path) -> str:
+        return p.stem + (p.suffix.lower() if p.suffix.lower() in SEQUENCE_KEPT else ".png")
+
+    taken = collections.Counter(own(p).lower() for p in pictures)
+    return [own(p) if taken[own(p).lower()] == 1 or own(p).endswith(p.suffix.lower()) else p.name + ".png"
+            for p in pictures]
 
 
 def list_videos(folder: Path) -> list[Path]:

@@ -415,14 +415,14 @@ class Job:
         """Frames out: the frames an earlier run of the same job left in the work folder are kept (its journal says
         whose they are), and this run starts at the last of them (written again: a power cut may have torn it),
         feeding the halo before it again. Returns (frames kept, halo)."""
-        from vsr.formats import frame_file, list_images
+        from vsr.formats import frame_file, frame_files, list_images
 
         halo = self.halo_for(runner, minfo, task.deinterlace)
         record = self.settings_record(minfo, task.stream, task.opts, halo, task.deinterlace)
         journal, status = Journal.open(dst, fingerprint(src), record, [], self.s.restart)
         for p in journal.folder.glob(".*"):  # a picture being written when the run was killed
             p.unlink(missing_ok=True)
-        names = map(frame_file, list_images(src) if src.is_dir() else itertools.count(1))
+        names = frame_files(list_images(src)) if src.is_dir() else map(frame_file, itertools.count(1))
         written = sum(1 for _ in itertools.takewhile(lambda n: (journal.folder / n).is_file(), names))
         start = max(0, written - 1)
         if status == "resumed" and start:

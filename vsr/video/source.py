@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import fractions
+import functools
 import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,7 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.formats import frame_file, list_images
+from vsr.formats import frame_files, list_images
 from vsr.video.colour import HDR, Colour, colour_of, has_alpha, hdr_of, to_rgb, to_rgba
 from vsr.video.probe import MapBuilder, PacketInfo, StreamMap
 
@@ -33,7 +34,7 @@ class Frame:
     time_base: fractions.Fraction
     duration: int = 0
     alpha: np.ndarray | None = None
-    name: str = ""  # an image sequence's: the file name a folder of frames out gives it (vsr.formats.frame_file)
+    name: str = ""  # an image sequence's: the file name a folder of frames out gives it (vsr.formats.frame_files)
     carrier: av.VideoFrame | None = None  # a 16×16 copy of the decoded frame, for its closed captions (side data)
 
 
@@ -372,6 +373,14 @@ class VideoSource:
 # image sequences
 
 
+@functools.lru_cache(maxsize=4)
+def _sequence(folder: Path, mtime_ns: int) -> tuple[list[Path], list[str]]:
+    """A folder's pictures and the names they are written under, listed once for all of a job's segments (a film
+    scan's 170,000 pictures take seconds); the folder's modification time changes when a picture comes or goes."""
+    files = list_images(folder)
+    return files, frame_files(files)
+
+
 class FolderSource:
     """A folder of images (naturally sorted) as a video at ``fps``, every picture a keyframe; ``first`` .. ``end``:
     the pictures a segment reads (their timestamps are their places in the whole folder)."""
@@ -379,7 +388,7 @@ class FolderSource:
     def __init__(self, path: Path, fps: float, first: int = 0, end: int | None = None):
         from vsr.picture import read_picture
 
-        self.files = list_images(path)
+        self.files, self.names = _sequence(path, path.stat().st_mtime_ns)
         if not self.files:
             raise VsrError(f"{path}: no images in the folder")
         self.first, self.end = first, len(self.files) if end is None else end
@@ -411,7 +420,7 @@ class FolderSource:
             if pic.size != (w, h):
                 raise VsrError(f"{p}: {pic.size[0]}×{pic.size[1]} differs from the first image ({w}×{h})")
             rgb = pic.color if not pic.gray else np.repeat(pic.color, 3, axis=2)
-            yield Frame(rgb, i, self.info.time_base, 1, alpha=pic.alpha, name=frame_file(p))
+            yield Frame(rgb, i, self.info.time_base, 1, alpha=pic.alpha, name=self.names[i])
 
     def close(self) -> None:
         pass
