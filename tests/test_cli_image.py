@@ -311,6 +311,8 @@ def test_a_folder_with_subfolders_keeps_its_tree_and_names_that_would_meet(tmp_p
     assert "a_x2.png" in err  # skipped as an output of a.png, though in another folder
     rc, _, err = cli("image", src, out, "-s", "2", "-m", "bicubic", "--backend", "torch")  # big/ holds images now
     assert rc == 0 and "nothing to do: every output exists" in err, err
+    rc, _, err = cli("image", src / "box1", tmp_path / "box1", "-s", "2", "-m", "bicubic", "--backend", "torch")
+    assert rc == 0 and "2 image(s) written in" in err and str(tmp_path / "box1") in err, err  # (not quiet: a summary)
 
 
 def test_a_folder_named_dot_goes_beside_it(tmp_path, natural_rgb, cli, monkeypatch):

@@ -195,6 +195,6 @@ def _run_images(jobs, runner, tile: int, max_pixels: int, quiet: bool) -> int:
             progress.advance(task)
     if not quiet and jobs:
         n = len(jobs) - failed
-        where = jobs[0][1] if single else os.path.commonpath([o.parent for _, o in jobs])
+        where = jobs[0][1] if single else os.path.commonpath([o.parent for _, o, _ in jobs])
         console.print(f"{n} image(s) written in {time.perf_counter() - t0:.1f}s → {where}", markup=False)
     return failed
