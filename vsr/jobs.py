@@ -25,7 +25,7 @@ from pathlib import Path
 from vsr.errors import Stopped, VsrError
 from vsr.journal import Journal, fingerprint, work_dir, write_atomic
 from vsr.runner import Choice
-from vsr.segments import FrameCount, Halo, Pictures, Task, plan, run_segment, upscale_segment
+from vsr.segments import FrameCount, Halo, Pictures, Task, frames_out, plan, run_segment, upscale_segment
 from vsr.video.encoder import EncodeOptions, check_encoder, check_quality, choose_pix_fmt, players_note
 
 DEFAULT_WARMUP = 16  # frames, for a recurrent model whose weights do not say (benchmarks/warmup.py measures it)
@@ -245,11 +245,11 @@ class Job:
 
     def one_pass(self, src: Path, dst: Path) -> bool:
         """Whether a file runs as one task: asked for, frames out (kept picture by picture instead), or a GIF out."""
-        frames_out, gif = dst.suffix == "", dst.suffix.lower() == ".gif"  # (GIFs are short)
-        if (src.is_dir() or frames_out or gif) and self.s.ray:
+        to_frames, gif = dst.suffix == "", dst.suffix.lower() == ".gif"  # (GIFs are short)
+        if (src.is_dir() or to_frames or gif) and self.s.ray:
             raise VsrError("--ray cuts a video file into segments: it needs a video file in and a video file out"
                            + (" other than a GIF" if gif else ""))
-        return frames_out or gif or self.s.segment_seconds <= 0
+        return to_frames or gif or self.s.segment_seconds <= 0
 
     def copy_target(self, src: Path, stream: int):
         """Where segments of the file's video are copied to (vsr.video.probe.copy_target); None, said, where they
@@ -378,8 +378,8 @@ class Job:
         return self._segmented(src, dst, m, target, whole, runner, minfo, info, t0)
 
     def _one_pass(self, src: Path, dst: Path, task: Task, runner, minfo, info, t0: float) -> JobResult:
-        frames_out = dst.suffix == "" or dst.is_dir()
-        start, warm = self._frames_kept(src, dst, task, runner, minfo) if frames_out else (0, 0)
+        pictures = frames_out(dst)
+        start, warm = self._frames_kept(src, dst, task, runner, minfo) if pictures else (0, 0)
         count = FrameCount(info.total or 0, start)
         self.ui.start(info.total, start)
         count.on_change = lambda done, total: self.ui.update(done, total if total and done <= total else None)
@@ -387,8 +387,8 @@ class Job:
             done = run_segment(task, src, runner, dst, overwrite=self.s.overwrite, stop=self.stop,
                                on_frame=lambda _n: count.add(1), warn=self.warn_once, start=start, warm=warm)
         except BaseException as e:
-            kept = _pictures(work_dir(dst)) if frames_out else 0
-            if frames_out and not kept:  # ended before any frame was kept: nothing to resume
+            kept = _pictures(work_dir(dst)) if pictures else 0
+            if pictures and not kept:  # ended before any frame was kept: nothing to resume
                 shutil.rmtree(work_dir(dst), ignore_errors=True)
             if isinstance(e, Stopped):
                 total = info.total if info.total_exact else 0
@@ -529,9 +529,9 @@ class Job:
             raise VsrError("the output folder is the input folder: the outputs would overwrite the inputs")
         files = videos_under(src, skip=dst)  # an output folder inside the input is not read back
         outs = {}
-        for here in dict.fromkeys(f.parent for f in files):  # names meet only within one folder
-            for f, name in output_names([f for f in files if f.parent == here]).items():
-                outs[f] = dst / f.parent.relative_to(src) / name
+        for here, group in itertools.groupby(files, key=lambda f: f.parent):  # names meet only within one folder
+            for f, name in output_names(list(group)).items():
+                outs[f] = dst / here.relative_to(src) / name
         dst.mkdir(parents=True, exist_ok=True)
         finished = _Finished(dst, self.s)
         results, failed, kept = [], [], 0

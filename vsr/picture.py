@@ -9,6 +9,7 @@ temporary file beside the target and are renamed on success.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import warnings
@@ -78,24 +79,25 @@ def _is_dpx(path: Path) -> bool:
     return path.suffix.lower() == ".dpx"
 
 
-def _dpx(path: Path, decode: bool = True):
-    """A DPX picture (a film scanner's frame, which Pillow does not read) through FFmpeg: the decoded frame, or
-    with ``decode`` off, the stream (its size read from the header)."""
+@contextlib.contextmanager
+def _dpx(path: Path):
+    """A DPX picture (a film scanner's frame, which Pillow does not read), opened through FFmpeg: its stream."""
     import av
 
     _check_file(path)
     try:
         with open(path, "rb") as f, av.open(f, format="dpx_pipe") as c:
-            v = c.streams.video[0]
-            return next(c.decode(v)) if decode else (v.width, v.height)
-    except (av.error.FFmpegError, StopIteration) as e:
+            yield c.streams.video[0]
+    except av.error.FFmpegError as e:
         raise VsrError(f"{path}: truncated or corrupt image ({e})") from None
 
 
 def _read_dpx(path: Path, max_pixels: int) -> Picture:
-    w, h = _dpx(path, decode=False)
-    check_size(path, w, h, max_pixels)
-    f = _dpx(path)
+    with _dpx(path) as v:
+        check_size(path, v.width, v.height, max_pixels)  # (from the header, before decoding)
+        f = next(v.container.decode(v), None)
+    if f is None:
+        raise VsrError(f"{path}: truncated or corrupt image (nothing decodes)")
     comps = f.format.components
     deep = max(c.bits for c in comps) > 8  # 10, 12 and 16-bit DPX: 16-bit here
     if len(comps) <= 2:
@@ -136,7 +138,8 @@ def picture_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, i
     reading the whole file: the pixel budget needs only the count)."""
     path = Path(path)
     if _is_dpx(path):
-        return _dpx(path, decode=False)
+        with _dpx(path) as v:
+            return v.width, v.height
     with _open(path) as im:
         w, h = im.size
         if not oriented:

@@ -234,7 +234,7 @@ def run_segment(task: Task, source: bytes | Pictures | Path, runner, target: Pat
         raise
     width, height = task.width * runner.scale, task.height * runner.scale
     try:
-        if target.suffix == "" or target.is_dir():
+        if frames_out(target):
             sink = FolderSink(target, src, warn, overwrite, start)
         else:
             sink = VideoSink(target, src, task.opts, width, height, warn, copy=task.segment is None)
@@ -246,6 +246,11 @@ def run_segment(task: Task, source: bytes | Pictures | Path, runner, target: Pat
     info = src.info
     return Done(sink.written, src.decode_errors, bool(getattr(src, "truncated", False)),
                 info.total if info.total_exact else None, sink.duration(info.rate))
+
+
+def frames_out(target: Path) -> bool:
+    """Whether ``target`` is a folder of frames (no extension, or a folder already), not a video file."""
+    return target.suffix == "" or target.is_dir()
 
 
 def resumed(start: int, warm: int) -> Callable[[object], str]:
